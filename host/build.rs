@@ -1,0 +1,60 @@
+//! Builds the plugin workspace (`../plugins`) for wasm32-wasip2 so that the
+//! built-in plugins can be embedded in the binary with `include_bytes!`.
+//!
+//! The plugins are built by a nested `cargo` into `<target dir>/plugins`
+//! (shared by debug and release builds of the host, so they are built once).
+//! Nothing beyond rustup's wasm32-wasip2 target is needed.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let plugins = root.join("plugins");
+    let wit = root.join("wit");
+    println!("cargo:rerun-if-changed={}", plugins.display());
+    println!("cargo:rerun-if-changed={}", wit.display());
+    println!("cargo:rerun-if-env-changed=APIRUN_PLUGIN_PROFILE");
+
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let target_root = cargo_target_root(&out_dir).unwrap_or_else(|| out_dir.clone());
+    let plugin_target = target_root.join("plugins");
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&plugins)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&plugin_target);
+    // The host build's flags and target settings must not leak into the wasm build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("failed to run cargo for the wasm plugins");
+    if !status.success() {
+        panic!(
+            "building the wasm plugins failed; is the wasm32-wasip2 target installed? \
+             (`rustup target add wasm32-wasip2`; rust-toolchain.toml lists it)"
+        );
+    }
+    let wasm_dir = plugin_target.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}", wasm_dir.display());
+}
+
+/// The target directory holds a CACHEDIR.TAG file that cargo writes; find it
+/// above OUT_DIR so the plugins share the host's target directory.
+fn cargo_target_root(out_dir: &Path) -> Option<PathBuf> {
+    out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+}

@@ -1,0 +1,168 @@
+//! Auth providers of a stage: `auth:` entries bound to auth plugins.
+//!
+//! Tokens are acquired lazily (the first time a request names the provider),
+//! once per run, and cached; a credential with an expiry is re-acquired a
+//! little before it expires, and [`AuthManager::invalidate`] drops one after a
+//! 401 so the next use re-acquires. The provider's config values are templates
+//! over the stage's variables, rendered at acquisition. Tokens are never stored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::output::Masker;
+use crate::plugin::{Credential, PluginError, PluginKind, PluginSet};
+use crate::template::{Context, TemplateError, render_str};
+
+/// Re-acquire this long before a credential's announced expiry.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// One `auth:` entry.
+#[derive(Debug, Clone)]
+pub struct AuthProvider {
+    /// Its name (`auth_name:` / `down.auth:` / `{{.auth.<name>}}`).
+    pub name: String,
+    /// Its type: the auth plugin (`basic`, `oauth2`, `pocketbase`, or a plugin's name).
+    pub kind: String,
+    /// Raw config; every string in it is a template.
+    pub config: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("auth provider `{0}` is not defined; add it under `auth:` in the stage config")]
+    Unknown(String),
+    #[error("auth provider `{provider}`: config field `{field}`: {source}")]
+    Template {
+        provider: String,
+        field: String,
+        source: TemplateError,
+    },
+    #[error("auth provider `{provider}` could not get a credential: {source}")]
+    Plugin {
+        provider: String,
+        source: PluginError,
+    },
+}
+
+struct Cached {
+    credential: Credential,
+    expires_at: Option<Instant>,
+}
+
+pub struct AuthManager {
+    providers: HashMap<String, AuthProvider>,
+    plugins: Arc<PluginSet>,
+    masker: Arc<Masker>,
+    cache: Mutex<HashMap<String, Cached>>,
+    acquisitions: std::sync::atomic::AtomicU64,
+}
+
+impl AuthManager {
+    pub fn new(providers: Vec<AuthProvider>, plugins: Arc<PluginSet>, masker: Arc<Masker>) -> Self {
+        AuthManager {
+            providers: providers.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            plugins,
+            masker,
+            cache: Mutex::new(HashMap::new()),
+            acquisitions: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
+    }
+
+    pub fn provider_names(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
+    /// How many credentials were acquired so far (for reports and tests).
+    pub fn acquisitions(&self) -> u64 {
+        self.acquisitions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The credential of provider `name`, acquiring it if needed.
+    /// `vars` renders the provider's config on acquisition.
+    pub async fn credential(&self, name: &str, vars: &Context) -> Result<Credential, AuthError> {
+        let provider = self
+            .providers
+            .get(name)
+            .ok_or_else(|| AuthError::Unknown(name.to_string()))?;
+        // Holding the lock across acquisition means concurrent steps wait for
+        // one token request instead of sending several.
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.get(name) {
+            let fresh = cached.expires_at.is_none_or(|at| Instant::now() + EXPIRY_MARGIN < at);
+            if fresh {
+                return Ok(cached.credential.clone());
+            }
+        }
+        let config = render_json(&provider.config, vars, "").map_err(|(field, source)| {
+            AuthError::Template {
+                provider: name.to_string(),
+                field,
+                source,
+            }
+        })?;
+        let plugin = self
+            .plugins
+            .get(PluginKind::Auth, &provider.kind)
+            .map_err(|source| AuthError::Plugin {
+                provider: name.to_string(),
+                source,
+            })?;
+        let credential = plugin.acquire(&config).await.map_err(|source| AuthError::Plugin {
+            provider: name.to_string(),
+            source,
+        })?;
+        self.acquisitions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.masker.add_secret(&credential.token);
+        self.masker.add_secret(&credential.header_value);
+        let expires_at = credential.expires_in.map(|d| Instant::now() + d);
+        cache.insert(
+            name.to_string(),
+            Cached {
+                credential: credential.clone(),
+                expires_at,
+            },
+        );
+        Ok(credential)
+    }
+
+    /// Forget a cached credential (after the server answered 401 with it).
+    pub async fn invalidate(&self, name: &str) {
+        self.cache.lock().await.remove(name);
+    }
+}
+
+/// Render every string in a JSON value as a template. On error, returns the
+/// dotted path of the field that failed.
+pub fn render_json(
+    value: &serde_json::Value,
+    vars: &Context,
+    path: &str,
+) -> Result<serde_json::Value, (String, TemplateError)> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(text) => Value::String(
+            render_str(text, vars).map_err(|e| (path.trim_start_matches('.').to_string(), e))?,
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| render_json(item, vars, &format!("{path}.{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| Ok((key.clone(), render_json(item, vars, &format!("{path}.{key}"))?)))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}

@@ -1,0 +1,89 @@
+//! The `apirun` command line: parse arguments, set up output, call the
+//! library, map errors to exit codes (0 ok, 1 a migration failed, 2 bad usage
+//! or invalid files). Errors go to stderr and name what to fix.
+
+mod args;
+mod render;
+mod single;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::{Command, ProgressArg, UpArgs};
+
+use crate::output::{Masker, Progress, ProgressMode};
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+/// Process-wide services: one plugin runtime and one masker.
+pub(crate) fn progress_mode(arg: ProgressArg) -> ProgressMode {
+    match arg {
+        ProgressArg::Auto => ProgressMode::Auto,
+        ProgressArg::Plain => ProgressMode::Plain,
+        ProgressArg::Quiet => ProgressMode::Quiet,
+    }
+}
+
+async fn run(cli: Cli) -> u8 {
+    let command = cli.command.unwrap_or(Command::Up(UpArgs::default()));
+    let result = match command {
+        Command::Up(args) => single::up(&cli.config, cli.progress, &args).await,
+        Command::Down(args) => single::down(&cli.config, cli.progress, &args).await,
+        Command::Status(args) => single::status(&cli.config, &args).await,
+        Command::Create(args) => single::create(&cli.config, &args).await,
+        Command::Validate => single::validate(&cli.config).await,
+        Command::Resolve(args) => single::resolve(&cli.config, &args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A command's failure: what to print and the exit code.
+pub(crate) struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl From<crate::migrate::EngineError> for Failure {
+    fn from(e: crate::migrate::EngineError) -> Self {
+        let code = e.exit_code() as u8;
+        let message = match &e {
+            crate::migrate::EngineError::Invalid(diagnostics) => {
+                format!("error: invalid files ({} problem(s)):\n{diagnostics}", diagnostics.errors().count())
+            }
+            other => format!("error: {other}"),
+        };
+        Failure { message, code }
+    }
+}
+
+pub(crate) fn new_progress(arg: ProgressArg, masker: &Arc<Masker>) -> Progress {
+    Progress::new(progress_mode(arg), masker.clone())
+}

@@ -1,0 +1,94 @@
+//! Text output of plans and status.
+
+use crate::migrate::{PlannedMigration, StatusReport};
+use crate::output::Masker;
+
+pub fn print_plan(plan: &[PlannedMigration], direction: &str) {
+    if plan.is_empty() {
+        println!("dry run: nothing to {direction}; no request would be sent");
+        return;
+    }
+    println!(
+        "dry run: {} migration(s) would run ({direction}); nothing is sent and the store is not written",
+        plan.len()
+    );
+    for migration in plan {
+        println!("  {:>3} {} ({})", migration.version, migration.name, migration.direction);
+        for step in &migration.steps {
+            let name = step.name.as_deref().unwrap_or("");
+            match (&step.method, &step.url) {
+                (Some(method), Some(url)) => {
+                    let auth = step
+                        .auth
+                        .as_deref()
+                        .map(|a| format!(" [auth: {a}]"))
+                        .unwrap_or_default();
+                    println!("        {method} {url}{auth}  {name}");
+                }
+                _ => println!("        step type `{}`  {name}", step.kind),
+            }
+        }
+    }
+}
+
+pub fn print_status(report: &StatusReport, masker: &Masker) {
+    println!("store:   {}", report.store);
+    println!("current: {}", report.current);
+    println!(
+        "applied: {}   pending: {}   out of order: {}   changed: {}   missing files: {}",
+        report.applied.len(),
+        report.pending.len(),
+        report.out_of_order.len(),
+        report.changed.len(),
+        report.missing.len()
+    );
+    if let Some(dirty) = &report.dirty {
+        println!(
+            "DIRTY:   version {} ({}) {} run {}{}; rerun `apirun up`, or `apirun resolve {} --applied|--rolled-back`",
+            dirty.version,
+            dirty.name,
+            dirty.direction,
+            dirty.state,
+            dirty
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", masker.mask(e)))
+                .unwrap_or_default(),
+            dirty.version
+        );
+    }
+    if !report.versions.is_empty() {
+        println!();
+        println!("  {:<16} {:<14} {:<30} applied at", "version", "state", "name");
+        for v in &report.versions {
+            println!(
+                "  {:<16} {:<14} {:<30} {}",
+                v.version,
+                v.state,
+                v.name,
+                v.applied_at.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if let Some(history) = &report.history {
+        println!();
+        println!("history (newest first):");
+        for run in history {
+            println!(
+                "  #{:<5} {:<16} {:<5} {:<10} {:<5} {:>7} ms  {}  {}{}",
+                run.id,
+                run.version,
+                run.direction,
+                run.state,
+                run.status_code.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                run.duration_ms.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+                run.started_at,
+                run.name,
+                run.error
+                    .as_deref()
+                    .map(|e| format!("  error: {}", masker.mask(e)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Single-stage commands: up, down, status, create, validate, resolve.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::args::{CreateArgs, DownArgs, OutputFormat, ProgressArg, ResolveArgs, StatusArgs, UpArgs};
+use super::{Failure, new_progress, render};
+use crate::config::{Loaded, StageConfig, load_stage_config};
+use crate::migrate::{
+    DownOptions, EngineError, InheritedVars, MigrationEvent, Observer, Services, Stage, UpOptions,
+};
+use crate::output::{self, Masker, MigrationOutcome, Progress, RunSummary};
+use crate::plugin::{PluginRuntime, RuntimeOptions};
+use crate::store::{Direction, Resolution};
+
+/// Feeds engine events to the progress display.
+pub(crate) struct ProgressObserver(pub Progress);
+
+fn direction(d: Direction) -> output::Direction {
+    match d {
+        Direction::Up => output::Direction::Up,
+        Direction::Down => output::Direction::Down,
+    }
+}
+
+impl Observer for ProgressObserver {
+    fn event(&self, event: MigrationEvent<'_>) {
+        match event {
+            MigrationEvent::Started { version, name, direction: d } => {
+                self.0.migration_started(version, name, direction(d))
+            }
+            MigrationEvent::Finished { version, name, direction: d, status, duration } => {
+                self.0.migration_finished(
+                    version,
+                    name,
+                    direction(d),
+                    MigrationOutcome::Ok {
+                        status: status.map(|s| s.to_string()).unwrap_or_else(|| "ok".into()),
+                        duration,
+                    },
+                )
+            }
+            MigrationEvent::Failed { version, name, direction: d, error, duration } => {
+                self.0.migration_finished(
+                    version,
+                    name,
+                    direction(d),
+                    MigrationOutcome::Failed {
+                        error: error.to_string(),
+                        duration,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Load the config, set up masking and logging from it.
+pub(crate) fn load_config(path: &Path) -> Result<(Loaded<StageConfig>, Arc<Masker>), Failure> {
+    let loaded = load_stage_config(path).map_err(EngineError::Invalid)?;
+    let masking = &loaded.value.logging.masking;
+    let masker = Arc::new(Masker::from_config(masking.enabled, &masking.patterns).map_err(|e| Failure {
+        message: format!("error: {}: logging.masking.patterns: {e}", path.display()),
+        code: 2,
+    })?);
+    init_logging(&loaded.value, &masker);
+    Ok((loaded, masker))
+}
+
+pub(crate) fn init_logging(config: &StageConfig, masker: &Arc<Masker>) {
+    use crate::config::{LogFormat, LogLevel};
+    let level = match config.logging.level {
+        LogLevel::Error => output::LogLevel::Error,
+        LogLevel::Warn => output::LogLevel::Warn,
+        LogLevel::Info => output::LogLevel::Info,
+        LogLevel::Debug => output::LogLevel::Debug,
+    };
+    let format = match config.logging.format {
+        LogFormat::Text => output::LogFormat::Text,
+        LogFormat::Json => output::LogFormat::Json,
+        LogFormat::Color => output::LogFormat::Color,
+    };
+    if let Err(e) = output::init_logging(output::LogSettings {
+        level,
+        format,
+        masker: masker.clone(),
+    }) {
+        eprintln!("warning: logging not set up: {e:?}");
+    }
+}
+
+pub(crate) fn plugin_runtime() -> Result<Arc<PluginRuntime>, Failure> {
+    PluginRuntime::new(RuntimeOptions::default()).map_err(|e| Failure {
+        message: format!("error: {e}"),
+        code: 1,
+    })
+}
+
+async fn open(path: &Path) -> Result<(Stage, Arc<Masker>), Failure> {
+    let (loaded, masker) = load_config(path)?;
+    let services = Services {
+        runtime: plugin_runtime()?,
+        masker: masker.clone(),
+    };
+    let stage = Stage::from_loaded(loaded, &services, &InheritedVars::default()).await?;
+    // Notes (e.g. ignored files) are for `validate`; warnings always show.
+    for warning in stage
+        .warnings
+        .iter()
+        .filter(|d| d.severity == crate::config::Severity::Warning)
+    {
+        eprintln!("{warning}");
+    }
+    Ok((stage, masker))
+}
+
+pub async fn up(path: &Path, progress: ProgressArg, args: &UpArgs) -> Result<u8, Failure> {
+    let (stage, masker) = open(path).await?;
+    if args.dry_run || args.dry_run_from.is_some() {
+        let plan = stage.plan_up_dry(args.to, args.dry_run_from).await?;
+        render::print_plan(&plan, "up");
+        return Ok(0);
+    }
+    let progress = new_progress(progress, &masker);
+    let observer = ProgressObserver(progress.clone());
+    let options = UpOptions {
+        to: args.to,
+        allow_out_of_order: args.allow_out_of_order,
+    };
+    let result = stage.up(&options, &observer).await;
+    finish(&progress, result.as_ref().map(|r| (r.done.len(), r.duration)).as_ref().map_err(|e| *e));
+    result?;
+    Ok(0)
+}
+
+pub async fn down(path: &Path, progress: ProgressArg, args: &DownArgs) -> Result<u8, Failure> {
+    let (stage, masker) = open(path).await?;
+    if args.dry_run {
+        let plan = stage.plan_down_dry(args.to).await?;
+        render::print_plan(&plan, "down");
+        return Ok(0);
+    }
+    let progress = new_progress(progress, &masker);
+    let observer = ProgressObserver(progress.clone());
+    let result = stage.down(&DownOptions { to: args.to }, &observer).await;
+    finish(&progress, result.as_ref().map(|r| (r.done.len(), r.duration)).as_ref().map_err(|e| *e));
+    result?;
+    Ok(0)
+}
+
+fn finish(progress: &Progress, result: Result<&(usize, std::time::Duration), &EngineError>) {
+    let summary = match result {
+        Ok((applied, duration)) => RunSummary {
+            applied: *applied,
+            failed: 0,
+            skipped: 0,
+            duration: *duration,
+        },
+        Err(_) => RunSummary {
+            failed: 1,
+            ..RunSummary::default()
+        },
+    };
+    progress.run_finished(&summary);
+}
+
+pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
+    let (stage, masker) = open(path).await?;
+    let history = if args.history_all {
+        Some(None)
+    } else if args.history {
+        Some(Some(args.history_limit))
+    } else {
+        None
+    };
+    let report = stage.status(history).await?;
+    match args.output {
+        OutputFormat::Json => {
+            let mut value = serde_json::to_value(&report).map_err(|e| Failure {
+                message: format!("error: {e}"),
+                code: 1,
+            })?;
+            masker.mask_json(&mut value);
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        }
+        OutputFormat::Text => render::print_status(&report, &masker),
+    }
+    Ok(0)
+}
+
+pub async fn create(path: &Path, args: &CreateArgs) -> Result<u8, Failure> {
+    let (loaded, _masker) = load_config(path)?;
+    let created = crate::migrate::create_migration(&loaded.value.migrate_dir, &args.name)?;
+    println!("{}", created.display());
+    Ok(0)
+}
+
+pub async fn validate(path: &Path) -> Result<u8, Failure> {
+    let result = crate::validate::validate_stage(path, &Default::default());
+    for diagnostic in &result.diagnostics {
+        eprintln!("{diagnostic}");
+    }
+    let errors = result.errors().count();
+    if errors > 0 {
+        eprintln!("{errors} problem(s) found; nothing was sent");
+        return Ok(2);
+    }
+    println!(
+        "ok: {} and {} migration file(s) are valid",
+        path.display(),
+        result.migrations.len()
+    );
+    Ok(0)
+}
+
+pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
+    let (stage, _masker) = open(path).await?;
+    let Some(store) = stage.store() else {
+        return Err(Failure {
+            message: "error: the store is disabled (store.disabled: true); there is nothing to resolve".into(),
+            code: 2,
+        });
+    };
+    let resolution = if args.applied {
+        let migration = stage.migration(args.version).ok_or_else(|| Failure {
+            message: format!("error: no migration file has version {}", args.version),
+            code: 2,
+        })?;
+        Resolution::Applied {
+            checksum: migration.checksum.clone(),
+            name: migration.name.clone(),
+        }
+    } else {
+        Resolution::RolledBack
+    };
+    let _lock = store
+        .lock(stage.config.store.lock_timeout)
+        .await
+        .map_err(|e| Failure::from(crate::migrate::EngineError::Store { store: store.describe(), source: e }))?;
+    store.resolve(args.version, resolution).await.map_err(|e| Failure {
+        message: format!("error: {e}"),
+        code: 2,
+    })?;
+    println!(
+        "version {} resolved as {}",
+        args.version,
+        if args.applied { "applied" } else { "rolled back" }
+    );
+    Ok(0)
+}

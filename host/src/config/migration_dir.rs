@@ -1,0 +1,154 @@
+//! Finding the migration files in `migrate_dir` and loading them all (section 3).
+//!
+//! Version 0 is rejected: `down --to 0` means "roll back everything", i.e. version 0 is
+//! the state where nothing is applied, so no file can carry it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::decode::Ctx;
+use super::error::{Diagnostic, Diagnostics, Loaded, finish};
+use super::migration::{Migration, decode_migration};
+
+/// Splits a migration file name `<digits>_<name>.yaml|.yml` into its version digits and
+/// name (the Go tool's `^(\d+)_.*\.(ya?ml)$`). None for any other name.
+pub fn parse_migration_file_name(file_name: &str) -> Option<(&str, &str)> {
+    let stem = file_name
+        .strip_suffix(".yaml")
+        .or_else(|| file_name.strip_suffix(".yml"))?;
+    let digits_len = stem
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(stem.len());
+    if digits_len == 0 {
+        return None;
+    }
+    let (digits, rest) = stem.split_at(digits_len);
+    let name = rest.strip_prefix('_')?;
+    Some((digits, name))
+}
+
+/// Files the store itself keeps in the migration directory: not worth a note.
+fn is_store_file(name: &str) -> bool {
+    [
+        ".db",
+        ".db-journal",
+        ".db-wal",
+        ".db-shm",
+        ".sqlite",
+        ".sqlite3",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
+}
+
+/// Lists and loads every migration file in `dir`, sorted by version. Every file is checked
+/// and all problems of all files are returned together. Other files are reported as notes
+/// (or warnings for YAML files whose name does not fit).
+pub fn load_migrations(dir: &Path) -> Result<Loaded<Vec<Migration>>, Diagnostics> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "check migrate_dir in config.yaml (relative paths are relative to config.yaml's directory)"
+            } else {
+                "check the directory's permissions"
+            };
+            return Err(Diagnostic::error(
+                dir,
+                format!("cannot read the migration directory: {e}"),
+            )
+            .hint(hint)
+            .into());
+        }
+    };
+
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                if path.is_dir() {
+                    continue;
+                }
+                names.push((entry.file_name().to_string_lossy().into_owned(), path));
+            }
+            Err(e) => diags.push(Diagnostic::error(
+                dir,
+                format!("cannot list the migration directory: {e}"),
+            )),
+        }
+    }
+    names.sort();
+
+    // version -> first file with it
+    let mut by_version: BTreeMap<u64, PathBuf> = BTreeMap::new();
+    let mut migrations: Vec<Migration> = Vec::new();
+    for (file_name, path) in names {
+        let Some((digits, name)) = parse_migration_file_name(&file_name) else {
+            if file_name.starts_with('.') || is_store_file(&file_name) {
+                continue;
+            }
+            let yaml = file_name.ends_with(".yaml") || file_name.ends_with(".yml");
+            let d = if yaml {
+                Diagnostic::warning(&path, "ignored: not named like a migration file").hint(
+                    "migration files are named <version>_<name>.yaml, e.g. 001_create_user.yaml",
+                )
+            } else {
+                Diagnostic::note(
+                    &path,
+                    "ignored: not a migration file (<version>_<name>.yaml)",
+                )
+            };
+            diags.push(d);
+            continue;
+        };
+        let Ok(version) = digits.parse::<u64>() else {
+            diags.push(
+                Diagnostic::error(&path, format!("version {digits} is too large"))
+                    .hint("versions must fit in 64 bits (at most 20 digits, e.g. a UTC timestamp YYYYMMDDHHMMSS)"),
+            );
+            continue;
+        };
+        // A file with a bad version is still checked, but not returned.
+        let mut usable = true;
+        if version == 0 {
+            diags.push(
+                Diagnostic::error(&path, "version 0 is not allowed: version 0 means \"nothing applied\" (so that `down --to 0` rolls back everything)")
+                    .hint("renumber the file starting from 1, e.g. 001_...yaml"),
+            );
+            usable = false;
+        } else if let Some(first) = by_version.get(&version) {
+            diags.push(
+                Diagnostic::error(
+                    &path,
+                    format!(
+                        "version {version} is used twice: by {} and by {}",
+                        first.display(),
+                        path.display()
+                    ),
+                )
+                .hint("give each migration file its own version number"),
+            );
+            usable = false;
+        } else {
+            by_version.insert(version, path.clone());
+        }
+
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                diags.push(super::io_error(&path, &e));
+                continue;
+            }
+        };
+        let mut ctx = Ctx::new(&path, "migration file");
+        let migration = decode_migration(&mut ctx, &bytes, version, name);
+        diags.extend(ctx.diags);
+        if usable {
+            migrations.push(migration);
+        }
+    }
+    migrations.sort_by_key(|m| m.version);
+    finish(migrations, diags)
+}

@@ -1,0 +1,396 @@
+//! Requests and responses as written in migration files (`request:`, `response:`, the flat
+//! form under `down:`, `find:`, steps), and `headers`/`queries` lists.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::decode::{self, Ctx, Fields, child, fields, index};
+use super::paths::{Need, resolve, tidy};
+use super::suggest::closest;
+use super::yaml::{Node, Value};
+
+/// HTTP methods a request may use.
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// One header or query parameter. Order is kept, and names may repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NameValue {
+    pub name: String,
+    /// Raw template.
+    pub value: String,
+}
+
+/// An HTTP request. Every string is a raw template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestSpec {
+    /// The auth provider whose credential is injected (`auth_name`, or `down.auth`).
+    pub auth_name: Option<String>,
+    /// Upper-case, one of [`METHODS`].
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<NameValue>,
+    pub queries: Vec<NameValue>,
+    /// Inline body. A YAML mapping or list given as body is turned into compact JSON text.
+    pub body: Option<String>,
+    /// Body file, resolved relative to the migration file (left unresolved and unchecked if
+    /// the path itself contains a template).
+    pub body_file: Option<PathBuf>,
+    /// None: use the config's `render_body`.
+    pub render_body: Option<bool>,
+    /// Some(true): retry even if the method is not idempotent.
+    pub retry: Option<bool>,
+}
+
+/// `env_missing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvMissing {
+    /// Leave the variable unset (default).
+    #[default]
+    Skip,
+    /// Fail the step.
+    Fail,
+}
+
+/// How one `env_from` variable is extracted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtractSpec {
+    /// `gjson` (default, the plain-string form), `header`, or a plugin's name.
+    pub from: String,
+    /// The path / header name / plugin expression.
+    pub path: String,
+}
+
+/// What a response must look like and what to take from it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ResponseSpec {
+    /// Accepted status codes as written: 3-digit codes, or templates (`{{.code}}`) checked
+    /// when rendered. Empty: any 2xx.
+    pub result_code: Vec<String>,
+    pub env_missing: EnvMissing,
+    /// Variable name -> extraction, in file order.
+    pub env_from: IndexMap<String, ExtractSpec>,
+}
+
+/// Keys of a `request:` block.
+pub(crate) const REQUEST_KEYS: &[&str] = &[
+    "auth_name",
+    "method",
+    "url",
+    "headers",
+    "queries",
+    "body",
+    "body_file",
+    "render_body",
+    "retry",
+];
+
+const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from"];
+
+/// `headers` / `queries`: the Go list form `[{name: X, value: Y}]` or a mapping `{X: Y}`.
+pub(crate) fn name_values(ctx: &mut Ctx, node: &Node, path: &str, what: &str) -> Vec<NameValue> {
+    let mut out = Vec::new();
+    match &node.value {
+        Value::Null => {}
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = index(path, i);
+                let Some(f) = fields(ctx, Some(item), &p, &["name", "value"]) else {
+                    continue;
+                };
+                let Some(name) = f.req_string(ctx, "name") else {
+                    continue;
+                };
+                if name.trim().is_empty() {
+                    ctx.error(
+                        f.value_pos("name"),
+                        &f.path_of("name"),
+                        format!("empty {what} name"),
+                        None,
+                    );
+                    continue;
+                }
+                let value = f.opt_string(ctx, "value").unwrap_or_default();
+                out.push(NameValue { name, value });
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                let p = child(path, &key.text);
+                if key.text.trim().is_empty() {
+                    ctx.error(Some(key.pos), &p, format!("empty {what} name"), None);
+                    continue;
+                }
+                let value = match &value.value {
+                    Value::Null => Some(String::new()),
+                    _ => decode::string(ctx, value, &p),
+                };
+                if let Some(value) = value {
+                    out.push(NameValue {
+                        name: key.text.clone(),
+                        value,
+                    });
+                }
+            }
+        }
+        Value::Scalar { .. } => ctx.error(
+            Some(node.pos),
+            path,
+            format!("expected a list of {what}s, found a scalar"),
+            Some("write `- name: X` / `  value: Y` items, or `X: Y` lines".to_string()),
+        ),
+    }
+    out
+}
+
+/// Reads the request keys of `f` (a `request:` block, or the `down:` block itself, whose
+/// auth key is `auth`). Returns None (after reporting) if it cannot be used.
+pub(crate) fn request_from_fields(
+    ctx: &mut Ctx,
+    f: &Fields<'_>,
+    base: &Path,
+    auth_key: &str,
+) -> Option<RequestSpec> {
+    let auth_name = f
+        .opt_string(ctx, auth_key)
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
+
+    let method = match f.get("method") {
+        None => {
+            f.missing(
+                ctx,
+                "method",
+                Some(format!("use one of {}", METHODS.join(", "))),
+            );
+            None
+        }
+        Some(n) => decode::string(ctx, n, &f.path_of("method")).and_then(|m| {
+            let upper = m.trim().to_ascii_uppercase();
+            if METHODS.contains(&upper.as_str()) {
+                Some(upper)
+            } else {
+                let list = METHODS.join(", ");
+                let hint = match closest(&upper, METHODS) {
+                    Some(c) => format!("did you mean {c}? (use one of {list})"),
+                    None => format!("use one of {list}"),
+                };
+                ctx.error(
+                    Some(n.pos),
+                    &f.path_of("method"),
+                    format!("unknown method \"{m}\""),
+                    Some(hint),
+                );
+                None
+            }
+        }),
+    };
+
+    let url = match f.get("url") {
+        None => {
+            f.missing(ctx, "url", None);
+            None
+        }
+        Some(n) => decode::non_empty(ctx, n, &f.path_of("url")),
+    };
+
+    let headers = f
+        .get("headers")
+        .map(|n| name_values(ctx, n, &f.path_of("headers"), "header"))
+        .unwrap_or_default();
+    let queries = f
+        .get("queries")
+        .map(|n| name_values(ctx, n, &f.path_of("queries"), "query"))
+        .unwrap_or_default();
+
+    let body = f.get("body").and_then(|n| match &n.value {
+        // A mapping or list as body is sent as JSON.
+        Value::Map(_) | Value::Seq(_) => Some(decode::json(n).to_string()),
+        _ => decode::string(ctx, n, &f.path_of("body")),
+    });
+
+    let body_file = f.get("body_file").and_then(|n| {
+        let path = f.path_of("body_file");
+        let raw = decode::non_empty(ctx, n, &path)?;
+        if body.is_some() {
+            ctx.error(
+                f.key_pos("body_file"),
+                &path,
+                "body and body_file cannot both be set",
+                Some("keep one of them".to_string()),
+            );
+        }
+        if raw.contains("{{") {
+            Some(tidy(&base.join(raw)))
+        } else {
+            Some(resolve(
+                ctx,
+                base,
+                &raw,
+                Some(n.pos),
+                &path,
+                Need::ExistingFile,
+            ))
+        }
+    });
+
+    let render_body = f.opt_bool(ctx, "render_body");
+    let retry = f.opt_bool(ctx, "retry");
+
+    Some(RequestSpec {
+        auth_name,
+        method: method?,
+        url: url?,
+        headers,
+        queries,
+        body,
+        body_file,
+        render_body,
+        retry,
+    })
+}
+
+/// A `request:` block.
+pub(crate) fn decode_request(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    base: &Path,
+) -> Option<RequestSpec> {
+    let f = fields(ctx, Some(node), path, REQUEST_KEYS)?;
+    request_from_fields(ctx, &f, base, "auth_name")
+}
+
+/// A `response:` block (None if absent or null).
+pub(crate) fn decode_response(
+    ctx: &mut Ctx,
+    node: Option<&Node>,
+    path: &str,
+) -> Option<ResponseSpec> {
+    let node = node.filter(|n| !n.is_null())?;
+    let f = fields(ctx, Some(node), path, RESPONSE_KEYS)?;
+    let mut out = ResponseSpec::default();
+
+    if let Some(n) = f.get("result_code") {
+        let p = f.path_of("result_code");
+        let items: Vec<(usize, &Node)> = match &n.value {
+            Value::Seq(items) => items.iter().enumerate().collect(),
+            Value::Scalar { .. } => vec![(0, n)],
+            _ => {
+                ctx.error(
+                    Some(n.pos),
+                    &p,
+                    format!("expected a list of status codes, found {}", n.kind_name()),
+                    Some("e.g. result_code: [\"200\", \"201\"]".to_string()),
+                );
+                Vec::new()
+            }
+        };
+        for (i, item) in items {
+            let ip = index(&p, i);
+            let Some(code) = decode::string(ctx, item, &ip) else {
+                if item.is_null() {
+                    ctx.error(Some(item.pos), &ip, "empty status code", None);
+                }
+                continue;
+            };
+            let code = code.trim().to_string();
+            let valid = code.contains("{{")
+                || (code.len() == 3
+                    && code.bytes().all(|b| b.is_ascii_digit())
+                    && ("100"..="599").contains(&code.as_str()));
+            if valid {
+                out.result_code.push(code);
+            } else {
+                ctx.error(
+                    Some(item.pos),
+                    &ip,
+                    format!("\"{code}\" is not an HTTP status code"),
+                    Some("use 3-digit codes from 100 to 599, e.g. \"200\"".to_string()),
+                );
+            }
+        }
+    }
+
+    if let Some(v) = f.opt_choice(ctx, "env_missing", &["skip", "fail"]) {
+        out.env_missing = if v == "fail" {
+            EnvMissing::Fail
+        } else {
+            EnvMissing::Skip
+        };
+    }
+
+    if let Some(n) = f.get("env_from") {
+        out.env_from = decode_env_from(ctx, n, &f.path_of("env_from"));
+    }
+    Some(out)
+}
+
+fn decode_env_from(ctx: &mut Ctx, node: &Node, path: &str) -> IndexMap<String, ExtractSpec> {
+    let mut out = IndexMap::new();
+    let Value::Map(entries) = &node.value else {
+        ctx.error(
+            Some(node.pos),
+            path,
+            format!(
+                "expected a mapping of variable names to paths, found {}",
+                node.kind_name()
+            ),
+            Some("write `variable: json.path` lines".to_string()),
+        );
+        return out;
+    };
+    for (key, value) in entries {
+        let p = child(path, &key.text);
+        if key.text.trim().is_empty() {
+            ctx.error(Some(key.pos), &p, "empty variable name", None);
+            continue;
+        }
+        let spec = match &value.value {
+            Value::Map(_) => {
+                let Some(f) = fields(ctx, Some(value), &p, &["from", "path"]) else {
+                    continue;
+                };
+                let from = f
+                    .opt_string(ctx, "from")
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "gjson".to_string());
+                let Some(path_text) = f.req_string(ctx, "path") else {
+                    continue;
+                };
+                if path_text.trim().is_empty() {
+                    ctx.error(f.value_pos("path"), &f.path_of("path"), "empty path", None);
+                    continue;
+                }
+                ExtractSpec {
+                    from,
+                    path: path_text.trim().to_string(),
+                }
+            }
+            _ => {
+                let Some(text) = decode::string(ctx, value, &p) else {
+                    ctx.error(
+                        Some(value.pos),
+                        &p,
+                        format!("no path given for \"{}\"", key.text),
+                        Some("e.g. `user_id: data.id`".to_string()),
+                    );
+                    continue;
+                };
+                if text.trim().is_empty() {
+                    ctx.error(Some(value.pos), &p, "empty path", None);
+                    continue;
+                }
+                ExtractSpec {
+                    from: "gjson".to_string(),
+                    path: text.trim().to_string(),
+                }
+            }
+        };
+        out.insert(key.text.clone(), spec);
+    }
+    out
+}

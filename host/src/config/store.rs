@@ -1,0 +1,245 @@
+//! `store:` in config.yaml (behaviour.md section 6).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::decode::{self, Ctx, Fields, bad_choice, fields};
+use super::paths::{Need, resolve};
+use super::yaml::Node;
+
+/// `store.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// `store:`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreConfig {
+    /// YAML key `type`: `sqlite` (default) or `postgres` (`postgresql` accepted).
+    pub kind: StoreKind,
+    /// Run without state.
+    pub disabled: bool,
+    pub save_response_body: bool,
+    /// `table_prefix` as written, if any.
+    pub table_prefix: Option<String>,
+    /// Resolved table names: explicit names win over the prefix, which wins over defaults.
+    pub table_schema_migrations: String,
+    pub table_migration_runs: String,
+    pub table_stored_env: String,
+    /// How long to wait for another apirun holding the store's lock (default 30s).
+    pub lock_timeout: Duration,
+    pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
+}
+
+/// `store.sqlite:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SqliteConfig {
+    /// Resolved database path (default `<migrate_dir>/apirun.db`).
+    pub path: PathBuf,
+}
+
+/// `store.postgres:`: either `dsn` or the parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PostgresConfig {
+    pub dsn: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub dbname: Option<String>,
+    pub sslmode: Option<String>,
+}
+
+const STORE_KEYS: &[&str] = &[
+    "type",
+    "disabled",
+    "save_response_body",
+    "table_prefix",
+    "table_schema_migrations",
+    "table_migration_runs",
+    "table_stored_env",
+    "lock_timeout",
+    "sqlite",
+    "postgres",
+];
+
+const POSTGRES_KEYS: &[&str] = &[
+    "dsn", "host", "port", "user", "password", "dbname", "sslmode",
+];
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(crate) fn decode_store(
+    ctx: &mut Ctx,
+    base: &Path,
+    migrate_dir: &Path,
+    node: Option<&Node>,
+) -> StoreConfig {
+    let f = fields(ctx, node, "store", STORE_KEYS).unwrap_or(Fields::empty("store"));
+
+    let kind = match f.get("type") {
+        None => StoreKind::Sqlite,
+        Some(n) => match decode::string(ctx, n, "store.type") {
+            None => StoreKind::Sqlite,
+            Some(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "" | "sqlite" | "sqlite3" => StoreKind::Sqlite,
+                "postgres" | "postgresql" => StoreKind::Postgres,
+                _ => {
+                    bad_choice(
+                        ctx,
+                        n.pos,
+                        "store.type",
+                        "store type",
+                        &t,
+                        &["sqlite", "postgres", "postgresql"],
+                    );
+                    StoreKind::Sqlite
+                }
+            },
+        },
+    };
+
+    let disabled = f.bool_or(ctx, "disabled", false);
+    let save_response_body = f.bool_or(ctx, "save_response_body", false);
+    let lock_timeout = f.duration_or(ctx, "lock_timeout", Duration::from_secs(30));
+
+    // Table names: explicit > prefix + "_" + default > default.
+    let table_prefix = f
+        .opt_string(ctx, "table_prefix")
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    let prefix_ok = match &table_prefix {
+        Some(p) if !is_identifier(p) => {
+            ctx.error(
+                f.value_pos("table_prefix"),
+                "store.table_prefix",
+                format!("table prefix \"{p}\" would give invalid table names"),
+                Some("use letters, digits and _ only, not starting with a digit".to_string()),
+            );
+            false
+        }
+        _ => true,
+    };
+    let table = |ctx: &mut Ctx, key: &str, default: &str| -> String {
+        let explicit = f
+            .opt_string(ctx, key)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        match explicit {
+            Some(name) => {
+                if !is_identifier(&name) {
+                    ctx.error(
+                        f.value_pos(key),
+                        &f.path_of(key),
+                        format!("invalid table name \"{name}\""),
+                        Some("a table name must match ^[A-Za-z_][A-Za-z0-9_]*$".to_string()),
+                    );
+                } else if kind == StoreKind::Postgres && name.len() > 63 {
+                    ctx.error(
+                        f.value_pos(key),
+                        &f.path_of(key),
+                        format!("table name \"{name}\" is longer than PostgreSQL's 63 characters"),
+                        None,
+                    );
+                }
+                name
+            }
+            None => match (&table_prefix, prefix_ok) {
+                (Some(p), true) => format!("{p}_{default}"),
+                _ => default.to_string(),
+            },
+        }
+    };
+    let table_schema_migrations = table(ctx, "table_schema_migrations", "schema_migrations");
+    let table_migration_runs = table(ctx, "table_migration_runs", "migration_runs");
+    let table_stored_env = table(ctx, "table_stored_env", "stored_env");
+
+    // SQLite.
+    let sf = fields(ctx, f.raw("sqlite"), "store.sqlite", &["path"])
+        .unwrap_or(Fields::empty("store.sqlite"));
+    let sqlite_path = match sf.get("path") {
+        Some(n) => match decode::non_empty(ctx, n, "store.sqlite.path") {
+            Some(raw) => resolve(
+                ctx,
+                base,
+                &raw,
+                Some(n.pos),
+                "store.sqlite.path",
+                Need::MayNotExist,
+            ),
+            None => migrate_dir.join("apirun.db"),
+        },
+        None => migrate_dir.join("apirun.db"),
+    };
+
+    // PostgreSQL.
+    let pf = fields(ctx, f.raw("postgres"), "store.postgres", POSTGRES_KEYS)
+        .unwrap_or(Fields::empty("store.postgres"));
+    let postgres = PostgresConfig {
+        dsn: pf.opt_string(ctx, "dsn"),
+        host: pf.opt_string(ctx, "host"),
+        port: pf
+            .opt_uint(ctx, "port", 1, 65535)
+            .and_then(|p| u16::try_from(p).ok()),
+        user: pf.opt_string(ctx, "user"),
+        password: pf.opt_string(ctx, "password"),
+        dbname: pf.opt_string(ctx, "dbname"),
+        sslmode: pf.opt_string(ctx, "sslmode"),
+    };
+    let pg_given = POSTGRES_KEYS.iter().any(|k| pf.get(k).is_some());
+    match kind {
+        StoreKind::Postgres if !disabled => {
+            if postgres.dsn.is_none() && postgres.host.is_none() {
+                ctx.error(
+                    f.value_pos("type").or(f.pos),
+                    "store.postgres",
+                    "a postgres store needs store.postgres.dsn or store.postgres.host",
+                    Some(
+                        "e.g. dsn: postgres://user:pass@localhost:5432/apirun?sslmode=disable"
+                            .to_string(),
+                    ),
+                );
+            }
+            if postgres.dsn.is_some() && postgres.host.is_some() {
+                ctx.warning(
+                    pf.key_pos("host"),
+                    "store.postgres.host",
+                    "both dsn and host are set; dsn is used and host/port/user/password/dbname/sslmode are ignored",
+                    None,
+                );
+            }
+        }
+        StoreKind::Sqlite if pg_given => ctx.warning(
+            f.key_pos("postgres"),
+            "store.postgres",
+            "store.postgres is ignored because store.type is sqlite",
+            Some("set `type: postgres` to use PostgreSQL".to_string()),
+        ),
+        _ => {}
+    }
+
+    StoreConfig {
+        kind,
+        disabled,
+        save_response_body,
+        table_prefix,
+        table_schema_migrations,
+        table_migration_runs,
+        table_stored_env,
+        lock_timeout,
+        sqlite: SqliteConfig { path: sqlite_path },
+        postgres,
+    }
+}

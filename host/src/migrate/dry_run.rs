@@ -1,0 +1,157 @@
+//! Dry run: the plan, fully rendered, with nothing sent and nothing written.
+//! Values that only a response would provide render as `<name>`, auth tokens
+//! as `<auth:name>`, and secrets are masked.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::error::MigrationFailure;
+use super::plan::{plan_down, plan_up};
+use super::step::RenderMode;
+use super::vars::apply_local_env;
+use super::{EngineError, Stage};
+use crate::config::{HTTP_STEP, Migration};
+use crate::store::Direction;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    pub name: Option<String>,
+    pub kind: String,
+    /// For http steps.
+    pub method: Option<String>,
+    pub url: Option<String>,
+    /// Header names the request will carry (values are not shown).
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    pub version: u64,
+    pub name: String,
+    pub direction: &'static str,
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Stage {
+    /// What `up` would run (`from`: pretend this version is current).
+    pub async fn plan_up_dry(&self, to: u64, from: Option<u64>) -> Result<Vec<PlannedMigration>, EngineError> {
+        let applied = self.applied().await?;
+        let plan = plan_up(&self.migrations, &applied, to, from, false);
+        let mut vars = self.base_vars.clone();
+        if from.is_none() {
+            vars.extend(self.exported_vars().await?);
+        }
+        // Variables the planned migrations would extract, in order.
+        let mut pending = BTreeSet::new();
+        let mut out = Vec::new();
+        for migration in plan.pending {
+            for step in migration.up.steps() {
+                if let Some(response) = &step.response {
+                    pending.extend(response.env_from.keys().cloned());
+                }
+            }
+            out.push(self.plan_one(migration, Direction::Up, &vars, &pending).await?);
+        }
+        Ok(out)
+    }
+
+    /// What `down --to` would run.
+    pub async fn plan_down_dry(&self, to: u64) -> Result<Vec<PlannedMigration>, EngineError> {
+        let applied = self.applied().await?;
+        let mut vars = self.base_vars.clone();
+        vars.extend(self.exported_vars().await?);
+        let mut out = Vec::new();
+        for target in plan_down(&applied, to) {
+            let Some(migration) = self.migration(target.version) else {
+                return Err(EngineError::Usage(format!(
+                    "version {} is applied but its file is gone",
+                    target.version
+                )));
+            };
+            let mut pending = BTreeSet::new();
+            if let Some(down) = &migration.down {
+                for step in down.steps() {
+                    if let Some(response) = &step.response {
+                        pending.extend(response.env_from.keys().cloned());
+                    }
+                }
+            }
+            out.push(self.plan_one(migration, Direction::Down, &vars, &pending).await?);
+        }
+        Ok(out)
+    }
+
+    async fn plan_one(
+        &self,
+        migration: &Migration,
+        direction: Direction,
+        base: &super::Vars,
+        pending: &BTreeSet<String>,
+    ) -> Result<PlannedMigration, EngineError> {
+        let fail = |field: Option<String>, message: String| {
+            EngineError::Migration(Box::new(MigrationFailure {
+                version: migration.version,
+                file: migration.path.clone(),
+                direction,
+                step: None,
+                field,
+                message,
+                status: None,
+            }))
+        };
+        let mut vars = base.clone();
+        apply_local_env(&migration.up.env, &mut vars)
+            .map_err(|(name, e)| fail(Some(format!("up.env.{name}")), e.to_string()))?;
+        let (section, steps) = match (direction, &migration.down) {
+            (Direction::Up, _) => ("up", migration.up.steps()),
+            (Direction::Down, Some(down)) => {
+                apply_local_env(&down.env, &mut vars)
+                    .map_err(|(name, e)| fail(Some(format!("down.env.{name}")), e.to_string()))?;
+                ("down", down.steps())
+            }
+            (Direction::Down, None) => {
+                return Err(fail(Some("down".into()), "there is no `down` block".into()));
+            }
+        };
+        let mut planned = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let field = if steps.len() == 1 {
+                section.to_string()
+            } else {
+                format!("{section}.steps[{i}]")
+            };
+            // Step env: variables it cannot resolve yet become placeholders.
+            for (name, raw) in &step.env {
+                let value = crate::template::render_str(raw, &super::vars::context(&vars))
+                    .unwrap_or_else(|_| format!("<{name}>"));
+                vars.insert(name.clone(), value);
+            }
+            let (method, url, auth) = match (&step.request, step.kind == HTTP_STEP) {
+                (Some(request), true) => {
+                    let rendered = self
+                        .steps
+                        .render_request(request, &vars, &format!("{field}.request"), RenderMode::Plan { pending })
+                        .await
+                        .map_err(|f| fail(f.field, f.message))?;
+                    let url = self.steps.masker.mask(&rendered.display_url()).into_owned();
+                    (Some(rendered.method), Some(url), rendered.auth_name)
+                }
+                _ => (None, None, None),
+            };
+            planned.push(PlannedStep {
+                name: step.name.clone(),
+                kind: step.kind.clone(),
+                method,
+                url,
+                auth,
+            });
+        }
+        Ok(PlannedMigration {
+            version: migration.version,
+            name: migration.name.clone(),
+            direction: direction.as_str(),
+            steps: planned,
+        })
+    }
+}

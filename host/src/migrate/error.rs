@@ -1,0 +1,102 @@
+//! Errors of the migration engine, with the exit status each one maps to.
+
+use std::path::PathBuf;
+
+use crate::auth::AuthError;
+use crate::config::Diagnostics;
+use crate::plugin::PluginError;
+use crate::store::StoreError;
+use crate::transport::TransportError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Files or config are invalid: nothing was sent.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// A problem the user must fix before anything can run (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error("store {store}: {source}")]
+    Store {
+        store: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{0}")]
+    Wait(String),
+    /// A migration failed; it was recorded as failed, not applied.
+    #[error("{}", .0)]
+    Migration(Box<MigrationFailure>),
+}
+
+impl EngineError {
+    /// 1 = a migration (or the run) failed; 2 = bad usage, config or files.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Invalid(_) | EngineError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Which migration failed, where, and why.
+#[derive(Debug)]
+pub struct MigrationFailure {
+    pub version: u64,
+    pub file: PathBuf,
+    pub direction: crate::store::Direction,
+    pub step: Option<String>,
+    /// Dotted field path in the file, e.g. `up.request.url`.
+    pub field: Option<String>,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl std::fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "migration {} ({}) failed: {}",
+            self.file.display(),
+            self.direction.as_str(),
+            match &self.step {
+                Some(step) => format!("step `{step}`: "),
+                None => String::new(),
+            }
+        )?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a step failed (the engine adds the file and version).
+#[derive(Debug)]
+pub struct StepFailure {
+    pub field: Option<String>,
+    pub message: String,
+    pub status: Option<u16>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl StepFailure {
+    pub fn new(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
+        StepFailure {
+            field: field.into(),
+            message: message.into(),
+            status: None,
+            body: None,
+        }
+    }
+}
+
+impl From<AuthError> for StepFailure {
+    fn from(e: AuthError) -> Self {
+        StepFailure::new(None, e.to_string())
+    }
+}

@@ -1,0 +1,260 @@
+//! The migration engine for one stage: open its config, plan, run `up` and
+//! `down`, report status. The CLI and the multi-stage orchestrator are thin
+//! layers over [`Stage`].
+
+mod create;
+mod dry_run;
+mod error;
+mod plan;
+mod runner;
+mod status;
+mod step;
+mod vars;
+mod wait;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use create::create_migration;
+pub use dry_run::{PlannedMigration, PlannedStep};
+pub use error::{EngineError, MigrationFailure, StepFailure};
+pub use plan::{UpPlan, plan_down, plan_up};
+pub use runner::{DownOptions, MigrationEvent, Observer, RunReport, UpOptions};
+pub use status::{StatusReport, VersionStatus};
+pub use step::{RenderMode, RenderedRequest};
+pub use vars::{InheritedVars, Vars};
+
+use crate::auth::{AuthManager, AuthProvider};
+use crate::config::{Diagnostic, Diagnostics, Migration, StageConfig, StoreKind};
+use crate::output::Masker;
+use crate::plugin::{PluginRuntime, PluginSet, PluginSource};
+use crate::store::{SqliteStore, Store, TableNames, TableOverrides};
+use crate::transport::{ClientSettings, HttpClient, RetryPolicy, TlsVersion};
+
+/// What a stage needs from the process around it.
+#[derive(Clone)]
+pub struct Services {
+    pub runtime: Arc<PluginRuntime>,
+    pub masker: Arc<Masker>,
+}
+
+/// One stage, opened: its config and migrations loaded and validated, its
+/// store, plugins and auth ready (nothing sent yet).
+pub struct Stage {
+    pub config: StageConfig,
+    pub migrations: Vec<Migration>,
+    pub warnings: Vec<Diagnostic>,
+    base_vars: Vars,
+    store: Option<Arc<dyn Store>>,
+    steps: step::StepEnv,
+    http: HttpClient,
+}
+
+impl Stage {
+    /// Load `config_path` and its migrations. Invalid files give
+    /// `EngineError::Invalid` with every problem found.
+    pub async fn open(
+        config_path: &Path,
+        services: &Services,
+        inherited: &InheritedVars,
+    ) -> Result<Stage, EngineError> {
+        let loaded = crate::config::load_stage_config(config_path).map_err(EngineError::Invalid)?;
+        Stage::from_loaded(loaded, services, inherited).await
+    }
+
+    /// Like [`Stage::open`], from an already loaded config.
+    pub async fn from_loaded(
+        loaded: crate::config::Loaded<StageConfig>,
+        services: &Services,
+        inherited: &InheritedVars,
+    ) -> Result<Stage, EngineError> {
+        let mut warnings = loaded.warnings;
+        let config = loaded.value;
+        let migrations = crate::config::load_migrations(&config.migrate_dir);
+        let (migrations, mut problems) = match migrations {
+            Ok(loaded) => {
+                warnings.extend(loaded.warnings);
+                (loaded.value, Vec::new())
+            }
+            Err(diagnostics) => (Vec::new(), diagnostics.0),
+        };
+        problems.extend(crate::config::check_references(&config, &migrations));
+        problems.retain(|d| d.severity == crate::config::Severity::Error);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(Diagnostics(problems)));
+        }
+
+        let mut unset_os = BTreeMap::new();
+        let base_vars = vars::resolve_base(&config.env, inherited, &mut unset_os).map_err(|e| {
+            EngineError::Invalid(Diagnostics(vec![
+                Diagnostic::error(&config.path, e.to_string()).field("env"),
+            ]))
+        })?;
+        for (name, value) in &base_vars {
+            if Masker::is_secret_name(name) {
+                services.masker.add_secret(value);
+            }
+        }
+
+        let http = HttpClient::new(client_settings(&config))?;
+        let plugins = Arc::new(PluginSet::new(
+            services.runtime.clone(),
+            http.clone(),
+            config
+                .plugins
+                .iter()
+                .map(|p| PluginSource {
+                    name: p.name.clone(),
+                    path: p.path.clone(),
+                    allowed_hosts: p.allowed_hosts.clone(),
+                    config: p.config.clone(),
+                })
+                .collect(),
+        ));
+        let auth = Arc::new(AuthManager::new(
+            config
+                .auth
+                .iter()
+                .map(|a| AuthProvider {
+                    name: a.name.clone(),
+                    kind: a.kind.clone(),
+                    config: a.config.clone(),
+                })
+                .collect(),
+            plugins.clone(),
+            services.masker.clone(),
+        ));
+        let store = open_store(&config).await?;
+        Ok(Stage {
+            steps: step::StepEnv {
+                plugins,
+                auth,
+                masker: services.masker.clone(),
+                render_body: config.render_body,
+                unset_os,
+            },
+            config,
+            migrations,
+            warnings,
+            base_vars,
+            store,
+            http,
+        })
+    }
+
+    /// The store, unless `store.disabled`.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store.as_ref()
+    }
+
+    /// The stage's variables before any migration ran.
+    pub fn base_vars(&self) -> &Vars {
+        &self.base_vars
+    }
+
+    pub fn auth(&self) -> &Arc<AuthManager> {
+        &self.steps.auth
+    }
+
+    pub fn plugins(&self) -> &Arc<PluginSet> {
+        &self.steps.plugins
+    }
+
+    pub fn migration(&self, version: u64) -> Option<&Migration> {
+        self.migrations.iter().find(|m| m.version == version)
+    }
+
+    /// Variables extracted by the applied migrations (what the stage exports).
+    pub async fn exported_vars(&self) -> Result<Vars, EngineError> {
+        let Some(store) = &self.store else {
+            return Ok(Vars::new());
+        };
+        let stored = store.stored_env().await.map_err(|e| store_err(store, e))?;
+        Ok(stored.into_iter().map(|v| (v.name, v.value)).collect())
+    }
+}
+
+pub(crate) fn store_err(store: &Arc<dyn Store>, source: crate::store::StoreError) -> EngineError {
+    EngineError::Store {
+        store: store.describe(),
+        source,
+    }
+}
+
+fn client_settings(config: &StageConfig) -> ClientSettings {
+    let tls = |v: crate::config::TlsVersion| match v.as_str() {
+        "1.0" => TlsVersion::V1_0,
+        "1.1" => TlsVersion::V1_1,
+        "1.2" => TlsVersion::V1_2,
+        _ => TlsVersion::V1_3,
+    };
+    ClientSettings {
+        insecure: config.client.insecure,
+        min_tls_version: config.client.min_tls_version.map(tls),
+        max_tls_version: config.client.max_tls_version.map(tls),
+        ca_file: config.client.ca_file.clone(),
+        timeout: config.client.timeout,
+        retry: RetryPolicy {
+            max_retries: config.client.retries,
+            ..RetryPolicy::default()
+        },
+    }
+}
+
+async fn open_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, EngineError> {
+    if config.store.disabled {
+        return Ok(None);
+    }
+    let invalid = |message: String| {
+        EngineError::Invalid(Diagnostics(vec![
+            Diagnostic::error(&config.path, message).field("store"),
+        ]))
+    };
+    let tables = TableNames::new(
+        None,
+        &TableOverrides {
+            schema_migrations: Some(config.store.table_schema_migrations.clone()),
+            migration_runs: Some(config.store.table_migration_runs.clone()),
+            stored_env: Some(config.store.table_stored_env.clone()),
+        },
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let store: Arc<dyn Store> = match config.store.kind {
+        StoreKind::Sqlite => {
+            let path = &config.store.sqlite.path;
+            Arc::new(SqliteStore::open(path, tables).map_err(|source| EngineError::Store {
+                store: format!("sqlite:{}", path.display()),
+                source,
+            })?)
+        }
+        StoreKind::Postgres => Arc::new(postgres_store(config, tables).await?),
+    };
+    store.init().await.map_err(|e| store_err(&store, e))?;
+    Ok(Some(store))
+}
+
+async fn postgres_store(
+    config: &StageConfig,
+    tables: TableNames,
+) -> Result<crate::store::PostgresStore, EngineError> {
+    let pg = &config.store.postgres;
+    let connect = match &pg.dsn {
+        Some(dsn) => crate::store::PgConnect::Dsn(dsn.clone()),
+        None => crate::store::PgConnect::Fields(crate::store::PgFields {
+            host: pg.host.clone(),
+            port: pg.port,
+            user: pg.user.clone(),
+            password: pg.password.clone(),
+            dbname: pg.dbname.clone(),
+            sslmode: pg.sslmode.clone(),
+        }),
+    };
+    let describe = connect.describe().unwrap_or_else(|_| "postgres".into());
+    crate::store::PostgresStore::connect(&connect, tables)
+        .await
+        .map_err(|source| EngineError::Store {
+            store: describe,
+            source,
+        })
+}

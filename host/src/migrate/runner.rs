@@ -1,0 +1,378 @@
+//! Running `up` and `down`: one migration at a time, each recorded in the
+//! store (in one transaction) before the next starts. A run row is written
+//! as `running` before the first request, so a killed process leaves a
+//! visible mark.
+
+use std::time::{Duration, Instant};
+
+use super::error::{EngineError, MigrationFailure, StepFailure};
+use super::plan::{plan_down, plan_up};
+use super::step::StepResult;
+use super::vars::{Vars, apply_local_env};
+use super::{Stage, store_err};
+use crate::config::Migration;
+use crate::store::{AppliedMigration, Direction, RunOutcome, RunStart, now_rfc3339};
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Highest version to apply (0 = all).
+    pub to: u64,
+    pub allow_out_of_order: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Roll back every applied version above this one.
+    pub to: u64,
+}
+
+/// Progress events, for the CLI's output and the orchestrator.
+#[derive(Debug, Clone)]
+pub enum MigrationEvent<'a> {
+    Started {
+        version: u64,
+        name: &'a str,
+        direction: Direction,
+    },
+    Finished {
+        version: u64,
+        name: &'a str,
+        direction: Direction,
+        status: Option<u16>,
+        duration: Duration,
+    },
+    Failed {
+        version: u64,
+        name: &'a str,
+        direction: Direction,
+        error: &'a str,
+        duration: Duration,
+    },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: MigrationEvent<'_>);
+}
+
+/// Discards events.
+impl Observer for () {
+    fn event(&self, _event: MigrationEvent<'_>) {}
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Versions run successfully, in the order they ran.
+    pub done: Vec<(u64, String)>,
+    pub duration: Duration,
+    /// Variables extracted during this run.
+    pub extracted: Vars,
+}
+
+impl Stage {
+    /// Variables visible to migrations: base < stored (applied versions, in
+    /// order) < extracted during this run.
+    async fn run_vars(&self) -> Result<Vars, EngineError> {
+        let mut vars = self.base_vars.clone();
+        if let Some(store) = &self.store {
+            for var in store.stored_env().await.map_err(|e| store_err(store, e))? {
+                vars.insert(var.name, var.value);
+            }
+        }
+        Ok(vars)
+    }
+
+    /// Wait for `wait:` if configured.
+    pub async fn wait_ready(&self) -> Result<(), EngineError> {
+        match &self.config.wait {
+            Some(wait) => super::wait::wait_for(&self.http, wait, &self.base_vars).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Apply pending migrations in version order.
+    pub async fn up(&self, options: &UpOptions, observer: &dyn Observer) -> Result<RunReport, EngineError> {
+        let started = Instant::now();
+        let _lock = self.lock().await?;
+        let applied = self.applied().await?;
+        let plan = plan_up(&self.migrations, &applied, options.to, None, options.allow_out_of_order);
+        if !plan.out_of_order.is_empty() && !options.allow_out_of_order {
+            let names: Vec<String> = plan
+                .out_of_order
+                .iter()
+                .map(|m| m.path.display().to_string())
+                .collect();
+            return Err(EngineError::Usage(format!(
+                "these files are older than the current version {} but were never applied: {}; \
+                 run `apirun up --allow-out-of-order` to apply them, or renumber them",
+                plan.current,
+                names.join(", ")
+            )));
+        }
+        self.refuse_if_dirty_below(plan.pending.first().map(|m| m.version)).await?;
+        if !plan.pending.is_empty() {
+            self.wait_ready().await?;
+        }
+        let mut vars = self.run_vars().await?;
+        let mut report = RunReport::default();
+        for (i, migration) in plan.pending.iter().enumerate() {
+            if i > 0 && !self.config.delay_between_migrations.is_zero() {
+                tokio::time::sleep(self.config.delay_between_migrations).await;
+            }
+            let extracted = self.run_one(migration, Direction::Up, &mut vars, observer).await?;
+            report.extracted.extend(extracted);
+            report.done.push((migration.version, migration.name.clone()));
+        }
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// Roll back applied versions above `options.to`, newest first.
+    pub async fn down(&self, options: &DownOptions, observer: &dyn Observer) -> Result<RunReport, EngineError> {
+        let started = Instant::now();
+        let _lock = self.lock().await?;
+        let applied = self.applied().await?;
+        let targets = plan_down(&applied, options.to);
+        // Check every target has a down block before rolling anything back.
+        let mut missing = Vec::new();
+        for target in &targets {
+            match self.migration(target.version) {
+                Some(m) if m.down.is_some() => {}
+                Some(m) => missing.push(format!("{} has no `down` block", m.path.display())),
+                None => missing.push(format!(
+                    "version {} ({}) is applied but its file is gone",
+                    target.version, target.name
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(EngineError::Usage(format!(
+                "cannot roll back: {}; nothing was rolled back",
+                missing.join("; ")
+            )));
+        }
+        if !targets.is_empty() {
+            self.wait_ready().await?;
+        }
+        let mut report = RunReport::default();
+        let base = self.run_vars().await?;
+        for target in targets {
+            let Some(migration) = self.migration(target.version) else {
+                continue;
+            };
+            let mut vars = base.clone();
+            self.run_one(migration, Direction::Down, &mut vars, observer).await?;
+            report.done.push((migration.version, migration.name.clone()));
+        }
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    async fn lock(&self) -> Result<Option<Box<dyn crate::store::StoreLock>>, EngineError> {
+        match &self.store {
+            Some(store) => Ok(Some(
+                store
+                    .lock(self.config.store.lock_timeout)
+                    .await
+                    .map_err(|e| store_err(store, e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn applied(&self) -> Result<Vec<AppliedMigration>, EngineError> {
+        match &self.store {
+            Some(store) => store.applied().await.map_err(|e| store_err(store, e)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A failed or interrupted migration may be rerun (it is the next one),
+    /// but `up` must not go past a dirty version that is not the next to run.
+    async fn refuse_if_dirty_below(&self, next: Option<u64>) -> Result<(), EngineError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let Some(mark) = store.dirty().await.map_err(|e| store_err(store, e))? else {
+            return Ok(());
+        };
+        if Some(mark.version) == next {
+            tracing::warn!(
+                "version {} ({}) is marked {} from an earlier run; running it again",
+                mark.version,
+                mark.name,
+                mark.state.as_str()
+            );
+            return Ok(());
+        }
+        Err(EngineError::Usage(format!(
+            "version {} ({}) is dirty: its last {} run {} ({}); fix the cause, then run \
+             `apirun resolve {} --applied` if the change is in place or `--rolled-back` if it is not",
+            mark.version,
+            mark.name,
+            mark.direction.as_str(),
+            mark.state.as_str(),
+            mark.error.as_deref().unwrap_or("interrupted"),
+            mark.version
+        )))
+    }
+
+    /// Run one migration in one direction and record the result.
+    async fn run_one(
+        &self,
+        migration: &Migration,
+        direction: Direction,
+        vars: &mut Vars,
+        observer: &dyn Observer,
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        let started = Instant::now();
+        observer.event(super::MigrationEvent::Started {
+            version: migration.version,
+            name: &migration.name,
+            direction,
+        });
+        let run_id = match &self.store {
+            Some(store) => Some(
+                store
+                    .begin_run(&RunStart {
+                        version: migration.version,
+                        name: migration.name.clone(),
+                        direction,
+                        started_at: now_rfc3339(),
+                    })
+                    .await
+                    .map_err(|e| store_err(store, e))?,
+            ),
+            None => None,
+        };
+        let outcome = self.run_steps(migration, direction, vars).await;
+        let duration = started.elapsed();
+        match outcome {
+            Ok((last, extracted)) => {
+                let body = if self.config.store.save_response_body {
+                    last.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                } else {
+                    None
+                };
+                let record = RunOutcome {
+                    status_code: last.status,
+                    body,
+                    env: extracted.clone(),
+                    error: None,
+                    duration,
+                };
+                if let (Some(store), Some(id)) = (&self.store, run_id) {
+                    let result = match direction {
+                        Direction::Up => {
+                            store
+                                .finish_up_success(
+                                    id,
+                                    &record,
+                                    &AppliedMigration {
+                                        version: migration.version,
+                                        name: migration.name.clone(),
+                                        checksum: migration.checksum.clone(),
+                                        applied_at: now_rfc3339(),
+                                    },
+                                    &extracted,
+                                )
+                                .await
+                        }
+                        Direction::Down => store.finish_down_success(id, &record, migration.version).await,
+                    };
+                    result.map_err(|e| store_err(store, e))?;
+                }
+                observer.event(super::MigrationEvent::Finished {
+                    version: migration.version,
+                    name: &migration.name,
+                    direction,
+                    status: last.status,
+                    duration,
+                });
+                Ok(extracted)
+            }
+            Err((step, failure)) => {
+                let message = self.steps.masker.mask(&failure.message).into_owned();
+                let body = if self.config.store.save_response_body {
+                    failure.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                } else {
+                    None
+                };
+                if let (Some(store), Some(id)) = (&self.store, run_id) {
+                    store
+                        .finish_failed(
+                            id,
+                            &RunOutcome {
+                                status_code: failure.status,
+                                body,
+                                env: Vec::new(),
+                                error: Some(message.clone()),
+                                duration,
+                            },
+                        )
+                        .await
+                        .map_err(|e| store_err(store, e))?;
+                }
+                observer.event(super::MigrationEvent::Failed {
+                    version: migration.version,
+                    name: &migration.name,
+                    direction,
+                    error: &message,
+                    duration,
+                });
+                Err(EngineError::Migration(Box::new(MigrationFailure {
+                    version: migration.version,
+                    file: migration.path.clone(),
+                    direction,
+                    step,
+                    field: failure.field,
+                    message,
+                    status: failure.status,
+                })))
+            }
+        }
+    }
+
+    /// The steps of one direction. Returns the last step's result and
+    /// everything extracted, or the failing step's name and why.
+    async fn run_steps(
+        &self,
+        migration: &Migration,
+        direction: Direction,
+        vars: &mut Vars,
+    ) -> Result<(StepResult, Vec<(String, String)>), (Option<String>, StepFailure)> {
+        let local = |e: (String, crate::template::TemplateError), section: &str| {
+            (None, StepFailure::new(Some(format!("{section}.env.{}", e.0)), e.1.to_string()))
+        };
+        // A down sees the up's own env too (e.g. a name the up computed).
+        apply_local_env(&migration.up.env, vars).map_err(|e| local(e, "up"))?;
+        let (section, steps) = match direction {
+            Direction::Up => ("up", migration.up.steps()),
+            Direction::Down => {
+                let down = migration.down.as_ref().ok_or_else(|| {
+                    (None, StepFailure::new(Some("down".to_string()), "there is no `down` block"))
+                })?;
+                apply_local_env(&down.env, vars).map_err(|e| local(e, "down"))?;
+                ("down", down.steps())
+            }
+        };
+        let mut extracted = Vec::new();
+        let mut last = StepResult::default();
+        let single = steps.len() == 1;
+        for (i, step) in steps.iter().enumerate() {
+            let field = if single {
+                section.to_string()
+            } else {
+                format!("{section}.steps[{i}]")
+            };
+            let result = self
+                .steps
+                .run(step, &field, vars)
+                .await
+                .map_err(|f| (step.name.clone(), f))?;
+            extracted.extend(result.extracted.iter().cloned());
+            last = result;
+        }
+        Ok((last, extracted))
+    }
+}

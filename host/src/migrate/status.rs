@@ -1,0 +1,184 @@
+//! `status`: what is applied, what is pending, what changed.
+
+use serde::Serialize;
+
+use super::plan::plan_up;
+use super::{EngineError, Stage, store_err};
+use crate::store::{DirtyMark, RunRecord};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStatus {
+    pub version: u64,
+    pub name: String,
+    /// `applied`, `pending`, `out_of_order`, `changed` (applied, file edited since), `missing` (applied, file gone).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub store: String,
+    pub current: u64,
+    pub applied: Vec<u64>,
+    pub pending: Vec<u64>,
+    pub out_of_order: Vec<u64>,
+    /// Applied versions whose file changed since (checksum differs).
+    pub changed: Vec<u64>,
+    /// Applied versions whose file is gone.
+    pub missing: Vec<u64>,
+    pub versions: Vec<VersionStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<DirtySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirtySummary {
+    pub version: u64,
+    pub name: String,
+    pub direction: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub started_at: String,
+}
+
+impl From<DirtyMark> for DirtySummary {
+    fn from(mark: DirtyMark) -> Self {
+        DirtySummary {
+            version: mark.version,
+            name: mark.name,
+            direction: mark.direction.as_str().to_string(),
+            state: mark.state.as_str().to_string(),
+            error: mark.error,
+            started_at: mark.started_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub version: u64,
+    pub name: String,
+    pub direction: String,
+    pub state: String,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub duration_ms: Option<u64>,
+    pub env: Option<serde_json::Value>,
+}
+
+impl From<RunRecord> for HistoryEntry {
+    fn from(run: RunRecord) -> Self {
+        HistoryEntry {
+            id: run.id.0,
+            version: run.version,
+            name: run.name,
+            direction: run.direction.as_str().to_string(),
+            state: run.state.as_str().to_string(),
+            status_code: run.status_code,
+            error: run.error,
+            started_at: run.started_at,
+            duration_ms: run.duration_ms,
+            env: run
+                .env_json
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
+        }
+    }
+}
+
+impl Stage {
+    /// `history`: None = no history; Some(None) = all runs; Some(Some(n)) = newest n.
+    pub async fn status(&self, history: Option<Option<usize>>) -> Result<StatusReport, EngineError> {
+        let applied = self.applied().await?;
+        let plan = plan_up(&self.migrations, &applied, 0, None, false);
+        let mut versions = Vec::new();
+        let mut changed = Vec::new();
+        let mut missing = Vec::new();
+        for a in &applied {
+            match self.migration(a.version) {
+                Some(m) => {
+                    let state = if m.checksum != a.checksum && !a.checksum.is_empty() {
+                        changed.push(a.version);
+                        "changed"
+                    } else {
+                        "applied"
+                    };
+                    versions.push(VersionStatus {
+                        version: a.version,
+                        name: m.name.clone(),
+                        state,
+                        applied_at: Some(a.applied_at.clone()),
+                        file: Some(m.path.display().to_string()),
+                    });
+                }
+                None => {
+                    missing.push(a.version);
+                    versions.push(VersionStatus {
+                        version: a.version,
+                        name: a.name.clone(),
+                        state: "missing",
+                        applied_at: Some(a.applied_at.clone()),
+                        file: None,
+                    });
+                }
+            }
+        }
+        for m in &plan.out_of_order {
+            versions.push(VersionStatus {
+                version: m.version,
+                name: m.name.clone(),
+                state: "out_of_order",
+                applied_at: None,
+                file: Some(m.path.display().to_string()),
+            });
+        }
+        for m in &plan.pending {
+            versions.push(VersionStatus {
+                version: m.version,
+                name: m.name.clone(),
+                state: "pending",
+                applied_at: None,
+                file: Some(m.path.display().to_string()),
+            });
+        }
+        versions.sort_by_key(|v| v.version);
+        let (dirty, history, store) = match &self.store {
+            Some(store) => {
+                let dirty = store.dirty().await.map_err(|e| store_err(store, e))?;
+                let history = match history {
+                    Some(limit) => Some(
+                        store
+                            .runs(limit)
+                            .await
+                            .map_err(|e| store_err(store, e))?
+                            .into_iter()
+                            .map(HistoryEntry::from)
+                            .collect(),
+                    ),
+                    None => None,
+                };
+                (dirty.map(DirtySummary::from), history, store.describe())
+            }
+            None => (None, history.map(|_| Vec::new()), "disabled".to_string()),
+        };
+        Ok(StatusReport {
+            store,
+            current: plan.current,
+            applied: applied.iter().map(|a| a.version).collect(),
+            pending: plan.pending.iter().map(|m| m.version).collect(),
+            out_of_order: plan.out_of_order.iter().map(|m| m.version).collect(),
+            changed,
+            missing,
+            versions,
+            dirty,
+            history,
+        })
+    }
+}

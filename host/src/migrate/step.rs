@@ -1,0 +1,433 @@
+//! Running one step: render the request, inject auth, send it through the
+//! step plugin, check the status, extract variables.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::error::StepFailure;
+use super::vars::{Vars, apply_local_env, context};
+use crate::auth::{AuthManager, render_json};
+use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
+use crate::output::Masker;
+use crate::plugin::{PluginKind, PluginResponse, PluginSet};
+use crate::template::{Context, RefKind, Template, TemplateError};
+
+/// What a stage's steps share.
+pub struct StepEnv {
+    pub plugins: Arc<PluginSet>,
+    pub auth: Arc<AuthManager>,
+    pub masker: Arc<Masker>,
+    /// The config's `render_body` default.
+    pub render_body: bool,
+    /// Variables whose `valueFromEnv` OS variable is unset: name -> OS variable.
+    pub unset_os: BTreeMap<String, String>,
+}
+
+/// How to treat values that are not known yet.
+#[derive(Clone, Copy)]
+pub enum RenderMode<'a> {
+    /// Everything must be defined; auth tokens are acquired.
+    Run,
+    /// Dry run: variables in `pending` (extracted by steps not run) and auth
+    /// tokens render as placeholders; nothing is acquired or sent.
+    Plan { pending: &'a BTreeSet<String> },
+}
+
+/// A request after rendering, as handed to the http plugin.
+#[derive(Debug, Clone)]
+pub struct RenderedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub queries: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub retry: Option<bool>,
+    pub auth_name: Option<String>,
+}
+
+impl RenderedRequest {
+    fn to_spec(&self) -> serde_json::Value {
+        let pairs = |items: &[(String, String)]| {
+            items
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect::<Vec<_>>()
+        };
+        json!({
+            "method": self.method,
+            "url": self.url,
+            "headers": pairs(&self.headers),
+            "queries": pairs(&self.queries),
+            "body": self.body,
+            "retry": self.retry,
+        })
+    }
+
+    /// The URL with its queries, for display.
+    pub fn display_url(&self) -> String {
+        if self.queries.is_empty() {
+            return self.url.clone();
+        }
+        let query: String = self
+            .queries
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{query}", self.url)
+    }
+}
+
+/// The result of a successful step.
+#[derive(Debug, Default)]
+pub struct StepResult {
+    pub method: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub body: Option<Vec<u8>>,
+    pub extracted: Vec<(String, String)>,
+}
+
+impl StepEnv {
+    fn template_error(&self, field: &str, error: TemplateError) -> StepFailure {
+        let hint = match &error {
+            TemplateError::UndefinedVariable { name, .. } => self
+                .unset_os
+                .get(name)
+                .map(|os| format!(" (it comes from the OS environment variable {os}, which is not set)"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        StepFailure::new(Some(field.to_string()), format!("{error}{hint}"))
+    }
+
+    /// Render one template string. In plan mode, a variable that a pending
+    /// step would extract becomes `<name>`, and auth tokens `<auth:name>`.
+    fn render(&self, source: &str, ctx: &mut Context, mode: RenderMode<'_>, field: &str) -> Result<String, StepFailure> {
+        let template = Template::parse(source).map_err(|e| self.template_error(field, e))?;
+        // Bounded: each retry defines one more placeholder.
+        for _ in 0..64 {
+            match template.render(ctx) {
+                Ok(text) => return Ok(text),
+                Err(TemplateError::UndefinedVariable { name, .. })
+                    if matches!(mode, RenderMode::Plan { pending } if pending.contains(&name)) =>
+                {
+                    ctx.vars.insert(name.clone(), format!("<{name}>").into());
+                }
+                Err(TemplateError::UndefinedAuth { name, .. }) if matches!(mode, RenderMode::Plan { .. }) => {
+                    ctx.auth.insert(name.clone(), format!("<auth:{name}>"));
+                }
+                Err(e) => return Err(self.template_error(field, e)),
+            }
+        }
+        Err(StepFailure::new(Some(field.to_string()), "too many unresolved values"))
+    }
+
+    /// Acquire the tokens that `{{.auth.x}}` references in `sources` need.
+    async fn auth_context(&self, sources: &[&str], vars: &Vars, mode: RenderMode<'_>) -> Result<Context, StepFailure> {
+        let mut ctx = context(vars);
+        if matches!(mode, RenderMode::Plan { .. }) {
+            return Ok(ctx);
+        }
+        let mut names = BTreeSet::new();
+        for source in sources.iter().filter(|s| s.contains("auth")) {
+            if let Ok(template) = Template::parse(source) {
+                names.extend(
+                    template
+                        .references()
+                        .into_iter()
+                        .filter(|r| r.kind == RefKind::Auth)
+                        .map(|r| r.name),
+                );
+            }
+        }
+        for name in names {
+            if self.auth.has(&name) {
+                let credential = self.auth.credential(&name, &ctx).await?;
+                ctx.auth.insert(name, credential.token);
+            }
+        }
+        Ok(ctx)
+    }
+
+    pub async fn render_request(
+        &self,
+        request: &RequestSpec,
+        vars: &Vars,
+        field: &str,
+        mode: RenderMode<'_>,
+    ) -> Result<RenderedRequest, StepFailure> {
+        let body_source = match (&request.body, &request.body_file) {
+            (Some(body), _) => Some(body.clone()),
+            (None, Some(path)) => Some(self.read_body_file(path, vars, field, mode)?),
+            (None, None) => None,
+        };
+        let mut sources: Vec<&str> = vec![&request.url];
+        sources.extend(request.headers.iter().map(|h| h.value.as_str()));
+        sources.extend(request.queries.iter().map(|q| q.value.as_str()));
+        if let Some(body) = &body_source {
+            sources.push(body);
+        }
+        let mut ctx = self.auth_context(&sources, vars, mode).await?;
+        let url = self.render(&request.url, &mut ctx, mode, &format!("{field}.url"))?;
+        let mut headers = Vec::with_capacity(request.headers.len() + 1);
+        for (i, header) in request.headers.iter().enumerate() {
+            let name = self.render(&header.name, &mut ctx, mode, &format!("{field}.headers[{i}].name"))?;
+            let value = self.render(&header.value, &mut ctx, mode, &format!("{field}.headers[{i}].value"))?;
+            headers.push((name, value));
+        }
+        let mut queries = Vec::with_capacity(request.queries.len());
+        for (i, query) in request.queries.iter().enumerate() {
+            let name = self.render(&query.name, &mut ctx, mode, &format!("{field}.queries[{i}].name"))?;
+            let value = self.render(&query.value, &mut ctx, mode, &format!("{field}.queries[{i}].value"))?;
+            queries.push((name, value));
+        }
+        let render_body = request.render_body.unwrap_or(self.render_body);
+        let body = match body_source {
+            Some(body) if render_body => Some(self.render(&body, &mut ctx, mode, &format!("{field}.body"))?),
+            other => other,
+        };
+        Ok(RenderedRequest {
+            method: request.method.to_ascii_uppercase(),
+            url,
+            headers,
+            queries,
+            body,
+            retry: request.retry,
+            auth_name: request.auth_name.clone(),
+        })
+    }
+
+    fn read_body_file(&self, path: &Path, vars: &Vars, field: &str, mode: RenderMode<'_>) -> Result<String, StepFailure> {
+        let raw = path.to_string_lossy();
+        let resolved = if raw.contains("{{") {
+            let mut ctx = context(vars);
+            std::path::PathBuf::from(self.render(&raw, &mut ctx, mode, &format!("{field}.body_file"))?)
+        } else {
+            path.to_path_buf()
+        };
+        std::fs::read_to_string(&resolved).map_err(|e| {
+            StepFailure::new(
+                Some(format!("{field}.body_file")),
+                format!("cannot read {}: {e}", resolved.display()),
+            )
+        })
+    }
+
+    /// Add the provider's header unless the request sets it itself.
+    async fn inject_auth(&self, rendered: &mut RenderedRequest, vars: &Vars) -> Result<(), StepFailure> {
+        let Some(name) = rendered.auth_name.clone() else {
+            return Ok(());
+        };
+        let credential = self.auth.credential(&name, &context(vars)).await?;
+        let already = rendered
+            .headers
+            .iter()
+            .any(|(h, _)| h.eq_ignore_ascii_case(&credential.header_name));
+        if !already {
+            rendered
+                .headers
+                .push((credential.header_name.clone(), credential.header_value.clone()));
+        }
+        Ok(())
+    }
+
+    /// Run one step, adding what it extracts to `vars`.
+    pub async fn run(&self, step: &StepSpec, field: &str, vars: &mut Vars) -> Result<StepResult, StepFailure> {
+        apply_local_env(&step.env, vars)
+            .map_err(|(name, e)| self.template_error(&format!("{field}.env.{name}"), e))?;
+        let (response, method, url, step_vars) = if step.kind == HTTP_STEP {
+            let request = step.request.as_ref().ok_or_else(|| {
+                StepFailure::new(Some(field.to_string()), "an http step needs a `request`")
+            })?;
+            let rendered = self
+                .render_request(request, vars, &format!("{field}.request"), RenderMode::Run)
+                .await?;
+            let response = self.send_http(rendered.clone(), vars).await?;
+            let url = rendered.display_url();
+            (Some(response), Some(rendered.method), Some(url), Vec::new())
+        } else {
+            let plugin = self
+                .plugins
+                .get(PluginKind::Step, &step.kind)
+                .map_err(|e| StepFailure::new(Some(format!("{field}.type")), e.to_string()))?;
+            let with = step.with.clone().unwrap_or(serde_json::Value::Object(Default::default()));
+            let spec = render_json(&with, &context(vars), "")
+                .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
+            let list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let outcome = plugin
+                .run_step(&spec, &list)
+                .await
+                .map_err(|e| StepFailure::new(Some(field.to_string()), e.to_string()))?;
+            (outcome.response, None, None, outcome.variables)
+        };
+        let mut result = StepResult {
+            method,
+            url,
+            status: response.as_ref().map(|r| r.status),
+            body: response.as_ref().map(|r| r.body.clone()),
+            extracted: Vec::new(),
+        };
+        for (name, value) in step_vars {
+            vars.insert(name.clone(), value.clone());
+            result.extracted.push((name, value));
+        }
+        if let Some(response) = &response {
+            self.check_status(step.response.as_ref(), response, vars, field)?;
+            if let Some(spec) = &step.response {
+                let extracted = self.extract(spec, response, field).await?;
+                for (name, value) in extracted {
+                    if Masker::is_secret_name(&name) {
+                        self.masker.add_secret(&value);
+                    }
+                    vars.insert(name.clone(), value.clone());
+                    result.extracted.push((name, value));
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    async fn send_http(&self, mut rendered: RenderedRequest, vars: &Vars) -> Result<PluginResponse, StepFailure> {
+        let http = self
+            .plugins
+            .get(PluginKind::Step, HTTP_STEP)
+            .map_err(|e| StepFailure::new(None, e.to_string()))?;
+        let bare = rendered.clone();
+        self.inject_auth(&mut rendered, vars).await?;
+        let send = |spec: serde_json::Value| {
+            let http = http.clone();
+            async move {
+                http.run_step(&spec, &[])
+                    .await
+                    .map_err(|e| StepFailure::new(None, e.to_string()))?
+                    .response
+                    .ok_or_else(|| StepFailure::new(None, "the http step returned no response"))
+            }
+        };
+        let response = send(rendered.to_spec()).await?;
+        // A 401 with a cached credential: the token may have been revoked or
+        // expired early. Re-acquire once and resend.
+        if response.status == 401
+            && let Some(name) = &rendered.auth_name
+        {
+            self.auth.invalidate(name).await;
+            let mut again = bare;
+            self.inject_auth(&mut again, vars).await?;
+            return send(again.to_spec()).await;
+        }
+        Ok(response)
+    }
+
+    fn check_status(
+        &self,
+        spec: Option<&ResponseSpec>,
+        response: &PluginResponse,
+        vars: &Vars,
+        field: &str,
+    ) -> Result<(), StepFailure> {
+        let codes: Vec<String> = match spec {
+            Some(spec) => spec
+                .result_code
+                .iter()
+                .map(|code| {
+                    let mut ctx = context(vars);
+                    self.render(code, &mut ctx, RenderMode::Run, &format!("{field}.response.result_code"))
+                        .map(|c| c.trim().to_string())
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let status = response.status;
+        let accepted = if codes.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            codes.iter().any(|c| c == &status.to_string())
+        };
+        if accepted {
+            return Ok(());
+        }
+        let expected = if codes.is_empty() {
+            "any 2xx".to_string()
+        } else {
+            codes.join(", ")
+        };
+        let mut failure = StepFailure::new(
+            Some(format!("{field}.response.result_code")),
+            format!(
+                "the server answered {status}, expected {expected}; body: {}",
+                self.masker.mask(&snippet(&response.body))
+            ),
+        );
+        failure.status = Some(status);
+        failure.body = Some(response.body.clone());
+        Err(failure)
+    }
+
+    async fn extract(
+        &self,
+        spec: &ResponseSpec,
+        response: &PluginResponse,
+        field: &str,
+    ) -> Result<Vec<(String, String)>, StepFailure> {
+        // One plugin call per extractor, with all of its paths.
+        let mut by_extractor: Vec<(&str, Vec<(&String, &String)>)> = Vec::new();
+        for (name, extract) in &spec.env_from {
+            match by_extractor.iter_mut().find(|(from, _)| *from == extract.from) {
+                Some((_, items)) => items.push((name, &extract.path)),
+                None => by_extractor.push((&extract.from, vec![(name, &extract.path)])),
+            }
+        }
+        let mut out = Vec::new();
+        for (from, items) in by_extractor {
+            let plugin = self.plugins.get(PluginKind::Extractor, from).map_err(|e| {
+                StepFailure::new(Some(format!("{field}.response.env_from")), e.to_string())
+            })?;
+            let paths: Vec<String> = items.iter().map(|(_, path)| (*path).clone()).collect();
+            let values = plugin.extract(response, &paths).await.map_err(|e| {
+                StepFailure::new(Some(format!("{field}.response.env_from")), e.to_string())
+            })?;
+            for ((name, path), value) in items.into_iter().zip(values) {
+                match value {
+                    Some(value) => out.push((name.clone(), value)),
+                    None if spec.env_missing == EnvMissing::Fail => {
+                        let mut failure = StepFailure::new(
+                            Some(format!("{field}.response.env_from.{name}")),
+                            format!(
+                                "`{name}`: path `{path}` ({from}) is not in the response (env_missing: fail); body: {}",
+                                self.masker.mask(&snippet(&response.body))
+                            ),
+                        );
+                        failure.status = Some(response.status);
+                        failure.body = Some(response.body.clone());
+                        return Err(failure);
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty)".into();
+    }
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], body.len())
+}

@@ -1,0 +1,84 @@
+//! Errors of the plugin runtime. Each names the plugin and says what to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use semver::Version;
+
+use super::version::PluginKind;
+
+/// What a plugin itself reported (the WIT `plugin-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginFailure {
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("denied by policy: {0}")]
+    Denied(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin `{plugin}`: cannot read {}: {source}", path.display())]
+    Read {
+        plugin: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
+    Compile { plugin: String, message: String },
+    #[error(
+        "plugin `{plugin}` was built against apirun:plugin@{found}, which this apirun (apirun:plugin@{host}) cannot run; rebuild it against {host}"
+    )]
+    Incompatible {
+        plugin: String,
+        found: Version,
+        host: Version,
+    },
+    #[error(
+        "plugin `{plugin}` is not a {expected} (it exports: {}); use it where a {} is expected, or build it for the {expected} world",
+        if found.is_empty() { "nothing apirun knows".to_string() } else { found.join(", ") },
+        found_kinds
+    )]
+    WrongWorld {
+        plugin: String,
+        expected: PluginKind,
+        found: Vec<String>,
+        found_kinds: String,
+    },
+    #[error(
+        "no {kind} named `{plugin}`; known: {}; add it under `plugins:` in the stage config",
+        known.join(", ")
+    )]
+    NotFound {
+        plugin: String,
+        kind: PluginKind,
+        known: Vec<String>,
+    },
+    #[error("plugin `{plugin}` needs imports apirun does not provide: {message}")]
+    Link { plugin: String, message: String },
+    #[error("plugin `{plugin}` did not finish within its time limit of {limit:?} and was stopped")]
+    Timeout { plugin: String, limit: Duration },
+    #[error("plugin `{plugin}` exceeded its memory limit of {} MiB and was stopped", limit_bytes / (1024 * 1024))]
+    MemoryExceeded { plugin: String, limit_bytes: usize },
+    #[error("plugin `{plugin}` crashed: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin `{plugin}`: {failure}")]
+    Returned {
+        plugin: String,
+        failure: PluginFailure,
+    },
+}
+
+impl PluginError {
+    /// The plugin's own failure, when it returned one.
+    pub fn failure(&self) -> Option<&PluginFailure> {
+        match self {
+            PluginError::Returned { failure, .. } => Some(failure),
+            _ => None,
+        }
+    }
+}

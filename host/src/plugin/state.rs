@@ -1,0 +1,153 @@
+//! The per-call store data of a plugin, and the host functions it may call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::host_iface::{self, LogLevel};
+use super::bindings::types::{self, Header, HttpRequest, HttpResponse, PluginError};
+use super::policy::AllowedHosts;
+use crate::transport::{HttpClient, OutboundRequest, TransportError};
+
+/// What the host gives one plugin instance: its HTTP client and its policy.
+pub struct HostServices {
+    pub plugin_name: String,
+    pub http: HttpClient,
+    pub allowed_hosts: AllowedHosts,
+}
+
+/// Caps a plugin's linear memory and remembers that the cap was hit, so the
+/// error can say so instead of reporting a bare trap.
+pub(crate) struct MemoryLimiter {
+    pub max_bytes: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+pub(crate) struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// Time spent inside host calls (`send`): not counted against the
+    /// plugin's execution-time budget.
+    pub host_time: Duration,
+    services: Arc<HostServices>,
+}
+
+impl PluginState {
+    pub fn new(services: Arc<HostServices>, max_memory_bytes: usize) -> Self {
+        // No preopened directories, no environment, no arguments, stdio closed
+        // or discarded, and no sockets: the only way out is `host.send`.
+        let mut builder = WasiCtx::builder();
+        builder
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        PluginState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: max_memory_bytes,
+                exceeded: false,
+            },
+            host_time: Duration::ZERO,
+            services,
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl host_iface::Host for PluginState {
+    async fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, PluginError> {
+        let services = self.services.clone();
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| PluginError::InvalidConfig(format!("invalid url {:?}: {e}", request.url)))?;
+        if !services.allowed_hosts.permits(&url) {
+            return Err(PluginError::Denied(format!(
+                "plugin `{}` may not send to {}://{}; its allowed_hosts: {}",
+                services.plugin_name,
+                url.scheme(),
+                url.host_str().unwrap_or("?").to_string()
+                    + &url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                services.allowed_hosts
+            )));
+        }
+        let outbound = OutboundRequest {
+            method: request.method,
+            url: request.url,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            body: request.body,
+            timeout: request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+            retry: request.retry,
+        };
+        let started = std::time::Instant::now();
+        let sent = services.http.send(&outbound).await;
+        self.host_time += started.elapsed();
+        match sent {
+            Ok(response) => Ok(HttpResponse {
+                status: response.status,
+                headers: response
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect(),
+                body: response.body,
+            }),
+            Err(TransportError::InvalidRequest(message)) | Err(TransportError::Settings(message)) => {
+                Err(PluginError::InvalidConfig(message))
+            }
+            Err(e @ TransportError::Send { .. }) => Err(PluginError::Transport(e.to_string())),
+        }
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) {
+        let plugin = self.services.plugin_name.as_str();
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}

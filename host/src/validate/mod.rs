@@ -1,0 +1,242 @@
+//! Static checks of a stage, without sending anything: every file loads,
+//! every template parses, every auth/plugin name resolves, and every template
+//! variable is defined by something (behaviour.md section 8): the global env,
+//! the config env, the stage env, imports, auth providers, and the
+//! extractions of earlier migrations (a variable wrapped in `default` is optional).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::config::{
+    Diagnostic, Diagnostics, Migration, RequestSpec, Severity, StageConfig, StepSpec,
+    load_migrations, load_stage_config,
+};
+use crate::template::{RefKind, Template};
+
+/// Names a stage receives from outside its config (stages.yaml).
+#[derive(Debug, Clone, Default)]
+pub struct OuterNames {
+    pub global: BTreeSet<String>,
+    pub stage: BTreeSet<String>,
+    pub imported: BTreeSet<String>,
+}
+
+/// The result of validating one stage.
+#[derive(Debug, Default)]
+pub struct StageValidation {
+    pub config: Option<StageConfig>,
+    pub migrations: Vec<Migration>,
+    /// Errors, warnings and notes, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Variables each migration's steps extract (what the stage exports).
+    pub exported: BTreeSet<String>,
+}
+
+impl StageValidation {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+    }
+    pub fn is_ok(&self) -> bool {
+        self.errors().next().is_none()
+    }
+}
+
+pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation {
+    let mut out = StageValidation::default();
+    let config = match load_stage_config(config_path) {
+        Ok(loaded) => {
+            out.diagnostics.extend(loaded.warnings);
+            loaded.value
+        }
+        Err(Diagnostics(diags)) => {
+            out.diagnostics.extend(diags);
+            return out;
+        }
+    };
+    match load_migrations(&config.migrate_dir) {
+        Ok(loaded) => {
+            out.diagnostics.extend(loaded.warnings);
+            out.migrations = loaded.value;
+        }
+        Err(Diagnostics(diags)) => out.diagnostics.extend(diags),
+    }
+    out.diagnostics
+        .extend(crate::config::check_references(&config, &out.migrations));
+    check_variables(&config, &out.migrations, outer, &mut out.diagnostics, &mut out.exported);
+    out.config = Some(config);
+    out
+}
+
+/// A walk over every template of a stage, checking each against what is defined at that point.
+struct Checker<'a> {
+    diagnostics: &'a mut Vec<Diagnostic>,
+    auth_names: BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn check(&mut self, file: &Path, field: &str, source: &str, defined: &BTreeSet<String>) {
+        if !source.contains("{{") {
+            return;
+        }
+        let template = match Template::parse(source) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diagnostics
+                    .push(Diagnostic::error(file, format!("template: {e}")).field(field));
+                return;
+            }
+        };
+        for reference in template.references() {
+            match reference.kind {
+                RefKind::Var if !reference.optional && !defined.contains(&reference.name) => {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            file,
+                            format!("variable `{}` is used but nothing defines it", reference.name),
+                        )
+                        .field(field)
+                        .hint(format!(
+                            "define `{}` in env (config.yaml, stages.yaml), import it with env_from_stages, \
+                             extract it in an earlier migration, or write {{{{.{} | default \"...\"}}}}",
+                            reference.name, reference.name
+                        )),
+                    );
+                }
+                RefKind::Auth if !reference.optional && !self.auth_names.contains(&reference.name) => {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            file,
+                            format!("auth provider `{}` is used but not defined under `auth:`", reference.name),
+                        )
+                        .field(field),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn check_request(&mut self, file: &Path, field: &str, request: &RequestSpec, defined: &BTreeSet<String>) {
+        self.check(file, &format!("{field}.url"), &request.url, defined);
+        for (i, h) in request.headers.iter().enumerate() {
+            self.check(file, &format!("{field}.headers[{i}].name"), &h.name, defined);
+            self.check(file, &format!("{field}.headers[{i}].value"), &h.value, defined);
+        }
+        for (i, q) in request.queries.iter().enumerate() {
+            self.check(file, &format!("{field}.queries[{i}].name"), &q.name, defined);
+            self.check(file, &format!("{field}.queries[{i}].value"), &q.value, defined);
+        }
+        if request.render_body != Some(false)
+            && let Some(body) = &request.body
+        {
+            self.check(file, &format!("{field}.body"), body, defined);
+        }
+    }
+
+    /// Check a step and add what it defines (its env, then its extractions).
+    fn check_step(&mut self, file: &Path, field: &str, step: &StepSpec, defined: &mut BTreeSet<String>) {
+        for (name, raw) in &step.env {
+            self.check(file, &format!("{field}.env.{name}"), raw, defined);
+            defined.insert(name.clone());
+        }
+        if let Some(request) = &step.request {
+            self.check_request(file, &format!("{field}.request"), request, defined);
+        }
+        if let Some(with) = &step.with {
+            self.check_json(file, &format!("{field}.with"), with, defined);
+        }
+        if let Some(response) = &step.response {
+            for (i, code) in response.result_code.iter().enumerate() {
+                self.check(file, &format!("{field}.response.result_code[{i}]"), code, defined);
+            }
+            defined.extend(response.env_from.keys().cloned());
+        }
+    }
+
+    fn check_json(&mut self, file: &Path, field: &str, value: &serde_json::Value, defined: &BTreeSet<String>) {
+        match value {
+            serde_json::Value::String(s) => self.check(file, field, s, defined),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.check_json(file, &format!("{field}[{i}]"), item, defined);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    self.check_json(file, &format!("{field}.{k}"), item, defined);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_variables(
+    config: &StageConfig,
+    migrations: &[Migration],
+    outer: &OuterNames,
+    diagnostics: &mut Vec<Diagnostic>,
+    exported: &mut BTreeSet<String>,
+) {
+    let mut checker = Checker {
+        diagnostics,
+        auth_names: config.auth.iter().map(|a| a.name.clone()).collect(),
+    };
+    // Config env: each entry sees the outer names and the entries before it.
+    let mut base: BTreeSet<String> = outer
+        .global
+        .iter()
+        .chain(&outer.stage)
+        .chain(&outer.imported)
+        .cloned()
+        .collect();
+    for entry in &config.env {
+        if let Some(value) = &entry.value {
+            checker.check(&config.path, &format!("env.{}", entry.name), value, &base);
+        }
+        base.insert(entry.name.clone());
+    }
+    // Auth config is rendered over the stage's variables.
+    for auth in &config.auth {
+        checker.check_json(&config.path, &format!("auth.{}.config", auth.name), &auth.config, &base);
+    }
+    if let Some(wait) = &config.wait {
+        checker.check(&config.path, "wait.url", &wait.url, &base);
+    }
+    // Migrations in version order; each sees what earlier ones extract.
+    let mut extracted: BTreeSet<String> = BTreeSet::new();
+    for migration in migrations {
+        let file = &migration.path;
+        let mut defined: BTreeSet<String> = base.union(&extracted).cloned().collect();
+        for (name, raw) in &migration.up.env {
+            checker.check(file, &format!("up.env.{name}"), raw, &defined);
+            defined.insert(name.clone());
+        }
+        let up_env_defined = defined.clone();
+        let steps = migration.up.steps();
+        for (i, step) in steps.iter().enumerate() {
+            let field = if steps.len() == 1 { "up".to_string() } else { format!("up.steps[{i}]") };
+            checker.check_step(file, &field, step, &mut defined);
+        }
+        for step in steps {
+            if let Some(response) = &step.response {
+                extracted.extend(response.env_from.keys().cloned());
+            }
+        }
+        if let Some(down) = &migration.down {
+            // A down sees everything stored so far (this version's extractions
+            // included), the up's env, and its own env.
+            let mut defined: BTreeSet<String> = up_env_defined.union(&extracted).cloned().collect();
+            for (name, raw) in &down.env {
+                checker.check(file, &format!("down.env.{name}"), raw, &defined);
+                defined.insert(name.clone());
+            }
+            let steps = down.steps();
+            for (i, step) in steps.iter().enumerate() {
+                let field = if steps.len() == 1 { "down".to_string() } else { format!("down.steps[{i}]") };
+                checker.check_step(file, &field, step, &mut defined);
+            }
+        }
+    }
+    exported.extend(extracted);
+}

@@ -1,0 +1,43 @@
+//! The built-in `basic` auth provider: `Authorization: Basic base64(user:pass)`.
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "auth-plugin",
+});
+
+use apirun::plugin::types::PluginError;
+use exports::apirun::plugin::auth::{Credential, Guest};
+
+#[derive(Deserialize)]
+struct BasicConfig {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+struct BasicAuth;
+
+impl Guest for BasicAuth {
+    fn acquire(config: String) -> Result<Credential, PluginError> {
+        let config: BasicConfig = serde_json::from_str(&config)
+            .map_err(|e| PluginError::InvalidConfig(format!("basic auth config: {e}")))?;
+        let username = config.username.filter(|u| !u.is_empty()).ok_or_else(|| {
+            PluginError::InvalidConfig("basic auth: `username` is missing or empty".into())
+        })?;
+        let password = config.password.ok_or_else(|| {
+            PluginError::InvalidConfig("basic auth: `password` is missing".into())
+        })?;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        Ok(Credential {
+            header_name: "Authorization".into(),
+            header_value: format!("Basic {token}"),
+            token,
+            expires_in_secs: None,
+        })
+    }
+}
+
+export!(BasicAuth);
