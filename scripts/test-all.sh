@@ -42,5 +42,16 @@ bash examples/plugins/python-ping/build.sh "$APIRUN_TEST_PY_PLUGIN_DIR" >&2
 # One compile cache for the whole run, so each component compiles once.
 export APIRUN_CACHE_DIR="$ROOT/target/test-tools/wasm-cache"
 
+say "cargo test (plugins' own unit tests, native)"
+plugins_status=0
+cargo test --manifest-path plugins/Cargo.toml --target-dir target/plugins-native --workspace --no-fail-fast || plugins_status=$?
+
 say "cargo test"
-cargo test --workspace --no-fail-fast "$@"
+host_status=0
+cargo test --workspace --no-fail-fast "$@" || host_status=$?
+
+if [ "$plugins_status" -ne 0 ] || [ "$host_status" -ne 0 ]; then
+    say "FAILED (plugins: $plugins_status, workspace: $host_status)"
+    exit 1
+fi
+say "all tests passed"
