@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod migrate;
+pub mod orchestrate;
 pub mod output;
 pub mod plugin;
 pub mod store;

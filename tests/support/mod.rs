@@ -85,7 +85,10 @@ impl Api {
             .json(&fault)
             .send()
             .expect("arm fault");
-        assert!(response.status().is_success(), "arming fault failed: {response:?}");
+        assert!(
+            response.status().is_success(),
+            "arming fault failed: {response:?}"
+        );
     }
 
     pub fn get_json(&self, path: &str) -> Value {
@@ -168,13 +171,21 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, expected, "expected exit {expected}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "expected exit {expected}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -188,7 +199,11 @@ pub fn run(mut cmd: Command) -> Run {
     cmd.env("APIRUN_CACHE_DIR", cache_dir())
         .env("APIRUN_PROGRESS", "plain")
         .env_remove("APIRUN_CONFIG");
-    let Output { status, stdout, stderr } = cmd.output().expect("apirun runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("apirun runs");
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -213,4 +228,104 @@ auth:
       password: "{{{{.admin_password}}}}"
 "#
     )
+}
+
+/// json-server 0.17.4 (npm), the third-party API of the end-to-end tests,
+/// serving a temporary db.json on an ephemeral 127.0.0.1 port (killed on drop).
+pub struct JsonServer {
+    child: std::process::Child,
+    port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl JsonServer {
+    /// Start `json-server --host 127.0.0.1 --port P db.json` with `db` as
+    /// db.json and wait until it answers. Fails (never skips) when
+    /// APIRUN_TEST_NODE_MODULES is unset.
+    pub fn start(db: &Value) -> JsonServer {
+        let modules = std::env::var_os("APIRUN_TEST_NODE_MODULES").unwrap_or_else(|| {
+            panic!(
+                "APIRUN_TEST_NODE_MODULES is not set: run the tests with scripts/test-all.sh, \
+                 which installs json-server 0.17.4 and sets it"
+            )
+        });
+        let bin = PathBuf::from(modules).join(".bin").join("json-server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/test-all.sh",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("db.json");
+        std::fs::write(&db_path, serde_json::to_vec_pretty(db).expect("db json"))
+            .expect("write db.json");
+        let log = std::fs::File::create(dir.path().join("json-server.log")).expect("log file");
+        let port = free_port();
+        let child = Command::new(&bin)
+            .current_dir(dir.path())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--quiet",
+            ])
+            .arg(&db_path)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let server = JsonServer { child, port, dir };
+        let client = reqwest::blocking::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if client
+                .get(format!("{}/db", server.url()))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return server;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "json-server did not answer within 30 s; log:\n{}",
+                std::fs::read_to_string(server.dir.path().join("json-server.log"))
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The whole database (`GET /db`).
+    pub fn db(&self) -> Value {
+        reqwest::blocking::get(format!("{}/db", self.url()))
+            .and_then(|r| r.json())
+            .expect("GET /db")
+    }
+}
+
+impl Drop for JsonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (for servers that take `--port`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `status --history --output json`, parsed.
+pub fn status_json(project: &Project) -> Value {
+    let run = project.apirun(&["status", "--history", "--history-all", "--output", "json"]);
+    run.success();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("status json: {e}\n{}", run.stdout))
 }

@@ -48,9 +48,13 @@ pub enum Command {
     /// Write a new timestamped migration file into the migrate dir.
     Create(CreateArgs),
     /// Check the config and every migration file without sending anything.
-    Validate,
+    Validate(ValidateArgs),
     /// Clear a dirty mark left by a failed or interrupted migration.
     Resolve(ResolveArgs),
+    /// Multi-stage orchestration over a stages.yaml (`-c/--config`, default stages.yaml).
+    Stages(super::stages::StagesArgs),
+    /// List the plugins a stage can use, or inspect a component file.
+    Plugins(super::plugins::PluginsArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -67,6 +71,18 @@ pub struct UpArgs {
     /// Also apply files older than the current version that were never applied.
     #[arg(long, env = "APIRUN_ALLOW_OUT_OF_ORDER")]
     pub allow_out_of_order: bool,
+    /// Refuse to run (exit 2) when an applied migration file changed or is gone,
+    /// instead of warning.
+    #[arg(long, env = "APIRUN_STRICT")]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ValidateArgs {
+    /// Also fail (exit 2) when an applied migration file changed or is gone, or
+    /// the store cannot be read to check that.
+    #[arg(long, env = "APIRUN_STRICT")]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 mod args;
 mod render;
 mod single;
+mod plugins;
+mod stages;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -53,8 +55,10 @@ async fn run(cli: Cli) -> u8 {
         Command::Down(args) => single::down(&cli.config, cli.progress, &args).await,
         Command::Status(args) => single::status(&cli.config, &args).await,
         Command::Create(args) => single::create(&cli.config, &args).await,
-        Command::Validate => single::validate(&cli.config).await,
+        Command::Validate(args) => single::validate(&cli.config, &args).await,
         Command::Resolve(args) => single::resolve(&cli.config, &args).await,
+        Command::Stages(args) => stages::run(cli.progress, &args).await,
+        Command::Plugins(args) => plugins::run(&cli.config, &args).await,
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::args::{CreateArgs, DownArgs, OutputFormat, ProgressArg, ResolveArgs, StatusArgs, UpArgs};
+use super::args::{
+    CreateArgs, DownArgs, OutputFormat, ProgressArg, ResolveArgs, StatusArgs, UpArgs, ValidateArgs,
+};
 use super::{Failure, new_progress, render};
 use crate::config::{Loaded, StageConfig, load_stage_config};
 use crate::migrate::{
@@ -122,13 +124,14 @@ pub async fn up(path: &Path, progress: ProgressArg, args: &UpArgs) -> Result<u8,
         return Ok(0);
     }
     let progress = new_progress(progress, &masker);
-    let observer = ProgressObserver(progress.clone());
+    let observer = Counting::new(ProgressObserver(progress.clone()));
     let options = UpOptions {
         to: args.to,
         allow_out_of_order: args.allow_out_of_order,
+        strict: args.strict,
     };
     let result = stage.up(&options, &observer).await;
-    finish(&progress, result.as_ref().map(|r| (r.done.len(), r.duration)).as_ref().map_err(|e| *e));
+    finish(&progress, &observer, result.as_ref().map(|r| r.duration));
     result?;
     Ok(0)
 }
@@ -141,27 +144,57 @@ pub async fn down(path: &Path, progress: ProgressArg, args: &DownArgs) -> Result
         return Ok(0);
     }
     let progress = new_progress(progress, &masker);
-    let observer = ProgressObserver(progress.clone());
+    let observer = Counting::new(ProgressObserver(progress.clone()));
     let result = stage.down(&DownOptions { to: args.to }, &observer).await;
-    finish(&progress, result.as_ref().map(|r| (r.done.len(), r.duration)).as_ref().map_err(|e| *e));
+    finish(&progress, &observer, result.as_ref().map(|r| r.duration));
     result?;
     Ok(0)
 }
 
-fn finish(progress: &Progress, result: Result<&(usize, std::time::Duration), &EngineError>) {
-    let summary = match result {
-        Ok((applied, duration)) => RunSummary {
-            applied: *applied,
-            failed: 0,
-            skipped: 0,
-            duration: *duration,
+/// Counts what ran, so that the summary of a run that failed half-way (or was
+/// refused before anything ran) says what it really did.
+struct Counting {
+    inner: ProgressObserver,
+    started: std::time::Instant,
+    done: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: ProgressObserver) -> Self {
+        Counting {
+            inner,
+            started: std::time::Instant::now(),
+            done: Default::default(),
+            failed: Default::default(),
+        }
+    }
+}
+
+impl Observer for Counting {
+    fn event(&self, event: MigrationEvent<'_>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match &event {
+            MigrationEvent::Finished { .. } => self.done.fetch_add(1, Relaxed),
+            MigrationEvent::Failed { .. } => self.failed.fetch_add(1, Relaxed),
+            MigrationEvent::Started { .. } => 0,
+        };
+        self.inner.event(event)
+    }
+}
+
+fn finish(progress: &Progress, counted: &Counting, result: Result<std::time::Duration, &EngineError>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    progress.run_finished(&RunSummary {
+        applied: counted.done.load(Relaxed),
+        // A run refused before any migration started (lock, drift, dirty) still failed.
+        failed: match result {
+            Ok(_) => 0,
+            Err(_) => counted.failed.load(Relaxed).max(1),
         },
-        Err(_) => RunSummary {
-            failed: 1,
-            ..RunSummary::default()
-        },
-    };
-    progress.run_finished(&summary);
+        skipped: 0,
+        duration: result.unwrap_or_else(|_| counted.started.elapsed()),
+    });
 }
 
 pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
@@ -195,12 +228,37 @@ pub async fn create(path: &Path, args: &CreateArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub async fn validate(path: &Path) -> Result<u8, Failure> {
+pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
     let result = crate::validate::validate_stage(path, &Default::default());
     for diagnostic in &result.diagnostics {
         eprintln!("{diagnostic}");
     }
-    let errors = result.errors().count();
+    let mut errors = result.errors().count();
+    // Drift: compare the files with what the store says was applied. Reads the
+    // store (creating nothing when there is no SQLite file yet); sends no HTTP request.
+    if let Some(config) = &result.config {
+        let level = if args.strict { "error" } else { "warning" };
+        match crate::migrate::drift_against_store(config, &result.migrations).await {
+            Ok(Some(drift)) => {
+                for d in &drift {
+                    eprintln!("{level}: {}", d.describe());
+                }
+                if args.strict {
+                    errors += drift.len();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!(
+                    "{level}: cannot compare the migration files with the store, so changed or \
+                     deleted applied files are not reported: {e}"
+                );
+                if args.strict {
+                    errors += 1;
+                }
+            }
+        }
+    }
     if errors > 0 {
         eprintln!("{errors} problem(s) found; nothing was sent");
         return Ok(2);
@@ -236,7 +294,7 @@ pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
     let _lock = store
         .lock(stage.config.store.lock_timeout)
         .await
-        .map_err(|e| Failure::from(crate::migrate::EngineError::Store { store: store.describe(), source: e }))?;
+        .map_err(|e| Failure::from(crate::migrate::EngineError::store(store.describe(), e)))?;
     store.resolve(args.version, resolution).await.map_err(|e| Failure {
         message: format!("error: {e}"),
         code: 2,

@@ -34,17 +34,29 @@ fn is_store_file(name: &str) -> bool {
         ".db-journal",
         ".db-wal",
         ".db-shm",
+        ".db.lock",
         ".sqlite",
         ".sqlite3",
     ]
     .iter()
     .any(|s| name.ends_with(s))
+        // The store's lock file: `<db>.lock` or `<db>.<table>.lock`.
+        || (name.ends_with(".lock") && (name.contains(".db.") || name.contains(".sqlite")))
 }
 
 /// Lists and loads every migration file in `dir`, sorted by version. Every file is checked
 /// and all problems of all files are returned together. Other files are reported as notes
 /// (or warnings for YAML files whose name does not fit).
 pub fn load_migrations(dir: &Path) -> Result<Loaded<Vec<Migration>>, Diagnostics> {
+    let (migrations, diags) = load_migrations_lenient(dir);
+    finish(migrations, diags)
+}
+
+/// Like [`load_migrations`], but always returns the files it could decode (those with a
+/// usable version, even if they have errors) together with every diagnostic, so that
+/// `validate` can go on checking variables and references in the other files and list
+/// every problem, not just the broken file's.
+pub fn load_migrations_lenient(dir: &Path) -> (Vec<Migration>, Vec<Diagnostic>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -53,12 +65,13 @@ pub fn load_migrations(dir: &Path) -> Result<Loaded<Vec<Migration>>, Diagnostics
             } else {
                 "check the directory's permissions"
             };
-            return Err(Diagnostic::error(
-                dir,
-                format!("cannot read the migration directory: {e}"),
-            )
-            .hint(hint)
-            .into());
+            return (
+                Vec::new(),
+                vec![
+                    Diagnostic::error(dir, format!("cannot read the migration directory: {e}"))
+                        .hint(hint),
+                ],
+            );
         }
     };
 
@@ -150,5 +163,5 @@ pub fn load_migrations(dir: &Path) -> Result<Loaded<Vec<Migration>>, Diagnostics
         }
     }
     migrations.sort_by_key(|m| m.version);
-    finish(migrations, diags)
+    (migrations, diags)
 }

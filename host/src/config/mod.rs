@@ -93,7 +93,7 @@ pub use migration::{
     DownSpec, FindSpec, HTTP_STEP, Migration, StepSpec, UpSpec, checksum, load_migration_file,
     load_migration_file_with_warnings,
 };
-pub use migration_dir::{load_migrations, parse_migration_file_name};
+pub use migration_dir::{load_migrations, load_migrations_lenient, parse_migration_file_name};
 pub use references::{BUILTIN_EXTRACTORS, check_references};
 pub use request::{EnvMissing, ExtractSpec, METHODS, NameValue, RequestSpec, ResponseSpec};
 pub use settings::{

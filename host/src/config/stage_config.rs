@@ -363,7 +363,24 @@ fn decode_auth(ctx: &mut Ctx, node: Option<&Node>, plugins: &[PluginEntry]) -> V
                 Some(hint),
             );
         }
-        let name = f.req_string(ctx, "name").map(|n| n.trim().to_string());
+        let mut config = json_object(ctx, f.get("config"), &f.path_of("config"));
+        // Older Go-tool configs (its keycloak example) put the provider's name
+        // inside `config:`; accept that when there is no top-level `name`.
+        let nested_name = match (f.has("name"), config.as_object_mut()) {
+            (false, Some(map)) => match map.get("name") {
+                Some(Json::String(n)) => {
+                    let n = n.clone();
+                    map.remove("name");
+                    Some(n)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let name = match nested_name {
+            Some(n) => Some(n.trim().to_string()),
+            None => f.req_string(ctx, "name").map(|n| n.trim().to_string()),
+        };
         if f.has("providers") {
             ctx.warning(
                 f.key_pos("providers"),
@@ -372,7 +389,6 @@ fn decode_auth(ctx: &mut Ctx, node: Option<&Node>, plugins: &[PluginEntry]) -> V
                 Some("write one auth entry per provider".to_string()),
             );
         }
-        let config = json_object(ctx, f.get("config"), &f.path_of("config"));
         let (Some(kind), Some(name)) = (kind, name) else {
             continue;
         };

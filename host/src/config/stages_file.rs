@@ -392,7 +392,7 @@ fn check_stages(ctx: &mut Ctx, read: &[Read]) {
                 ctx.error(
                     Some(*pos),
                     &field,
-                    format!("stage \"{dep}\" depends on itself"),
+                    format!("stage \"{dep}\" depends on itself (cycle: {dep} -> {dep})"),
                     Some("remove it from depends_on".to_string()),
                 );
             } else if !names.contains(&dep.as_str()) {

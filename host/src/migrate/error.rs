@@ -19,8 +19,9 @@ pub enum EngineError {
     #[error("store {store}: {source}")]
     Store {
         store: String,
+        // Boxed: store errors are large and rare; keep every Result small.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error(transparent)]
     Plugin(#[from] PluginError),
@@ -34,6 +35,14 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    pub fn store(store: impl Into<String>, source: StoreError) -> Self {
+        EngineError::Store {
+            store: store.into(),
+            source: Box::new(source),
+        }
+    }
+
+
     /// 1 = a migration (or the run) failed; 2 = bad usage, config or files.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -21,7 +21,7 @@ pub use dry_run::{PlannedMigration, PlannedStep};
 pub use error::{EngineError, MigrationFailure, StepFailure};
 pub use plan::{UpPlan, plan_down, plan_up};
 pub use runner::{DownOptions, MigrationEvent, Observer, RunReport, UpOptions};
-pub use status::{StatusReport, VersionStatus};
+pub use status::{Drift, StatusReport, VersionStatus, drift_against_store, find_drift};
 pub use step::{RenderMode, RenderedRequest};
 pub use vars::{InheritedVars, Vars};
 
@@ -80,6 +80,7 @@ impl Stage {
             Err(diagnostics) => (Vec::new(), diagnostics.0),
         };
         problems.extend(crate::config::check_references(&config, &migrations));
+        problems.extend(crate::validate::template_syntax_errors(&config, &migrations));
         problems.retain(|d| d.severity == crate::config::Severity::Error);
         if !problems.is_empty() {
             return Err(EngineError::Invalid(Diagnostics(problems)));
@@ -176,10 +177,7 @@ impl Stage {
 }
 
 pub(crate) fn store_err(store: &Arc<dyn Store>, source: crate::store::StoreError) -> EngineError {
-    EngineError::Store {
-        store: store.describe(),
-        source,
-    }
+    EngineError::store(store.describe(), source)
 }
 
 fn client_settings(config: &StageConfig) -> ClientSettings {
@@ -200,6 +198,14 @@ fn client_settings(config: &StageConfig) -> ClientSettings {
             ..RetryPolicy::default()
         },
     }
+}
+
+/// The store a stage's config names (`None` when `store.disabled`), opened
+/// and initialised without resolving the stage's variables: the multi-stage
+/// orchestrator reads another stage's applied versions and exported
+/// variables this way, even when that stage's env could not be resolved.
+pub async fn open_config_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, EngineError> {
+    open_store(config).await
 }
 
 async fn open_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, EngineError> {
@@ -223,9 +229,8 @@ async fn open_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, Engi
     let store: Arc<dyn Store> = match config.store.kind {
         StoreKind::Sqlite => {
             let path = &config.store.sqlite.path;
-            Arc::new(SqliteStore::open(path, tables).map_err(|source| EngineError::Store {
-                store: format!("sqlite:{}", path.display()),
-                source,
+            Arc::new(SqliteStore::open(path, tables).map_err(|source| {
+                EngineError::store(format!("sqlite:{}", path.display()), source)
             })?)
         }
         StoreKind::Postgres => Arc::new(postgres_store(config, tables).await?),
@@ -253,8 +258,5 @@ async fn postgres_store(
     let describe = connect.describe().unwrap_or_else(|_| "postgres".into());
     crate::store::PostgresStore::connect(&connect, tables)
         .await
-        .map_err(|source| EngineError::Store {
-            store: describe,
-            source,
-        })
+        .map_err(|source| EngineError::store(describe, source))
 }

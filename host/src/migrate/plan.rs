@@ -59,7 +59,7 @@ pub fn plan_up<'a>(
 /// Applied versions above `to`, newest first.
 pub fn plan_down(applied: &[AppliedMigration], to: u64) -> Vec<&AppliedMigration> {
     let mut versions: Vec<&AppliedMigration> = applied.iter().filter(|a| a.version > to).collect();
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|a| std::cmp::Reverse(a.version));
     versions
 }
 

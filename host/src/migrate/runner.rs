@@ -18,6 +18,9 @@ pub struct UpOptions {
     /// Highest version to apply (0 = all).
     pub to: u64,
     pub allow_out_of_order: bool,
+    /// Refuse to run when an applied file changed or is gone (`--strict`);
+    /// otherwise that drift is only warned about.
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,6 +112,7 @@ impl Stage {
                 names.join(", ")
             )));
         }
+        self.check_drift(&applied, options.strict)?;
         self.refuse_if_dirty_below(plan.pending.first().map(|m| m.version)).await?;
         if !plan.pending.is_empty() {
             self.wait_ready().await?;
@@ -187,6 +191,28 @@ impl Stage {
         }
     }
 
+    /// Applied files that changed or vanished: a warning each, or (strict) a
+    /// refusal before anything is sent.
+    fn check_drift(&self, applied: &[AppliedMigration], strict: bool) -> Result<(), EngineError> {
+        let drift = super::status::find_drift(&self.migrations, applied);
+        if drift.is_empty() {
+            return Ok(());
+        }
+        if strict {
+            let lines: Vec<String> = drift.iter().map(|d| format!("  {}", d.describe())).collect();
+            return Err(EngineError::Usage(format!(
+                "refusing to run with --strict: {} applied migration(s) no longer match their files; \
+                 nothing was sent:\n{}",
+                drift.len(),
+                lines.join("\n")
+            )));
+        }
+        for d in &drift {
+            tracing::warn!("{}", d.describe());
+        }
+        Ok(())
+    }
+
     /// A failed or interrupted migration may be rerun (it is the next one),
     /// but `up` must not go past a dirty version that is not the next to run.
     async fn refuse_if_dirty_below(&self, next: Option<u64>) -> Result<(), EngineError> {
@@ -203,6 +229,23 @@ impl Stage {
                 mark.name,
                 mark.state.as_str()
             );
+            if mark.state == crate::store::RunState::Running {
+                // We hold the store lock, so no live process is running it: the
+                // process that wrote this row died. Say so in the history rather
+                // than leave a run that looks in progress forever.
+                let outcome = RunOutcome {
+                    error: Some(
+                        "interrupted: the apirun process running it stopped before the \
+                         migration finished (killed or crashed); rerun by a later `up`"
+                            .to_string(),
+                    ),
+                    ..RunOutcome::default()
+                };
+                store
+                    .finish_failed(mark.run_id, &outcome)
+                    .await
+                    .map_err(|e| store_err(store, e))?;
+            }
             return Ok(());
         }
         Err(EngineError::Usage(format!(

@@ -4,7 +4,93 @@ use serde::Serialize;
 
 use super::plan::plan_up;
 use super::{EngineError, Stage, store_err};
-use crate::store::{DirtyMark, RunRecord};
+use crate::config::{Migration, StageConfig, StoreKind};
+use crate::store::{AppliedMigration, DirtyMark, RunRecord};
+
+/// An applied version whose file no longer matches what was applied
+/// (Flyway's "checksum mismatch" / "applied migration not resolved locally").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub version: u64,
+    pub name: String,
+    /// `changed` (the file's checksum differs) or `missing` (the file is gone).
+    pub kind: &'static str,
+    /// The file now (for `changed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub applied_checksum: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_checksum: Option<String>,
+}
+
+impl Drift {
+    /// One line for users: what drifted and what to do about it.
+    pub fn describe(&self) -> String {
+        let short = |c: &str| c.chars().take(12).collect::<String>();
+        match (self.kind, &self.file, &self.current_checksum) {
+            ("changed", Some(file), Some(now)) => format!(
+                "{file}: version {} ({}) was changed after it was applied (checksum {} when applied, {} now); \
+                 the edit is not applied by `up`: restore the file, or put the change in a new migration",
+                self.version,
+                self.name,
+                short(&self.applied_checksum),
+                short(now)
+            ),
+            _ => format!(
+                "version {} ({}) is applied but its migration file is gone; restore the file \
+                 (`down` needs it to roll the version back)",
+                self.version, self.name
+            ),
+        }
+    }
+}
+
+/// Applied versions whose file changed (checksum differs) or is gone.
+/// Versions recorded without a checksum (by the Go tool) are never `changed`.
+pub fn find_drift(migrations: &[Migration], applied: &[AppliedMigration]) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    for a in applied {
+        match migrations.iter().find(|m| m.version == a.version) {
+            Some(m) if !a.checksum.is_empty() && m.checksum != a.checksum => drift.push(Drift {
+                version: a.version,
+                name: m.name.clone(),
+                kind: "changed",
+                file: Some(m.path.display().to_string()),
+                applied_checksum: a.checksum.clone(),
+                current_checksum: Some(m.checksum.clone()),
+            }),
+            Some(_) => {}
+            None => drift.push(Drift {
+                version: a.version,
+                name: a.name.clone(),
+                kind: "missing",
+                file: None,
+                applied_checksum: a.checksum.clone(),
+                current_checksum: None,
+            }),
+        }
+    }
+    drift
+}
+
+/// Drift for `validate`, from the store `config` names. Sends no HTTP request.
+/// `Ok(None)`: there is no state to compare with (the store is disabled, or the
+/// SQLite file does not exist yet, which is not created here).
+pub async fn drift_against_store(
+    config: &StageConfig,
+    migrations: &[Migration],
+) -> Result<Option<Vec<Drift>>, EngineError> {
+    if config.store.disabled
+        || (config.store.kind == StoreKind::Sqlite && !config.store.sqlite.path.exists())
+    {
+        return Ok(None);
+    }
+    let Some(store) = super::open_store(config).await? else {
+        return Ok(None);
+    };
+    let applied = store.applied().await.map_err(|e| store_err(&store, e))?;
+    Ok(Some(find_drift(migrations, &applied)))
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionStatus {
@@ -94,6 +180,11 @@ impl From<RunRecord> for HistoryEntry {
 }
 
 impl Stage {
+    /// Applied versions whose file changed or is gone (see [`find_drift`]).
+    pub async fn drift(&self) -> Result<Vec<Drift>, EngineError> {
+        Ok(find_drift(&self.migrations, &self.applied().await?))
+    }
+
     /// `history`: None = no history; Some(None) = all runs; Some(Some(n)) = newest n.
     pub async fn status(&self, history: Option<Option<usize>>) -> Result<StatusReport, EngineError> {
         let applied = self.applied().await?;

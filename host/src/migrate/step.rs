@@ -85,8 +85,6 @@ impl RenderedRequest {
 /// The result of a successful step.
 #[derive(Debug, Default)]
 pub struct StepResult {
-    pub method: Option<String>,
-    pub url: Option<String>,
     pub status: Option<u16>,
     pub body: Option<Vec<u8>>,
     pub extracted: Vec<(String, String)>,
@@ -240,34 +238,35 @@ impl StepEnv {
     pub async fn run(&self, step: &StepSpec, field: &str, vars: &mut Vars) -> Result<StepResult, StepFailure> {
         apply_local_env(&step.env, vars)
             .map_err(|(name, e)| self.template_error(&format!("{field}.env.{name}"), e))?;
-        let (response, method, url, step_vars) = if step.kind == HTTP_STEP {
+        let (response, step_vars) = if step.kind == HTTP_STEP {
             let request = step.request.as_ref().ok_or_else(|| {
                 StepFailure::new(Some(field.to_string()), "an http step needs a `request`")
             })?;
             let rendered = self
                 .render_request(request, vars, &format!("{field}.request"), RenderMode::Run)
                 .await?;
-            let response = self.send_http(rendered.clone(), vars).await?;
-            let url = rendered.display_url();
-            (Some(response), Some(rendered.method), Some(url), Vec::new())
+            let response = self.send_http(rendered, vars).await?;
+            (Some(response), Vec::new())
         } else {
             let plugin = self
                 .plugins
                 .get(PluginKind::Step, &step.kind)
                 .map_err(|e| StepFailure::new(Some(format!("{field}.type")), e.to_string()))?;
             let with = step.with.clone().unwrap_or(serde_json::Value::Object(Default::default()));
-            let spec = render_json(&with, &context(vars), "")
+            // `{{.auth.x}}` in `with:` renders the provider's token, as it does in a request.
+            let mut strings = Vec::new();
+            json_strings(&with, &mut strings);
+            let ctx = self.auth_context(&strings, vars, RenderMode::Run).await?;
+            let spec = render_json(&with, &ctx, "")
                 .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
             let list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             let outcome = plugin
                 .run_step(&spec, &list)
                 .await
                 .map_err(|e| StepFailure::new(Some(field.to_string()), e.to_string()))?;
-            (outcome.response, None, None, outcome.variables)
+            (outcome.response, outcome.variables)
         };
         let mut result = StepResult {
-            method,
-            url,
             status: response.as_ref().map(|r| r.status),
             body: response.as_ref().map(|r| r.body.clone()),
             extracted: Vec::new(),
@@ -430,4 +429,14 @@ fn snippet(body: &[u8]) -> String {
         end -= 1;
     }
     format!("{}... ({} bytes)", &text[..end], body.len())
+}
+
+/// Every string in a JSON value (the templates of a plugin step's `with:`).
+fn json_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| json_strings(item, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|item| json_strings(item, out)),
+        _ => {}
+    }
 }

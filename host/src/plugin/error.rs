@@ -39,9 +39,11 @@ pub enum PluginError {
         host: Version,
     },
     #[error(
-        "plugin `{plugin}` is not a {expected} (it exports: {}); use it where a {} is expected, or build it for the {expected} world",
+        "plugin `{plugin}` is {}, not {} (it exports: {}); use it where {} is expected, or build it for the {expected} world",
+        with_article(found_kinds),
+        with_article(expected.world()),
         if found.is_empty() { "nothing apirun knows".to_string() } else { found.join(", ") },
-        found_kinds
+        with_article(found_kinds)
     )]
     WrongWorld {
         plugin: String,
@@ -71,6 +73,15 @@ pub enum PluginError {
         plugin: String,
         failure: PluginFailure,
     },
+}
+
+/// "an extractor-plugin", "a step-plugin": error messages read as sentences.
+fn with_article(noun: &str) -> String {
+    if noun == "nothing" {
+        return "nothing apirun can run".into();
+    }
+    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {noun}", if vowel { "an" } else { "a" })
 }
 
 impl PluginError {

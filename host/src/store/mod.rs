@@ -41,7 +41,7 @@ use async_trait::async_trait;
 
 pub use lock::{FileLockGuard, holder_description};
 pub use postgres::{PgConnect, PgFields, PgLockGuard, PgSslMode, PostgresStore};
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{SYNCHRONOUS_ENV, SqliteOptions, SqliteStore, Synchronous};
 pub use tables::{TableNames, TableOverrides};
 
 /// Version of the store's own table layout, written into the `<schema_migrations>_meta`

@@ -77,6 +77,29 @@ impl Default for SqliteOptions {
     }
 }
 
+/// Environment variable that overrides `synchronous` (`full` or `normal`) for
+/// [`SqliteStore::open`]. A knob for measuring what durability costs
+/// (scripts/bench-store.sh) and for throwaway stores; see docs/store.md.
+pub const SYNCHRONOUS_ENV: &str = "APIRUN_SQLITE_SYNCHRONOUS";
+
+impl SqliteOptions {
+    /// The defaults, with `synchronous` from [`SYNCHRONOUS_ENV`] if it is set.
+    /// An unknown value keeps `FULL` (the safe choice) and logs a warning.
+    pub fn from_env() -> Self {
+        let mut options = SqliteOptions::default();
+        if let Ok(value) = std::env::var(SYNCHRONOUS_ENV) {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "full" | "" => options.synchronous = Synchronous::Full,
+                "normal" => options.synchronous = Synchronous::Normal,
+                other => tracing::warn!(
+                    "{SYNCHRONOUS_ENV}={other:?} is not `full` or `normal`; using full"
+                ),
+            }
+        }
+        options
+    }
+}
+
 /// The SQLite store. Cheap to clone (shares one connection).
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -104,7 +127,7 @@ impl SqliteStore {
     /// Open (creating the file and its parent folders if needed) with the default
     /// options. Does not create tables: call [`Store::init`].
     pub fn open(path: &Path, tables: TableNames) -> Result<Self, StoreError> {
-        Self::open_with(path, tables, SqliteOptions::default())
+        Self::open_with(path, tables, SqliteOptions::from_env())
     }
 
     pub fn open_with(

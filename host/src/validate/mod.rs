@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::config::{
     Diagnostic, Diagnostics, Migration, RequestSpec, Severity, StageConfig, StepSpec,
-    load_migrations, load_stage_config,
+    load_migrations_lenient, load_stage_config,
 };
 use crate::template::{RefKind, Template};
 
@@ -53,18 +53,32 @@ pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation
             return out;
         }
     };
-    match load_migrations(&config.migrate_dir) {
-        Ok(loaded) => {
-            out.diagnostics.extend(loaded.warnings);
-            out.migrations = loaded.value;
-        }
-        Err(Diagnostics(diags)) => out.diagnostics.extend(diags),
-    }
+    // Lenient: one broken file must not hide the problems of the others.
+    let (migrations, diags) = load_migrations_lenient(&config.migrate_dir);
+    out.diagnostics.extend(diags);
+    out.migrations = migrations;
     out.diagnostics
         .extend(crate::config::check_references(&config, &out.migrations));
     check_variables(&config, &out.migrations, outer, &mut out.diagnostics, &mut out.exported);
+    // One list in file order (loading, reference and variable checks each add their own).
+    let mut sorted = Diagnostics(std::mem::take(&mut out.diagnostics));
+    sorted.sort();
+    out.diagnostics = sorted.0;
     out.config = Some(config);
     out
+}
+
+/// Template syntax errors only (unclosed actions, unknown functions, wrong
+/// argument counts) in the config and every migration. Such a file is invalid:
+/// `up`/`down` refuse to start (exit 2) instead of failing in the middle of a
+/// run. Undefined variables are not included: at run time they fail the
+/// migration that uses them.
+pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) -> Vec<Diagnostic> {
+    let mut all = Vec::new();
+    let mut exported = BTreeSet::new();
+    check_variables(config, migrations, &OuterNames::default(), &mut all, &mut exported);
+    all.retain(|d| d.severity == Severity::Error && d.message.starts_with("template: "));
+    all
 }
 
 /// A walk over every template of a stage, checking each against what is defined at that point.

@@ -1,0 +1,471 @@
+//! `apirun stages up|down|status|validate`: multi-stage orchestration over a
+//! stages.yaml (behaviour.md section 8). The work is in [`crate::orchestrate`];
+//! this parses flags and prints.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::args::{OutputFormat, ProgressArg};
+use super::single::{ProgressObserver, plugin_runtime};
+use super::{Failure, new_progress};
+use crate::migrate::Services;
+use crate::orchestrate::{
+    Orchestration, RunOptions, Selection, StageOutcome, StagesError, Way, inspect_stage,
+    validate_stages,
+};
+use crate::output::{self, Masker};
+
+/// `println!` that ignores a closed stdout (`apirun stages status | head`)
+/// instead of panicking.
+macro_rules! out {
+    () => {
+        out!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+#[derive(Debug, Args)]
+pub struct StagesArgs {
+    #[command(subcommand)]
+    pub command: StagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StagesCommand {
+    /// Apply every selected stage's pending migrations, in dependency order.
+    Up(StagesRunArgs),
+    /// Roll back the selected stages, dependents first.
+    Down(StagesRunArgs),
+    /// Per stage: applied and pending migrations, last run, dependencies.
+    Status(StagesStatusArgs),
+    /// Check stages.yaml, the dependency graph and every stage's files; send nothing.
+    Validate(StagesFileArg),
+}
+
+#[derive(Debug, Args)]
+pub struct StagesFileArg {
+    /// The stages file (this, not the global --config, for `stages` commands).
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "APIRUN_STAGES_CONFIG",
+        default_value = "stages.yaml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StagesRunArgs {
+    #[command(flatten)]
+    pub file: StagesFileArg,
+    /// Only this stage (up: its dependencies must be applied; down: its dependents must not be).
+    #[arg(long, env = "APIRUN_STAGE", conflicts_with_all = ["from", "to"])]
+    pub stage: Option<String>,
+    /// up: this stage and everything depending on it; down: the first (most downstream) stage rolled back.
+    #[arg(long, env = "APIRUN_STAGES_FROM")]
+    pub from: Option<String>,
+    /// up: this stage and everything it depends on; down: the last stage rolled back.
+    #[arg(long, env = "APIRUN_STAGES_TO")]
+    pub to: Option<String>,
+    /// Print the plan by dependency level and each stage's migrations; send nothing.
+    #[arg(long, env = "APIRUN_DRY_RUN")]
+    pub dry_run: bool,
+    /// Override global.wait_between_stages (e.g. `0s`, `500ms`).
+    #[arg(long, env = "APIRUN_WAIT_BETWEEN_STAGES", value_parser = parse_wait)]
+    pub wait_between_stages: Option<Duration>,
+    /// Also print each stage's outcome and error in full at the end.
+    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StagesStatusArgs {
+    #[command(flatten)]
+    pub file: StagesFileArg,
+    /// Also show each stage's store and exported variables (secrets masked).
+    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
+    pub verbose: bool,
+    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    crate::orchestrate::parse_wait(text)
+}
+
+impl From<StagesError> for Failure {
+    fn from(e: StagesError) -> Self {
+        Failure {
+            message: e.message,
+            code: e.code,
+        }
+    }
+}
+
+pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure> {
+    match &args.command {
+        StagesCommand::Up(a) => up_or_down(progress, a, Way::Up).await,
+        StagesCommand::Down(a) => up_or_down(progress, a, Way::Down).await,
+        StagesCommand::Status(a) => status(a).await,
+        StagesCommand::Validate(a) => validate(&a.config),
+    }
+}
+
+/// One masker and one plugin runtime for the whole process.
+fn services(masker: &Arc<Masker>) -> Result<Services, Failure> {
+    init_logging(masker);
+    Ok(Services {
+        runtime: plugin_runtime()?,
+        masker: masker.clone(),
+    })
+}
+
+fn init_logging(masker: &Arc<Masker>) {
+    // Stage configs may differ in logging settings; the process has one
+    // subscriber, so stages use the defaults (APIRUN_LOG overrides them).
+    if let Err(e) = output::init_logging(output::LogSettings {
+        level: output::LogLevel::Info,
+        format: output::LogFormat::Text,
+        masker: masker.clone(),
+    }) {
+        eprintln!("warning: logging not set up: {e:?}");
+    }
+}
+
+fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
+    let orchestration = Orchestration::load(path)?;
+    for warning in orchestration
+        .warnings
+        .iter()
+        .filter(|d| d.severity == crate::config::Severity::Warning)
+    {
+        eprintln!("{warning}");
+    }
+    Ok(Arc::new(orchestration))
+}
+
+async fn up_or_down(
+    progress_arg: ProgressArg,
+    args: &StagesRunArgs,
+    way: Way,
+) -> Result<u8, Failure> {
+    let orchestration = load(&args.file.config)?;
+    let selection = Selection {
+        stage: args.stage.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+    };
+    let selected = orchestration.select(&selection, way)?;
+    orchestration.check_files(&selected)?;
+    let masker = Arc::new(Masker::new());
+    let services = services(&masker)?;
+    match way {
+        Way::Up => {
+            orchestration
+                .check_up_dependencies(&selected, &services)
+                .await?
+        }
+        Way::Down => orchestration.check_down_dependents(&selected).await?,
+    }
+    if args.dry_run {
+        let (levels, plans) = orchestration.dry_run(&selected, way, &services).await?;
+        print_dry_run(&orchestration, &levels, &plans, way, &masker);
+        return Ok(0);
+    }
+    let progress = new_progress(progress_arg, &masker);
+    let factory_progress = progress.clone();
+    let options = RunOptions {
+        services,
+        progress: progress.clone(),
+        observer: Arc::new(move |stage: &str| {
+            Box::new(ProgressObserver(factory_progress.stage(stage)))
+                as Box<dyn crate::migrate::Observer>
+        }),
+        wait_between_stages: args.wait_between_stages,
+    };
+    let outcome = orchestration.run(&selected, way, &options).await;
+    if args.verbose {
+        for (name, stage) in &outcome.stages {
+            out!("  {name}: {}", masker.mask(&describe(stage)));
+        }
+    }
+    for (name, versions) in &outcome.rolled_back {
+        out!(
+            "rolled back [{name}]: {}",
+            versions
+                .iter()
+                .map(|v| format!("{v:03}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if outcome.code != 0 {
+        let failed: Vec<String> = outcome
+            .stages
+            .iter()
+            .filter_map(|(n, o)| match o {
+                StageOutcome::Failed { error, .. } => {
+                    Some(format!("  {n}: {}", masker.mask(error)))
+                }
+                _ => None,
+            })
+            .collect();
+        eprintln!("error: stage(s) failed:\n{}", failed.join("\n"));
+        for e in &outcome.rollback_errors {
+            eprintln!("error: {}", masker.mask(e));
+        }
+    }
+    Ok(outcome.code)
+}
+
+fn describe(outcome: &StageOutcome) -> String {
+    match outcome {
+        StageOutcome::Done {
+            migrations,
+            duration,
+        } => {
+            format!(
+                "done, {migrations} migration(s) in {}",
+                output::format_duration(*duration)
+            )
+        }
+        StageOutcome::ConditionFalse => "skipped: condition is false".into(),
+        StageOutcome::Failed { error, policy, .. } => {
+            format!("FAILED (on_failure: {policy:?}): {error}")
+        }
+        StageOutcome::Skipped { because } => format!("skipped: {because}"),
+        StageOutcome::NotStarted => "not started (the run stopped)".into(),
+    }
+}
+
+fn print_dry_run(
+    orchestration: &Orchestration,
+    levels: &[Vec<String>],
+    plans: &[crate::orchestrate::StagePlan],
+    way: Way,
+    masker: &Masker,
+) {
+    let verb = if way == Way::Up { "up" } else { "down" };
+    let total: usize = plans.iter().map(|p| p.migrations.len()).sum();
+    out!(
+        "dry run: stages {verb} ({} stage(s), {total} migration(s)); nothing is sent and no store is written",
+        plans.len()
+    );
+    out!(
+        "max_concurrent_stages: {}; stages on one level may run at the same time",
+        orchestration.file.global.max_concurrent_stages
+    );
+    for (i, level) in levels.iter().enumerate() {
+        out!("  level {}: {}", i + 1, level.join(", "));
+    }
+    for plan in plans {
+        out!();
+        out!(
+            "[{}] {} migration(s) to {verb}",
+            plan.name,
+            plan.migrations.len()
+        );
+        if let Some(condition) = &plan.condition {
+            out!("  condition: {}", masker.mask(condition));
+        }
+        for migration in &plan.migrations {
+            out!(
+                "  {:>3} {} ({})",
+                migration.version,
+                migration.name,
+                migration.direction
+            );
+            for step in &migration.steps {
+                let name = step.name.as_deref().unwrap_or("");
+                match (&step.method, &step.url) {
+                    (Some(method), Some(url)) => {
+                        let auth = step
+                            .auth
+                            .as_deref()
+                            .map(|a| format!(" [auth: {a}]"))
+                            .unwrap_or_default();
+                        out!("        {method} {}{auth}  {name}", masker.mask(url));
+                    }
+                    _ => out!("        step type `{}`  {name}", step.kind),
+                }
+            }
+        }
+    }
+}
+
+async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
+    let orchestration = load(&args.file.config)?;
+    let masker = Masker::new();
+    // Register secret-named variables known without running anything, so a
+    // value that appears elsewhere is masked too.
+    for (k, v) in &orchestration.file.global.env {
+        masker.add_variable(k, v);
+    }
+    let mut rows = Vec::new();
+    for def in &orchestration.file.stages {
+        for (k, v) in &def.env {
+            masker.add_variable(k, v);
+        }
+        let info = inspect_stage(def).await?;
+        for (k, v) in &info.exported {
+            masker.add_variable(k, v);
+        }
+        rows.push((def, info));
+    }
+    match args.output {
+        OutputFormat::Json => {
+            let stages: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(def, info)| {
+                    let mut v = json!({
+                        "name": def.name,
+                        "config": def.config_path.display().to_string(),
+                        "depends_on": def.depends_on,
+                        "store": info.store,
+                        "migrations": info.migrations,
+                        "applied": info.applied,
+                        "pending": info.pending,
+                        "state": state_word(info),
+                        "last_run": info.last_run,
+                    });
+                    if args.verbose {
+                        v["exported"] = info
+                            .exported
+                            .iter()
+                            .map(|(k, val)| (k.clone(), json!(masker.mask_variable(k, val))))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into();
+                        v["imports"] = def
+                            .env_from_stages
+                            .iter()
+                            .map(|i| json!({"stage": i.stage, "vars": i.vars}))
+                            .collect::<Vec<_>>()
+                            .into();
+                    }
+                    v
+                })
+                .collect();
+            let mut out =
+                json!({"file": orchestration.file.path.display().to_string(), "stages": stages});
+            masker.mask_json(&mut out);
+            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            out!("stages: {}", orchestration.file.path.display());
+            out!(
+                "  {:<18} {:<9} {:>7} {:>7}  {:<44} depends on",
+                "stage",
+                "state",
+                "applied",
+                "pending",
+                "last run"
+            );
+            for (def, info) in &rows {
+                let last = info
+                    .last_run
+                    .as_ref()
+                    .map(|r| {
+                        format!(
+                            "{} {:03} {} {}",
+                            r.direction, r.version, r.state, r.started_at
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let deps = if def.depends_on.is_empty() {
+                    "-".to_string()
+                } else {
+                    def.depends_on.join(", ")
+                };
+                out!(
+                    "  {:<18} {:<9} {:>7} {:>7}  {:<44} {deps}",
+                    def.name,
+                    state_word(info),
+                    info.applied.len(),
+                    info.pending.len(),
+                    last
+                );
+            }
+            if args.verbose {
+                for (def, info) in &rows {
+                    out!();
+                    out!("[{}]", def.name);
+                    out!("  config:   {}", def.config_path.display());
+                    out!("  store:    {}", info.store);
+                    if let Some(run) = &info.last_run
+                        && let Some(error) = &run.error
+                    {
+                        out!("  last error: {}", masker.mask(error));
+                    }
+                    for import in &def.env_from_stages {
+                        out!(
+                            "  imports from {}: {}",
+                            import.stage,
+                            import.vars.join(", ")
+                        );
+                    }
+                    if info.exported.is_empty() {
+                        out!("  exported: (none)");
+                    } else {
+                        out!("  exported:");
+                        for (k, v) in &info.exported {
+                            out!("    {k} = {}", masker.mask_variable(k, v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
+    match (info.applied.is_empty(), info.pending.is_empty()) {
+        (_, true) if info.migrations > 0 || !info.applied.is_empty() => "applied",
+        (_, true) => "empty",
+        (true, false) => "pending",
+        (false, false) => "partial",
+    }
+}
+
+fn validate(path: &Path) -> Result<u8, Failure> {
+    let result = validate_stages(path);
+    for d in result.all() {
+        eprintln!("{d}");
+    }
+    let errors = result.error_count();
+    if errors > 0 {
+        let stages: BTreeSet<&str> = result
+            .stages
+            .iter()
+            .filter(|(_, d)| d.iter().any(|d| d.is_error()))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        eprintln!(
+            "{errors} problem(s) found{}; nothing was sent",
+            if stages.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (stages: {})",
+                    stages.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }
+        );
+        return Ok(2);
+    }
+    let files: usize = result.migrations.values().sum();
+    out!(
+        "ok: {} and its {} stage(s) ({files} migration file(s)) are valid",
+        path.display(),
+        result.stages.len()
+    );
+    Ok(0)
+}

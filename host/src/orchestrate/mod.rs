@@ -1,0 +1,489 @@
+//! Multi-stage orchestration (behaviour.md section 8): `stages.yaml` loaded
+//! into a dependency graph ([`graph`]), selections (`--stage`, `--from`,
+//! `--to`), variables imported from other stages' stores, the scheduler
+//! ([`run`]) and the read-only views (`status`, `validate`, dry run).
+//!
+//! Every stage is a [`crate::migrate::Stage`] opened from its own config
+//! (store, auth, plugins, env, client, wait); the process shares one plugin
+//! runtime and one masker between them.
+
+pub mod condition;
+pub mod graph;
+mod run;
+mod validate;
+mod view;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use graph::StageGraph;
+pub use run::{RunOptions, RunOutcome, StageOutcome};
+pub use validate::{StagesValidation, validate_stages};
+pub use view::{LastRun, StageInfo, StagePlan, inspect_stage};
+
+use crate::config::{Diagnostic, StageDef, StagesFile, load_stages_file};
+use crate::migrate::{EngineError, InheritedVars, Services, Stage, Vars};
+use crate::store::Store;
+
+/// A failure of a stages command: what to print and the exit status
+/// (1 a stage failed, 2 bad usage, config or files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagesError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl StagesError {
+    pub fn usage(message: impl Into<String>) -> StagesError {
+        StagesError {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> StagesError {
+        StagesError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    fn engine(stage: &str, e: EngineError) -> StagesError {
+        let code = e.exit_code() as u8;
+        let message = match &e {
+            EngineError::Invalid(d) => format!("stage `{stage}`: invalid files:\n{d}"),
+            other => format!("stage `{stage}`: {other}"),
+        };
+        StagesError { message, code }
+    }
+}
+
+impl std::fmt::Display for StagesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Which way a command walks the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    Up,
+    Down,
+}
+
+/// `--stage`, `--from`, `--to`.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub stage: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A loaded, acyclic `stages.yaml`.
+#[derive(Debug, Clone)]
+pub struct Orchestration {
+    pub file: StagesFile,
+    pub graph: StageGraph,
+    /// Warnings and notes of the stages file.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `a -> b -> a`.
+pub fn cycle_text(cycle: &[String]) -> String {
+    cycle.join(" -> ")
+}
+
+impl Orchestration {
+    /// Loads `path`; invalid files and dependency cycles are errors (exit 2).
+    pub fn load(path: &Path) -> Result<Orchestration, StagesError> {
+        let loaded = load_stages_file(path).map_err(|d| {
+            StagesError::usage(format!(
+                "error: {} is invalid ({} problem(s)):\n{d}\nrun `apirun stages validate -c {}` for every problem at once",
+                path.display(),
+                d.errors().count(),
+                path.display()
+            ))
+        })?;
+        let graph = StageGraph::new(&loaded.value);
+        let cycles = graph.cycles();
+        if !cycles.is_empty() {
+            let text: Vec<String> = cycles.iter().map(|c| cycle_text(c)).collect();
+            return Err(StagesError::usage(format!(
+                "error: {}: depends_on: dependency cycle: {}; remove one of these dependencies",
+                path.display(),
+                text.join("; ")
+            )));
+        }
+        Ok(Orchestration {
+            file: loaded.value,
+            graph,
+            warnings: loaded.warnings,
+        })
+    }
+
+    pub fn def(&self, name: &str) -> Option<&StageDef> {
+        self.file.stage(name)
+    }
+
+    fn known(&self, name: &str, flag: &str) -> Result<(), StagesError> {
+        if self.graph.contains(name) {
+            Ok(())
+        } else {
+            Err(StagesError::usage(format!(
+                "error: {flag} {name}: no stage is named `{name}` in {}; stages: {}",
+                self.file.path.display(),
+                self.graph.names().join(", ")
+            )))
+        }
+    }
+
+    /// The stages a command acts on (behaviour.md section 8). For `down`,
+    /// `--from` names the first stage rolled back (the most downstream) and
+    /// `--to` the last.
+    pub fn select(&self, selection: &Selection, way: Way) -> Result<BTreeSet<String>, StagesError> {
+        for (flag, value) in [
+            ("--stage", &selection.stage),
+            ("--from", &selection.from),
+            ("--to", &selection.to),
+        ] {
+            if let Some(name) = value {
+                self.known(name, flag)?;
+            }
+        }
+        let with = |name: &str, set: BTreeSet<String>| {
+            let mut set = set;
+            set.insert(name.to_string());
+            set
+        };
+        if let Some(stage) = &selection.stage {
+            if selection.from.is_some() || selection.to.is_some() {
+                return Err(StagesError::usage(
+                    "error: --stage cannot be combined with --from or --to; use --from A --to B for a range",
+                ));
+            }
+            return Ok([stage.clone()].into());
+        }
+        // Upstream of a stage = what it depends on; downstream = its dependents.
+        let downstream = |s: &str| with(s, self.graph.descendants(s));
+        let upstream = |s: &str| with(s, self.graph.ancestors(s));
+        let selected = match (way, &selection.from, &selection.to) {
+            (_, None, None) => self.graph.names().into_iter().collect(),
+            (Way::Up, Some(from), None) => downstream(from),
+            (Way::Up, None, Some(to)) => upstream(to),
+            (Way::Up, Some(from), Some(to)) => {
+                let set: BTreeSet<String> = downstream(from)
+                    .intersection(&upstream(to))
+                    .cloned()
+                    .collect();
+                if set.is_empty() {
+                    return Err(StagesError::usage(format!(
+                        "error: --from {from} --to {to}: `{to}` does not depend on `{from}`, so no stage lies between them; \
+                         for `up`, --from names the upstream stage and --to the downstream one"
+                    )));
+                }
+                set
+            }
+            (Way::Down, Some(from), None) => upstream(from),
+            (Way::Down, None, Some(to)) => downstream(to),
+            (Way::Down, Some(from), Some(to)) => {
+                let set: BTreeSet<String> = upstream(from)
+                    .intersection(&downstream(to))
+                    .cloned()
+                    .collect();
+                if set.is_empty() {
+                    return Err(StagesError::usage(format!(
+                        "error: --from {from} --to {to}: `{from}` does not depend on `{to}`, so no stage lies between them; \
+                         for `down`, --from names the first stage rolled back (the most downstream) and --to the last"
+                    )));
+                }
+                set
+            }
+        };
+        Ok(selected)
+    }
+
+    /// `global.env` and the stage's env as inherited variables (imports empty).
+    pub fn inherited(&self, def: &StageDef) -> InheritedVars {
+        InheritedVars {
+            global: self
+                .file
+                .global
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            stage: def
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            imported: Vars::new(),
+        }
+    }
+
+    /// The variables `def` imports with `env_from_stages`, read from each
+    /// exporting stage's store. A stage never applied, or a variable it does
+    /// not export, is an error naming both; with `lenient` (dry run, status)
+    /// such a variable becomes the placeholder `<name>` instead.
+    pub async fn imports(&self, def: &StageDef, lenient: bool) -> Result<Vars, StagesError> {
+        let mut out = Vars::new();
+        for import in &def.env_from_stages {
+            let Some(source) = self.def(&import.stage) else {
+                return Err(StagesError::usage(format!(
+                    "error: stage `{}` imports from unknown stage `{}`",
+                    def.name, import.stage
+                )));
+            };
+            let info = inspect_stage(source).await?;
+            if info.applied.is_empty() && !lenient {
+                return Err(StagesError::failed(format!(
+                    "error: stage `{}` imports {} from stage `{}`, but `{}` has never been applied (its store {} has no applied migration); \
+                     run `apirun stages up --stage {}` (or without --stage) first",
+                    def.name,
+                    import.vars.join(", "),
+                    source.name,
+                    source.name,
+                    info.store,
+                    source.name
+                )));
+            }
+            for var in &import.vars {
+                match info.exported.get(var) {
+                    Some(value) => {
+                        out.insert(var.clone(), value.clone());
+                    }
+                    None if lenient => {
+                        out.insert(var.clone(), format!("<{var}>"));
+                    }
+                    None => {
+                        let exported: Vec<&str> =
+                            info.exported.keys().map(String::as_str).collect();
+                        return Err(StagesError::failed(format!(
+                            "error: stage `{}` imports `{var}` from stage `{}`, but `{}` does not export `{var}` \
+                             (no applied migration extracted it; it exports: {}); extract it in one of `{}`'s migrations \
+                             (response.env_from) or remove it from env_from_stages",
+                            def.name,
+                            source.name,
+                            source.name,
+                            if exported.is_empty() {
+                                "nothing".to_string()
+                            } else {
+                                exported.join(", ")
+                            },
+                            source.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens `def` as a [`Stage`] with its inherited and imported variables.
+    pub async fn open_stage(
+        &self,
+        def: &StageDef,
+        services: &Services,
+        lenient: bool,
+    ) -> Result<Stage, StagesError> {
+        let mut inherited = self.inherited(def);
+        inherited.imported = self.imports(def, lenient).await?;
+        Stage::open(&def.config_path, services, &inherited)
+            .await
+            .map_err(|e| StagesError::engine(&def.name, e))
+    }
+
+    /// The stage's variables for its `condition`: base variables (global,
+    /// config, stage env, imports) and what its applied migrations extracted.
+    pub async fn condition_holds(
+        &self,
+        def: &StageDef,
+        stage: &Stage,
+    ) -> Result<bool, StagesError> {
+        let Some(source) = &def.condition else {
+            return Ok(true);
+        };
+        let mut vars = stage.base_vars().clone();
+        vars.extend(
+            stage
+                .exported_vars()
+                .await
+                .map_err(|e| StagesError::engine(&def.name, e))?,
+        );
+        condition::evaluate(source, &vars).map_err(|e| {
+            StagesError::usage(format!(
+                "error: {}: stages[{}].condition of stage `{}`: {e}",
+                self.file.path.display(),
+                self.file
+                    .stages
+                    .iter()
+                    .position(|s| s.name == def.name)
+                    .unwrap_or(0),
+                def.name
+            ))
+        })
+    }
+
+    /// Per-stage state for `up` preconditions: a stage outside the selection
+    /// that a selected stage depends on must be applied (no pending
+    /// migration), unless its condition is false.
+    pub async fn check_up_dependencies(
+        &self,
+        selected: &BTreeSet<String>,
+        services: &Services,
+    ) -> Result<(), StagesError> {
+        let mut problems = Vec::new();
+        let mut checked = BTreeSet::new();
+        for name in self.graph.order() {
+            if !selected.contains(&name) {
+                continue;
+            }
+            for dep in self.graph.dependencies(&name) {
+                if selected.contains(&dep) || !checked.insert(dep.clone()) {
+                    continue;
+                }
+                let Some(def) = self.def(&dep) else { continue };
+                let info = inspect_stage(def).await?;
+                if info.pending.is_empty() {
+                    continue;
+                }
+                // A stage whose condition is false counts as satisfied.
+                if def.condition.is_some()
+                    && let Ok(stage) = self.open_stage(def, services, true).await
+                    && let Ok(false) = self.condition_holds(def, &stage).await
+                {
+                    continue;
+                }
+                problems.push(format!(
+                    "`{dep}` ({} of {} migration(s) pending; needed by `{name}`)",
+                    info.pending.len(),
+                    info.migrations
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StagesError::usage(format!(
+            "error: not applied yet: {}; apply them first, e.g. `apirun stages up --to {}`, or run without --stage",
+            problems.join(", "),
+            selected.iter().next().cloned().unwrap_or_default()
+        )))
+    }
+
+    /// `down` preconditions: a stage outside the selection that depends on a
+    /// selected stage must not be applied any more.
+    pub async fn check_down_dependents(
+        &self,
+        selected: &BTreeSet<String>,
+    ) -> Result<(), StagesError> {
+        let mut problems = Vec::new();
+        let mut checked = BTreeSet::new();
+        for name in self.graph.order() {
+            if !selected.contains(&name) {
+                continue;
+            }
+            for dependent in self.graph.dependents(&name) {
+                if selected.contains(&dependent) || !checked.insert(dependent.clone()) {
+                    continue;
+                }
+                let Some(def) = self.def(&dependent) else {
+                    continue;
+                };
+                let info = inspect_stage(def).await?;
+                if !info.applied.is_empty() {
+                    problems.push(format!(
+                        "`{dependent}` ({} migration(s) applied; depends on `{name}`)",
+                        info.applied.len()
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StagesError::usage(format!(
+            "error: cannot roll back: these dependents are still applied: {}; roll them back first \
+             (e.g. `apirun stages down --to {}` rolls back a stage and everything that depends on it)",
+            problems.join(", "),
+            selected.iter().next().cloned().unwrap_or_default()
+        )))
+    }
+
+    /// Checks every selected stage's config and migration files before
+    /// anything runs, so bad files stop the run with exit 2 up front.
+    pub fn check_files(&self, selected: &BTreeSet<String>) -> Result<(), StagesError> {
+        let mut problems = Vec::new();
+        for (i, def) in self
+            .file
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| selected.contains(&d.name))
+        {
+            if let Some(source) = &def.condition
+                && let Err(e) = condition::check(source)
+            {
+                problems.push(format!(
+                    "{}: stages[{i}].condition of stage `{}`: {e}; write a template that renders to true or false, \
+                     or `{{{{.environment}}}} == 'production'` (or !=)",
+                    self.file.path.display(),
+                    def.name
+                ));
+            }
+            let config = match crate::config::load_stage_config(&def.config_path) {
+                Ok(loaded) => loaded.value,
+                Err(d) => {
+                    problems.push(format!("stage `{}`:\n{d}", def.name));
+                    continue;
+                }
+            };
+            let migrations = match crate::config::load_migrations(&config.migrate_dir) {
+                Ok(loaded) => loaded.value,
+                Err(d) => {
+                    problems.push(format!("stage `{}`:\n{d}", def.name));
+                    continue;
+                }
+            };
+            let errors: Vec<String> = crate::config::check_references(&config, &migrations)
+                .into_iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            if !errors.is_empty() {
+                problems.push(format!("stage `{}`:\n{}", def.name, errors.join("\n")));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StagesError::usage(format!(
+                "error: invalid files; nothing was run:\n{}\nrun `apirun stages validate -c {}` for details",
+                problems.join("\n"),
+                self.file.path.display()
+            )))
+        }
+    }
+}
+
+/// Opens the store a stage config names, without resolving its variables.
+async fn config_store(
+    def: &StageDef,
+) -> Result<(crate::config::StageConfig, Option<Arc<dyn Store>>), StagesError> {
+    let config = crate::config::load_stage_config(&def.config_path)
+        .map_err(|d| {
+            StagesError::usage(format!("error: stage `{}`: invalid config:\n{d}", def.name))
+        })?
+        .value;
+    let store = crate::migrate::open_config_store(&config)
+        .await
+        .map_err(|e| StagesError::engine(&def.name, e))?;
+    Ok((config, store))
+}
+
+/// Parses a `--wait-between-stages` style duration (`10s`, `0`, `500ms`).
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
+}

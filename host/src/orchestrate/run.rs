@@ -1,0 +1,533 @@
+//! The scheduler of `stages up` and `stages down`.
+//!
+//! A stage starts when every stage before it (its dependencies for `up`, its
+//! dependents for `down`) has finished and is satisfied, and a slot under
+//! `max_concurrent_stages` is free; stages run as tokio tasks, so
+//! independent ones really overlap. `wait_between_stages` is the pause
+//! between a stage finishing and the stages after it starting. A stage's
+//! `timeout` drops its future: the request in flight is abandoned, its run
+//! row stays `running` (a visible dirty mark) and the version is not
+//! recorded as applied. `on_failure` and `rollback_on_failure` decide what
+//! happens next (behaviour.md section 8).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::{Orchestration, Way};
+use crate::config::OnFailure;
+use crate::migrate::{DownOptions, MigrationEvent, Observer, Services, Stage, UpOptions};
+use crate::output::{Progress, RunSummary, StageState};
+use crate::store::Direction;
+
+/// Makes the engine observer of one stage (the CLI's progress adapter).
+pub type ObserverFactory = Arc<dyn Fn(&str) -> Box<dyn Observer> + Send + Sync>;
+
+/// What a run needs besides the stages file.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub services: Services,
+    pub progress: Progress,
+    pub observer: ObserverFactory,
+    /// Overrides `global.wait_between_stages` (`--wait-between-stages`).
+    pub wait_between_stages: Option<Duration>,
+}
+
+/// How one stage ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutcome {
+    /// Ran to the end; `migrations` ran in it (0: nothing was pending).
+    Done {
+        migrations: usize,
+        duration: Duration,
+    },
+    /// Its condition is false: not run; stages after it see it as satisfied.
+    ConditionFalse,
+    /// Failed (or timed out).
+    Failed {
+        error: String,
+        duration: Duration,
+        policy: OnFailure,
+    },
+    /// Not run because a stage before it failed or was skipped.
+    Skipped { because: String },
+    /// Not started because the run was stopped (`on_failure: stop`).
+    NotStarted,
+}
+
+impl StageOutcome {
+    /// Whether stages after this one may run.
+    fn satisfies(&self) -> bool {
+        match self {
+            StageOutcome::Done { .. } | StageOutcome::ConditionFalse => true,
+            StageOutcome::Failed { policy, .. } => *policy == OnFailure::Continue,
+            _ => false,
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Per stage, in the order they finished (then the ones never started).
+    pub stages: Vec<(String, StageOutcome)>,
+    /// Stages rolled back by `rollback_on_failure`, in order, with what was rolled back.
+    pub rolled_back: Vec<(String, Vec<u64>)>,
+    /// Rollback errors.
+    pub rollback_errors: Vec<String>,
+    /// Exit status: 0, or 1 when a stage failed (other than `on_failure: continue`).
+    pub code: u8,
+    pub duration: Duration,
+}
+
+/// Forwards engine events to the progress observer and remembers which
+/// versions this run applied and which migration is in flight.
+struct Tracking {
+    inner: Box<dyn Observer>,
+    done: Mutex<Vec<u64>>,
+    in_flight: Mutex<Option<(u64, String, Direction, Instant)>>,
+}
+
+impl Observer for Tracking {
+    fn event(&self, event: MigrationEvent<'_>) {
+        match &event {
+            MigrationEvent::Started {
+                version,
+                name,
+                direction,
+            } => {
+                if let Ok(mut f) = self.in_flight.lock() {
+                    *f = Some((*version, name.to_string(), *direction, Instant::now()));
+                }
+            }
+            MigrationEvent::Finished { version, .. } => {
+                if let Ok(mut f) = self.in_flight.lock() {
+                    *f = None;
+                }
+                if let Ok(mut d) = self.done.lock() {
+                    d.push(*version);
+                }
+            }
+            MigrationEvent::Failed { .. } => {
+                if let Ok(mut f) = self.in_flight.lock() {
+                    *f = None;
+                }
+            }
+        }
+        self.inner.event(event);
+    }
+}
+
+impl Tracking {
+    fn done(&self) -> Vec<u64> {
+        self.done.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// The migration cut off by a timeout is reported as failed.
+    fn abandon(&self, why: &str) {
+        let flight = self.in_flight.lock().ok().and_then(|mut f| f.take());
+        if let Some((version, name, direction, started)) = flight {
+            self.inner.event(MigrationEvent::Failed {
+                version,
+                name: &name,
+                direction,
+                error: why,
+                duration: started.elapsed(),
+            });
+        }
+    }
+}
+
+/// What a stage task hands back.
+struct TaskResult {
+    name: String,
+    outcome: StageOutcome,
+    /// For rollback: the opened stage, the highest version applied before
+    /// this run, and what this run applied.
+    applied: Option<(Stage, u64, Vec<u64>)>,
+    /// The concurrency slot, released by the scheduler only after it has
+    /// seen the outcome, so that `on_failure: stop` is in force before a
+    /// waiting stage can take the slot.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Orchestration {
+    /// Runs `up` or `down` over `selected`. Preconditions (selection checks,
+    /// files) are the caller's; this schedules and reports.
+    pub async fn run(
+        self: &Arc<Self>,
+        selected: &BTreeSet<String>,
+        way: Way,
+        options: &RunOptions,
+    ) -> RunOutcome {
+        let started = Instant::now();
+        let global = &self.file.global;
+        let wait = options
+            .wait_between_stages
+            .unwrap_or(global.wait_between_stages);
+        let semaphore = Arc::new(Semaphore::new(global.max_concurrent_stages.max(1)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let order: Vec<String> = {
+            let mut o: Vec<String> = self
+                .graph
+                .order()
+                .into_iter()
+                .filter(|n| selected.contains(n))
+                .collect();
+            if way == Way::Down {
+                o.reverse();
+            }
+            o
+        };
+        // Stages that must finish first, within the selection.
+        let before = |name: &str| -> Vec<String> {
+            let v = match way {
+                Way::Up => self.graph.dependencies(name),
+                Way::Down => self.graph.dependents(name),
+            };
+            v.into_iter().filter(|n| selected.contains(n)).collect()
+        };
+        for name in &order {
+            options
+                .progress
+                .stage_state(name, StageState::Pending, None);
+        }
+
+        let mut outcomes: HashMap<String, StageOutcome> = HashMap::new();
+        let mut finished_at: HashMap<String, Instant> = HashMap::new();
+        let mut finish_order: Vec<String> = Vec::new();
+        let mut rollback: Vec<(String, Stage, u64, Vec<u64>)> = Vec::new();
+        let mut launched: BTreeSet<String> = BTreeSet::new();
+        let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+        let mut failed = false;
+
+        loop {
+            // Launch or skip every stage whose predecessors are all settled.
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for name in &order {
+                    if launched.contains(name) || outcomes.contains_key(name) {
+                        continue;
+                    }
+                    let preds = before(name);
+                    if preds.iter().any(|p| !outcomes.contains_key(p)) {
+                        continue;
+                    }
+                    if let Some(blocker) = preds.iter().find(|p| !outcomes[*p].satisfies()) {
+                        let outcome = if stop.load(Ordering::SeqCst) {
+                            StageOutcome::NotStarted
+                        } else {
+                            StageOutcome::Skipped {
+                                because: format!("`{blocker}` did not succeed"),
+                            }
+                        };
+                        options
+                            .progress
+                            .stage_state(name, StageState::Skipped, None);
+                        if let StageOutcome::Skipped { because } = &outcome {
+                            options
+                                .progress
+                                .println(&format!("skipped [{name}]: {because}"));
+                        }
+                        outcomes.insert(name.clone(), outcome);
+                        finish_order.push(name.clone());
+                        changed = true;
+                        continue;
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    // Pause after the latest predecessor that actually ran.
+                    let ran_last = preds
+                        .iter()
+                        .filter(|p| !matches!(outcomes[*p], StageOutcome::ConditionFalse))
+                        .filter_map(|p| finished_at.get(p))
+                        .max()
+                        .copied();
+                    let start_at = ran_last.map(|t| t + wait);
+                    launched.insert(name.clone());
+                    let this = Arc::clone(self);
+                    let name = name.clone();
+                    let semaphore = semaphore.clone();
+                    let stop = stop.clone();
+                    let options = options.clone();
+                    tasks.spawn(async move {
+                        if let Some(at) = start_at {
+                            tokio::time::sleep_until(at.into()).await;
+                        }
+                        let not_started = |name| TaskResult {
+                            name,
+                            outcome: StageOutcome::NotStarted,
+                            applied: None,
+                            permit: None,
+                        };
+                        let Ok(permit) = semaphore.acquire_owned().await else {
+                            return not_started(name);
+                        };
+                        if stop.load(Ordering::SeqCst) {
+                            return not_started(name);
+                        }
+                        let mut result = this.run_stage(&name, way, &options).await;
+                        result.permit = Some(permit);
+                        result
+                    });
+                }
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            let result = match joined {
+                Ok(result) => result,
+                Err(e) => {
+                    // A panicking stage task: nothing to attribute it to but the run.
+                    failed = true;
+                    options
+                        .progress
+                        .println(&format!("error: a stage task ended abnormally: {e}"));
+                    stop.store(true, Ordering::SeqCst);
+                    continue;
+                }
+            };
+            let TaskResult {
+                name,
+                outcome,
+                applied,
+                permit,
+            } = result;
+            if let Some((stage, before_version, done)) = applied
+                && !done.is_empty()
+            {
+                rollback.push((name.clone(), stage, before_version, done));
+            }
+            match &outcome {
+                StageOutcome::Failed { policy, error, .. } => match policy {
+                    OnFailure::Stop => {
+                        failed = true;
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    OnFailure::SkipDependents => failed = true,
+                    OnFailure::Continue => options.progress.println(&format!(
+                        "warning: stage `{name}` failed (on_failure: continue; the run goes on): {}",
+                        error.lines().next().unwrap_or("")
+                    )),
+                },
+                StageOutcome::NotStarted => {
+                    options.progress.stage_state(&name, StageState::Skipped, None);
+                }
+                _ => {}
+            }
+            finished_at.insert(name.clone(), Instant::now());
+            finish_order.push(name.clone());
+            outcomes.insert(name, outcome);
+            drop(permit);
+        }
+        // Stages never reached (a stop before their predecessors finished).
+        for name in &order {
+            if !outcomes.contains_key(name) {
+                outcomes.insert(name.clone(), StageOutcome::NotStarted);
+                finish_order.push(name.clone());
+                options
+                    .progress
+                    .stage_state(name, StageState::Skipped, None);
+            }
+        }
+
+        let mut rolled_back = Vec::new();
+        let mut rollback_errors = Vec::new();
+        if failed && way == Way::Up && self.file.global.rollback_on_failure {
+            options
+                .progress
+                .println("rollback_on_failure: rolling back what this run applied, newest first");
+            // Reverse finish order is a reverse dependency order.
+            for (name, stage, before_version, done) in rollback.into_iter().rev() {
+                options.progress.println(&format!(
+                    "rollback [{name}]: versions {} (back to {before_version})",
+                    versions(&done)
+                ));
+                let observer = (options.observer)(&name);
+                match stage
+                    .down(&DownOptions { to: before_version }, observer.as_ref())
+                    .await
+                {
+                    Ok(_) => rolled_back.push((name, done)),
+                    Err(e) => {
+                        let message = format!("rollback of stage `{name}` failed: {e}");
+                        options.progress.println(&format!("error: {message}"));
+                        rollback_errors.push(message);
+                    }
+                }
+            }
+        }
+
+        let stages: Vec<(String, StageOutcome)> = finish_order
+            .into_iter()
+            .filter_map(|n| outcomes.remove(&n).map(|o| (n, o)))
+            .collect();
+        let summary = RunSummary {
+            applied: stages
+                .iter()
+                .map(|(_, o)| match o {
+                    StageOutcome::Done { migrations, .. } => *migrations,
+                    _ => 0,
+                })
+                .sum(),
+            // A failure under `on_failure: continue` is a warning, not a failed run.
+            failed: stages
+                .iter()
+                .filter(|(_, o)| matches!(o, StageOutcome::Failed { policy, .. } if *policy != OnFailure::Continue))
+                .count(),
+            skipped: stages
+                .iter()
+                .filter(|(_, o)| {
+                    matches!(o, StageOutcome::Skipped { .. } | StageOutcome::NotStarted | StageOutcome::ConditionFalse)
+                })
+                .count(),
+            duration: started.elapsed(),
+        };
+        options.progress.run_finished(&summary);
+        RunOutcome {
+            stages,
+            rolled_back,
+            code: if failed || !rollback_errors.is_empty() {
+                1
+            } else {
+                0
+            },
+            rollback_errors,
+            duration: started.elapsed(),
+        }
+    }
+
+    /// One stage: open it (imports read now, after its dependencies ran),
+    /// check its condition, run it under its timeout.
+    async fn run_stage(&self, name: &str, way: Way, options: &RunOptions) -> TaskResult {
+        let started = Instant::now();
+        let progress = &options.progress;
+        let Some(def) = self.def(name) else {
+            return TaskResult {
+                name: name.to_string(),
+                outcome: StageOutcome::Skipped {
+                    because: "unknown stage".into(),
+                },
+                applied: None,
+                permit: None,
+            };
+        };
+        let fail = |error: String| {
+            progress.stage_state(name, StageState::Failed, Some(started.elapsed()));
+            progress.println(&format!(
+                "error: stage `{name}`: {}",
+                error.trim_start_matches("error: ")
+            ));
+            TaskResult {
+                name: name.to_string(),
+                outcome: StageOutcome::Failed {
+                    error,
+                    duration: started.elapsed(),
+                    policy: def.on_failure,
+                },
+                applied: None,
+                permit: None,
+            }
+        };
+        progress.stage_state(name, StageState::Running, None);
+        let stage = match self.open_stage(def, &options.services, false).await {
+            Ok(stage) => stage,
+            Err(e) => return fail(e.message),
+        };
+        for warning in stage
+            .warnings
+            .iter()
+            .filter(|d| d.severity == crate::config::Severity::Warning)
+        {
+            progress.println(&format!("warning: {warning}"));
+        }
+        if way == Way::Up {
+            match self.condition_holds(def, &stage).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    progress.stage_state(name, StageState::Skipped, Some(started.elapsed()));
+                    progress.println(&format!("skipped [{name}]: condition is false"));
+                    return TaskResult {
+                        name: name.to_string(),
+                        outcome: StageOutcome::ConditionFalse,
+                        applied: None,
+                        permit: None,
+                    };
+                }
+                Err(e) => return fail(e.message),
+            }
+        }
+        let before_version = match stage.applied().await {
+            Ok(applied) => applied.iter().map(|a| a.version).max().unwrap_or(0),
+            Err(e) => return fail(e.to_string()),
+        };
+        let tracking = Tracking {
+            inner: (options.observer)(name),
+            done: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(None),
+        };
+        let work = async {
+            match way {
+                Way::Up => stage.up(&UpOptions::default(), &tracking).await,
+                Way::Down => stage.down(&DownOptions { to: 0 }, &tracking).await,
+            }
+        };
+        let result = match def.timeout {
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => {
+                    let why = format!(
+                        "timed out after {} (timeout of stage `{name}`); the request in flight was abandoned and its version not recorded as applied",
+                        crate::config::format_duration(limit)
+                    );
+                    tracking.abandon(&why);
+                    Err(why)
+                }
+            },
+            None => work.await.map_err(|e| e.to_string()),
+        };
+        let done = tracking.done();
+        let duration = started.elapsed();
+        let outcome = match result {
+            Ok(report) => {
+                progress.stage_state(name, StageState::Applied, Some(duration));
+                StageOutcome::Done {
+                    migrations: report.done.len(),
+                    duration,
+                }
+            }
+            Err(error) => {
+                progress.stage_state(name, StageState::Failed, Some(duration));
+                progress.println(&format!("error: stage `{name}`: {error}"));
+                StageOutcome::Failed {
+                    error,
+                    duration,
+                    policy: def.on_failure,
+                }
+            }
+        };
+        TaskResult {
+            name: name.to_string(),
+            outcome,
+            applied: if way == Way::Up {
+                Some((stage, before_version, done))
+            } else {
+                None
+            },
+            permit: None,
+        }
+    }
+}
+
+fn versions(v: &[u64]) -> String {
+    v.iter()
+        .map(|v| format!("{v:03}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,142 @@
+//! `stages validate`: everything that can be checked without sending a
+//! request: the stages file, the dependency graph (cycles shown as paths),
+//! conditions, each stage's config and migrations, every template variable
+//! that nothing defines, and every import against what the exporting stage
+//! extracts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::{StageGraph, condition, cycle_text};
+use crate::config::{Diagnostic, Severity, load_stages_file};
+use crate::validate::{OuterNames, StageValidation, validate_stage};
+
+/// Everything found, in stage order.
+#[derive(Debug, Default)]
+pub struct StagesValidation {
+    /// Problems of the stages file and the graph.
+    pub file: Vec<Diagnostic>,
+    /// Each stage's problems (config, migrations, variables, imports).
+    pub stages: Vec<(String, Vec<Diagnostic>)>,
+    /// Migration files per stage.
+    pub migrations: BTreeMap<String, usize>,
+}
+
+impl StagesValidation {
+    pub fn all(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.file
+            .iter()
+            .chain(self.stages.iter().flat_map(|(_, d)| d.iter()))
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.all().filter(|d| d.severity == Severity::Error).count()
+    }
+}
+
+pub fn validate_stages(path: &Path) -> StagesValidation {
+    let mut out = StagesValidation::default();
+    let file = match load_stages_file(path) {
+        Ok(loaded) => {
+            out.file.extend(loaded.warnings);
+            loaded.value
+        }
+        Err(d) => {
+            out.file.extend(d.0);
+            return out;
+        }
+    };
+    let graph = StageGraph::new(&file);
+    for cycle in graph.cycles() {
+        out.file.push(
+            Diagnostic::error(
+                &file.path,
+                format!("dependency cycle: {}", cycle_text(&cycle)),
+            )
+            .field("depends_on")
+            .hint("remove one of these dependencies"),
+        );
+    }
+    let global: BTreeSet<String> = file.global.env.keys().cloned().collect();
+
+    // Validate each stage once, then check imports against exports.
+    let mut results: BTreeMap<String, StageValidation> = BTreeMap::new();
+    for def in &file.stages {
+        let outer = OuterNames {
+            global: global.clone(),
+            stage: def.env.keys().cloned().collect(),
+            imported: def
+                .env_from_stages
+                .iter()
+                .flat_map(|i| i.vars.iter().cloned())
+                .collect(),
+        };
+        results.insert(def.name.clone(), validate_stage(&def.config_path, &outer));
+    }
+    for (i, def) in file.stages.iter().enumerate() {
+        let Some(result) = results.get(&def.name) else {
+            continue;
+        };
+        let mut diags = result.diagnostics.clone();
+        for (j, import) in def.env_from_stages.iter().enumerate() {
+            let Some(source) = results.get(&import.stage) else {
+                continue;
+            };
+            if source.config.is_none() {
+                continue; // its own errors say why
+            }
+            for (k, var) in import.vars.iter().enumerate() {
+                if !source.exported.contains(var) {
+                    diags.push(
+                        Diagnostic::error(
+                            &file.path,
+                            format!(
+                                "variable `{var}` is imported by stage `{}` from stage `{}`, but no migration of `{}` extracts it",
+                                def.name, import.stage, import.stage
+                            ),
+                        )
+                        .field(format!("stages[{i}].env_from_stages[{j}].vars[{k}]"))
+                        .hint(format!(
+                            "extract `{var}` in a migration of `{}` (response.env_from), or remove it from the import",
+                            import.stage
+                        )),
+                    );
+                }
+            }
+        }
+        if let Some(source) = &def.condition {
+            let field = format!("stages[{i}].condition");
+            match condition::check(source) {
+                Err(e) => diags.push(
+                    Diagnostic::error(&file.path, format!("condition of stage `{}`: {e}", def.name))
+                        .field(field)
+                        .hint("write a template that renders to true or false, or `{{.environment}} == 'production'` (or !=)"),
+                ),
+                Ok(refs) => {
+                    let mut defined: BTreeSet<String> = global.clone();
+                    defined.extend(def.env.keys().cloned());
+                    defined.extend(def.env_from_stages.iter().flat_map(|i| i.vars.iter().cloned()));
+                    if let Some(config) = &result.config {
+                        defined.extend(config.env.iter().map(|e| e.name.clone()));
+                    }
+                    defined.extend(result.exported.iter().cloned());
+                    for (name, optional) in refs {
+                        if !optional && !defined.contains(&name) {
+                            diags.push(
+                                Diagnostic::error(
+                                    &file.path,
+                                    format!("variable `{name}` is used in the condition of stage `{}` but nothing defines it", def.name),
+                                )
+                                .field(field.clone()),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        out.migrations
+            .insert(def.name.clone(), result.migrations.len());
+        out.stages.push((def.name.clone(), diags));
+    }
+    out
+}

@@ -1,0 +1,214 @@
+//! End-to-end: failing servers (behaviour.md sections 3 and 6). A server that
+//! answers 500, that is too slow (client timeout), that resets the connection,
+//! or that goes away mid-run: nothing is recorded as applied that was not, the
+//! run exits 1 naming the migration and the cause, and a rerun after the server
+//! recovers finishes the work with each successful POST sent exactly once
+//! (counted at the server).
+
+mod store_support;
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use store_support::{
+    DemoProcess, config, finish, items, post_migration, spawn_apirun, status_json, wait_until,
+};
+use support::{Api, Project, Run};
+
+const COLLECTIONS: [&str; 3] = ["a", "b", "c"];
+
+/// Three POST migrations (a, b, c); `b_query` goes on the second one's URL.
+/// `client` is extra config (e.g. a timeout).
+fn project(api_url: &str, b_query: &str, client: &str) -> Project {
+    let project = Project::new();
+    let mut text = config(api_url, "  type: sqlite\n");
+    text.push_str(client);
+    // DELAY_MS lets a test make the server slow for one run only.
+    text = text.replace(
+        "env:\n",
+        "env:\n  - name: delay_ms\n    valueFromEnv: DELAY_MS\n    default: \"0\"\n",
+    );
+    project.write("config.yaml", &text);
+    project.write("migration/001_a.yaml", &post_migration("a", ""));
+    project.write("migration/002_b.yaml", &post_migration("b", b_query));
+    project.write("migration/003_c.yaml", &post_migration("c", ""));
+    project
+}
+
+/// The failed run: exit 1, the message names migration 2's file and `cause`;
+/// the store has version 1 applied and version 2 dirty (failed); nothing of
+/// version 3 was sent.
+fn assert_failed_at_b(project: &Project, run: &Run, cause: &[&str], posts_to_c: usize) {
+    run.code(1);
+    assert!(
+        run.stderr.contains("002_b.yaml"),
+        "names the migration: {}",
+        run.stderr
+    );
+    let lower = run.stderr.to_lowercase();
+    assert!(
+        cause.iter().any(|c| lower.contains(c)),
+        "names the cause (one of {cause:?}): {}",
+        run.stderr
+    );
+    assert_eq!(posts_to_c, 0, "version 3 must not run after a failure");
+    let status = status_json(project, &[]);
+    assert_eq!(
+        status["applied"],
+        json!([1]),
+        "only version 1 is recorded: {status:#}"
+    );
+    assert_eq!(status["dirty"]["version"], 2, "{status:#}");
+    assert_eq!(status["dirty"]["state"], "failed", "{status:#}");
+}
+
+/// After the rerun: all three applied and clean, each collection holds one
+/// item, and each successful (201) POST was sent exactly once.
+fn assert_finished_once(
+    project: &Project,
+    requests: &[serde_json::Value],
+    state: &serde_json::Value,
+) {
+    let status = status_json(project, &[]);
+    assert_eq!(status["applied"], json!([1, 2, 3]), "{status:#}");
+    assert!(status.get("dirty").is_none(), "{status:#}");
+    for c in COLLECTIONS {
+        let ok = requests
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"] == format!("/api/{c}") && r["status"] == 201
+            })
+            .count();
+        assert_eq!(ok, 1, "one successful POST /api/{c}: {requests:#?}");
+        assert_eq!(items(state, c), 1, "one {c} item: {state}");
+    }
+}
+
+#[test]
+fn a_server_answering_500_fails_the_migration_and_a_rerun_finishes_once() {
+    let api = Api::start();
+    let project = project(&api.url(), "", "");
+    api.arm_fault(json!({"method": "POST", "path": "/api/b", "status": 500, "times": 1}));
+    let run = project.apirun(&["up"]);
+    assert_failed_at_b(
+        &project,
+        &run,
+        &["500"],
+        api.requests_to("POST", "/api/c").len(),
+    );
+    assert_eq!(
+        api.requests_to("POST", "/api/b").len(),
+        1,
+        "a POST is not retried"
+    );
+
+    project.apirun(&["up"]).success();
+    assert_finished_once(&project, &api.requests(), &api.state());
+    assert_eq!(
+        api.requests_to("POST", "/api/a").len(),
+        1,
+        "version 1 not resent"
+    );
+}
+
+#[test]
+fn a_server_too_slow_for_the_client_timeout_fails_and_a_rerun_finishes_once() {
+    let api = Api::start();
+    let project = project(
+        &api.url(),
+        "?_delay_ms={{.delay_ms}}",
+        "client:\n  timeout: 500ms\n",
+    );
+    let run = project.apirun_env(&["up"], &[("DELAY_MS", "3000")]);
+    assert_failed_at_b(
+        &project,
+        &run,
+        &["timed out", "timeout"],
+        api.requests_to("POST", "/api/c").len(),
+    );
+    // The server gave up on the request when the client did: nothing created.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(items(&api.state(), "b"), 0, "{}", api.state());
+
+    project.apirun(&["up"]).success();
+    assert_finished_once(&project, &api.requests(), &api.state());
+}
+
+#[test]
+fn a_server_resetting_the_connection_fails_and_a_rerun_finishes_once() {
+    let api = Api::start();
+    let project = project(&api.url(), "", "");
+    api.arm_fault(json!({"method": "POST", "path": "/api/b", "reset": true, "times": 1}));
+    let run = project.apirun(&["up"]);
+    assert_failed_at_b(
+        &project,
+        &run,
+        &["connection", "reset", "closed"],
+        api.requests_to("POST", "/api/c").len(),
+    );
+    assert_eq!(
+        api.requests_to("POST", "/api/b").len(),
+        1,
+        "a POST is not retried"
+    );
+
+    project.apirun(&["up"]).success();
+    assert_finished_once(&project, &api.requests(), &api.state());
+}
+
+/// The server is killed (SIGKILL) while migration 2's request is in flight;
+/// a run while it is down fails cleanly too; once it is back on the same port
+/// (its resources kept in its state file), a rerun sends only what is missing.
+#[test]
+fn a_server_going_away_mid_run_fails_and_a_rerun_after_restart_finishes_once() {
+    let mut demo = DemoProcess::start();
+    let project = project(&demo.url(), "?_delay_ms=1500", "");
+    let child = spawn_apirun(&project, &["up"], &[]);
+    wait_until(Duration::from_secs(30), "migration 2's POST", || {
+        !demo.requests_to("POST", "/api/b").is_empty()
+    });
+    demo.kill();
+    let run = finish(child);
+    assert_failed_at_b(
+        &project,
+        &run,
+        &["connection", "error sending request", "closed"],
+        0,
+    );
+
+    // Still down: refused connection, still nothing recorded.
+    let down = project.apirun(&["up"]);
+    assert_failed_at_b(
+        &project,
+        &down,
+        &["connection", "error sending request", "refused"],
+        0,
+    );
+
+    demo.restart();
+    let before = demo.state();
+    assert_eq!(
+        items(&before, "a"),
+        1,
+        "state survived the restart: {before}"
+    );
+    assert_eq!(items(&before, "b"), 0, "{before}");
+
+    project.apirun(&["up"]).success();
+    let requests = demo.requests();
+    assert!(
+        !requests.iter().any(|r| r["path"] == "/api/a"),
+        "version 1 is not sent again: {requests:#?}"
+    );
+    assert_eq!(demo.requests_to("POST", "/api/b").len(), 1, "{requests:#?}");
+    assert_eq!(demo.requests_to("POST", "/api/c").len(), 1, "{requests:#?}");
+    // Every successful POST of both server lifetimes: a (first), b and c (second).
+    let state = demo.state();
+    let status = status_json(&project, &[]);
+    assert_eq!(status["applied"], json!([1, 2, 3]), "{status:#}");
+    assert!(status.get("dirty").is_none(), "{status:#}");
+    for c in COLLECTIONS {
+        assert_eq!(items(&state, c), 1, "one {c} item: {state}");
+    }
+}

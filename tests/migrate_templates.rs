@@ -1,0 +1,193 @@
+//! End-to-end: templates in migration files (behaviour.md section 4), with
+//! the real binary against the demo API; every assertion reads what the
+//! server received from its request log.
+
+mod support;
+
+use serde_json::json;
+use support::{Api, Project, basic_config};
+
+/// Write one migration that POSTs `body` to /api/things, run `up`, return
+/// what the server received.
+fn post_body(api: &Api, project: &Project, request_extra: &str, body: &str) -> serde_json::Value {
+    project.write(
+        "migration/001_thing.yaml",
+        &format!(
+            "up:\n  env:\n    tag: x&y\n  request:\n    method: POST\n    url: \"{{{{.api_base}}}}/api/things\"\n{request_extra}    body: '{body}'\n"
+        ),
+    );
+    project.apirun(&["up"]).success();
+    let posts = api.requests_to("POST", "/api/things");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    posts[0].clone()
+}
+
+/// Output is text, not HTML: `&` and `+` arrive as written (the Go tool
+/// sends `&amp;` and `&#43;`).
+#[test]
+fn ampersand_and_plus_arrive_unescaped() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!("{}  - name: q\n    value: a&b+c\n", env_only(&api)),
+    );
+    let received = post_body(&api, &project, "", r#"{"q": "{{.q}}", "literal": "a&b+c"}"#);
+    assert_eq!(received["body"], r#"{"q": "a&b+c", "literal": "a&b+c"}"#);
+}
+
+/// Both the flat `{{.x}}` and the Go tool's `{{.env.x}}` forms work, for
+/// config variables and for a migration's own `env`.
+#[test]
+fn flat_and_env_namespaced_forms_both_work() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &basic_config(&api.url()));
+    let received = post_body(
+        &api,
+        &project,
+        "",
+        r#"{"flat": "{{.api_base}}", "env": "{{.env.api_base}}", "local": "{{.tag}}", "local_env": "{{.env.tag}}"}"#,
+    );
+    let base = api.url();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(received["body"].as_str().unwrap_or_default())
+            .expect("json body"),
+        json!({"flat": base, "env": base, "local": "x&y", "local_env": "x&y"})
+    );
+}
+
+/// `default`, `toJson`, `upper`, `eq` (with if/else) render as in Go templates.
+#[test]
+fn functions_default_tojson_upper_eq() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &basic_config(&api.url()));
+    let received = post_body(
+        &api,
+        &project,
+        "",
+        r#"{"d": "{{.region | default "eu-west-1"}}", "j": {{toJson .tag}}, "u": "{{upper .tag}}", "e": "{{if eq .tag "x&y"}}same{{else}}different{{end}}", "n": "{{if eq .tag "z"}}same{{else}}different{{end}}"}"#,
+    );
+    assert_eq!(
+        received["body"],
+        r#"{"d": "eu-west-1", "j": "x&y", "u": "X&Y", "e": "same", "n": "different"}"#
+    );
+}
+
+/// `render_body: false` sends `{{...}}` verbatim (per request, and as the
+/// config default).
+#[test]
+fn render_body_false_sends_the_body_verbatim() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &basic_config(&api.url()));
+    let received = post_body(
+        &api,
+        &project,
+        "    render_body: false\n",
+        r#"{"t": "{{.not_a_variable}}"}"#,
+    );
+    assert_eq!(received["body"], r#"{"t": "{{.not_a_variable}}"}"#);
+
+    // Config-wide default, the URL is still rendered.
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!("{}render_body: false\n", basic_config(&api.url())),
+    );
+    let received = post_body(&api, &project, "", r#"{"t": "{{.x}}"}"#);
+    assert_eq!(received["body"], r#"{"t": "{{.x}}"}"#);
+}
+
+/// `${{.x}}` renders as `$` followed by the value, as in the Go tool.
+#[test]
+fn dollar_before_a_template_renders_a_dollar_and_the_value() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!("{}  - name: price\n    value: \"42\"\n", env_only(&api)),
+    );
+    let received = post_body(
+        &api,
+        &project,
+        "",
+        r#"{"p": "${{.price}}", "q": "${{ .env.price }}"}"#,
+    );
+    assert_eq!(received["body"], r#"{"p": "$42", "q": "$42"}"#);
+}
+
+/// `valueFromEnv` naming an unset OS variable uses `default`; without a
+/// default, using the variable fails and names the OS variable to set.
+#[test]
+fn value_from_env_unset_uses_default_or_names_the_os_variable() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}  - name: region\n    valueFromEnv: APIRUN_E2E_SURELY_UNSET_REGION\n    default: eu-west-1\n  - name: zone\n    valueFromEnv: APIRUN_E2E_SURELY_UNSET_ZONE\n",
+            env_only(&api)
+        ),
+    );
+    let received = post_body(&api, &project, "", r#"{"region": "{{.region}}"}"#);
+    assert_eq!(received["body"], r#"{"region": "eu-west-1"}"#);
+
+    // Set: the OS value wins over the default.
+    let api = Api::start();
+    let project2 = Project::new();
+    project2.write(
+        "config.yaml",
+        &std::fs::read_to_string(project.config())
+            .expect("config")
+            .replace(&project_base(&project), &api.url()),
+    );
+    project2.write(
+        "migration/001_thing.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/things\"\n    body: '{\"region\": \"{{.region}}\"}'\n",
+    );
+    project2
+        .apirun_env(&["up"], &[("APIRUN_E2E_SURELY_UNSET_REGION", "us-east-2")])
+        .success();
+    assert_eq!(
+        api.requests_to("POST", "/api/things")[0]["body"],
+        r#"{"region": "us-east-2"}"#
+    );
+
+    // Unset without default: the error names the OS variable.
+    project.write(
+        "migration/002_zone.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/zones\"\n    body: '{\"zone\": \"{{.zone}}\"}'\n",
+    );
+    let run = project.apirun(&["up"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("APIRUN_E2E_SURELY_UNSET_ZONE"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("zone"), "{}", run.stderr);
+}
+
+/// A config with only `api_base` (no auth).
+fn env_only(api: &Api) -> String {
+    format!(
+        "migrate_dir: ./migration\nenv:\n  - name: api_base\n    value: {}\n",
+        api.url()
+    )
+}
+
+/// The `api_base` a project's config names.
+fn project_base(project: &Project) -> String {
+    let config = std::fs::read_to_string(project.config()).expect("config");
+    config
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("value: http://")
+                .map(|rest| format!("http://{rest}"))
+        })
+        .expect("api_base in config")
+}
