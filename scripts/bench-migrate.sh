@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (issue 3, point 10): 1,000 one-request migrations with `apirun up`
-# (release build, default durable SQLite store) against the same 1,000
+# (release build, default durable SQLite store: WAL, synchronous=FULL) against the same 1,000
 # requests sent by a plain sequential HTTP loop, in the same run, against the
 # same local demo API (release build). Prints both times, the ratio and
-# apirun's peak RSS.
+# apirun's peak RSS. For context it also times apirun with
+# APIRUN_SQLITE_SYNCHRONOUS=normal (no fsync per commit) and with the store
+# disabled, so that the store's share of the time is visible.
 #
 # The plain loop is Python's http.client over one keep-alive connection (no
 # per-request process start; curl per request would measure process start-up,
@@ -79,34 +81,57 @@ make_project "$WORK/warm" 1
 "$APIRUN" --config "$WORK/warm/config.yaml" up >/dev/null
 
 make_project "$WORK/bench" "$N"
-curl -fsS -X POST "$BASE/_admin/reset" >/dev/null
+# The same project without a store, to show what the store costs.
+make_project "$WORK/nostore" "$N"
+printf 'store:\n  disabled: true\n' >>"$WORK/nostore/config.yaml"
 
-# apirun up, with wall time and peak RSS from GNU time.
-if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -v -o "$WORK/time.txt" "$APIRUN" --config "$WORK/bench/config.yaml" up >"$WORK/apirun.out" 2>&1
-    APIRUN_SECS="$(python3 - "$WORK/time.txt" <<'EOF'
+# One timed `apirun up` from an empty store and a reset server. Writes
+# "<seconds> <peak RSS KiB>" to $WORK/result.txt; checks that exactly N POSTs
+# arrived (run in the main shell, so that its `exit` stops the script).
+time_apirun() {
+    local project="$1"
+    shift
+    rm -f "$project"/migration/apirun.db*
+    curl -fsS -X POST "$BASE/_admin/reset" >/dev/null
+    if [[ -x /usr/bin/time ]]; then
+        env "$@" /usr/bin/time -v -o "$WORK/time.txt" "$APIRUN" --config "$project/config.yaml" up >"$WORK/apirun.out" 2>&1
+        (python3 - "$WORK/time.txt" <<'PY'
 import sys
+secs = kb = None
 for line in open(sys.argv[1]):
     if "Elapsed (wall clock)" in line:
         t = line.rsplit(" ", 1)[1].strip().split(":")
         secs = float(t[-1]) + 60 * float(t[-2]) + (3600 * float(t[-3]) if len(t) > 2 else 0)
-        print(f"{secs:.3f}")
-EOF
-)"
-    PEAK_KB="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")"
-else
-    # No GNU time: Python measures wall time and the child's ru_maxrss (same source as time -v).
-    read -r APIRUN_SECS PEAK_KB < <(python3 - "$APIRUN" "$WORK/bench/config.yaml" "$WORK/apirun.out" <<'EOF'
+    if "Maximum resident set size" in line:
+        kb = int(line.rsplit(":", 1)[1])
+print(f"{secs:.3f} {kb}")
+PY
+        ) >"$WORK/result.txt"
+    else
+        # No GNU time: wall time and the child's ru_maxrss (what time -v reports).
+        env "$@" python3 - "$APIRUN" "$project/config.yaml" "$WORK/apirun.out" >"$WORK/result.txt" <<'PY'
 import resource, subprocess, sys, time
 start = time.perf_counter()
 with open(sys.argv[3], "w") as out:
     subprocess.run([sys.argv[1], "--config", sys.argv[2], "up"], stdout=out, stderr=subprocess.STDOUT, check=True)
 print(f"{time.perf_counter() - start:.3f}", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-EOF
-)
-fi
-APPLIED="$(curl -fsS "$BASE/_admin/requests?method=POST&path=/api/items" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
-[[ "$APPLIED" == "$N" ]] || { echo "error: apirun sent $APPLIED POSTs, expected $N; see $WORK/apirun.out" >&2; BENCH_KEEP=1; exit 1; }
+PY
+    fi
+    local sent
+    sent="$(curl -fsS "$BASE/_admin/requests?method=POST&path=/api/items" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+    if [[ "$sent" != "$N" ]]; then
+        echo "error: apirun sent $sent POSTs, expected $N; output in $WORK/apirun.out" >&2
+        BENCH_KEEP=1
+        exit 1
+    fi
+}
+
+time_apirun "$WORK/bench" X_BENCH=1
+read -r APIRUN_SECS PEAK_KB <"$WORK/result.txt"
+time_apirun "$WORK/bench" APIRUN_SQLITE_SYNCHRONOUS=normal
+read -r NORMAL_SECS _ <"$WORK/result.txt"
+time_apirun "$WORK/nostore" X_BENCH=1
+read -r NOSTORE_SECS _ <"$WORK/result.txt"
 
 # The plain loop: same requests, one keep-alive connection.
 curl -fsS -X POST "$BASE/_admin/reset" >/dev/null
@@ -124,12 +149,14 @@ print(f"{time.perf_counter() - start:.3f}")
 EOF
 )"
 
-python3 - "$N" "$APIRUN_SECS" "$LOOP_SECS" "$PEAK_KB" <<'EOF'
+python3 - "$N" "$APIRUN_SECS" "$LOOP_SECS" "$PEAK_KB" "$NORMAL_SECS" "$NOSTORE_SECS" <<'EOF'
 import sys
 n, a, l, kb = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-print(f"migrations:            {n} (one POST each, SQLite store, release build)")
-print(f"apirun up:             {a:.3f} s  ({a / n * 1000:.2f} ms per migration)")
-print(f"plain HTTP loop:       {l:.3f} s  ({l / n * 1000:.2f} ms per request; Python http.client, keep-alive)")
-print(f"ratio apirun / loop:   {a / l:.2f}x  (target: within 2x)")
-print(f"apirun peak RSS:       {kb / 1024:.1f} MiB")
+normal, nostore = float(sys.argv[5]), float(sys.argv[6])
+print(f"migrations:                 {n} (one POST each, release build, local demo API)")
+print(f"plain HTTP loop:            {l:.3f} s  ({l / n * 1000:.2f} ms per request; Python http.client, keep-alive)")
+print(f"apirun up (SQLite, FULL):   {a:.3f} s  ({a / n * 1000:.2f} ms per migration)  ratio {a / l:.2f}x  (target: within 2x)")
+print(f"  synchronous=normal:       {normal:.3f} s  ({normal / n * 1000:.2f} ms per migration)  ratio {normal / l:.2f}x")
+print(f"  store disabled:           {nostore:.3f} s  ({nostore / n * 1000:.2f} ms per migration)  ratio {nostore / l:.2f}x")
+print(f"apirun peak RSS (FULL run): {kb / 1024:.1f} MiB")
 EOF

@@ -14,9 +14,12 @@
 #
 # Usage: scripts/bench-store.sh [N] [R]
 # Env:   APIRUN_TEST_PG_DSN (default postgres://postgres@127.0.0.1:55432/postgres;
-#        .ci/start-postgres.sh starts that server); skip PostgreSQL with BENCH_NO_PG=1.
+#        .ci/start-postgres.sh starts that server, with fsync=off: point this at a
+#        default-configured server to measure durable commits); skip PostgreSQL
+#        with BENCH_NO_PG=1.
 #        BENCH_DIR (default target/bench-store; must be on a real disk, not tmpfs,
-#        or fsync costs nothing).
+#        or fsync costs nothing). BENCH_APIRUN / BENCH_DEMO_API: binaries to use
+#        (default target/release/..., built if missing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,8 +27,8 @@ N="${1:-1000}"
 R="${2:-3}"
 PG_DSN="${APIRUN_TEST_PG_DSN:-postgres://postgres@127.0.0.1:55432/postgres}"
 WORK="${BENCH_DIR:-$ROOT/target/bench-store}"
-APIRUN="$ROOT/target/release/apirun"
-DEMO="$ROOT/target/release/apirun-demo-api"
+APIRUN="${BENCH_APIRUN:-$ROOT/target/release/apirun}"
+DEMO="${BENCH_DEMO_API:-$ROOT/target/release/apirun-demo-api}"
 
 if [ ! -x "$APIRUN" ] || [ ! -x "$DEMO" ]; then
     echo "building release binaries (cargo build --release -p apirun -p apirun-demo-api)" >&2
@@ -100,7 +103,8 @@ bench() { # $1 = name, $2 = store block, $3 = fresh-store command, $4 = expect; 
 reset_api
 : >"$WORK/curl.cfg"
 for i in $(seq 1 "$N"); do
-    printf 'url = "%s/api/items"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"n\\": %d}"\noutput = "/dev/null"\nnext\n' \
+    [ "$i" = 1 ] || echo next >>"$WORK/curl.cfg"
+    printf 'url = "%s/api/items"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"n\\": %d}"\noutput = "/dev/null"\n' \
         "$API" "$i" >>"$WORK/curl.cfg"
 done
 start=$(now)
@@ -120,7 +124,7 @@ if [ "${BENCH_NO_PG:-0}" != 1 ]; then
     PG_DB="apirun_bench_$$"
     base="${PG_DSN%%\?*}"
     PG_BENCH_DSN="${base%/*}/$PG_DB"
-    fresh_pg="psql '$PG_DSN' -qAtc 'DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)' >/dev/null && psql '$PG_DSN' -qAtc 'CREATE DATABASE $PG_DB' >/dev/null"
+    fresh_pg="psql '$PG_DSN' -qAtc 'DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)' >/dev/null 2>&1 && psql '$PG_DSN' -qAtc 'CREATE DATABASE $PG_DB' >/dev/null"
     bench postgres "  type: postgres\n  postgres:\n    dsn: $PG_BENCH_DSN\n" "$fresh_pg" recorded
     bench postgres-async "  type: postgres\n  postgres:\n    dsn: \"$PG_BENCH_DSN?options=-c%20synchronous_commit%3Doff\"\n" "$fresh_pg" recorded
 fi

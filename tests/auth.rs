@@ -51,6 +51,12 @@ struct OAuthServer {
 impl OAuthServer {
     /// `expires_in`: the lifetime of every token it issues (default: its own, 3600 s).
     fn start(expires_in: Option<u64>) -> OAuthServer {
+        OAuthServer::start_with(expires_in, None)
+    }
+
+    /// `fail_status`: answer every token request with this status and an
+    /// `invalid_client` error instead of a token.
+    fn start_with(expires_in: Option<u64>, fail_status: Option<u16>) -> OAuthServer {
         let modules = tool_env("APIRUN_TEST_NODE_MODULES");
         let dir = tempfile::tempdir().expect("tempdir");
         let port_file = dir.path().join("url");
@@ -58,8 +64,9 @@ impl OAuthServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tools/oauth2-server.mjs");
         let mut cmd = Command::new("node");
         cmd.arg(script).arg(&port_file).arg(&log);
-        if let Some(ttl) = expires_in {
-            cmd.arg(ttl.to_string());
+        cmd.arg(expires_in.map_or("-".to_string(), |ttl| ttl.to_string()));
+        if let Some(status) = fail_status {
+            cmd.arg(status.to_string());
         }
         // stdin stays open while we live: the server stops when it closes.
         let mut child = cmd
@@ -429,6 +436,34 @@ fn oauth2_authorization_code_grant_is_refused_clearly() {
     assert!(api.requests().is_empty(), "nothing sent to the API");
 }
 
+#[test]
+fn oauth2_token_endpoint_error_fails_the_step_with_the_servers_error() {
+    let oauth = OAuthServer::start_with(None, Some(401));
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &oauth_config(&api, &client_credentials(&oauth)),
+    );
+    item_migration(&project, 1);
+    item_migration(&project, 2);
+    let run = project.apirun(&["up"]);
+    run.code(1);
+    let out = run.all_output();
+    assert!(out.contains("`api`"), "names the provider: {out}");
+    assert!(
+        out.contains("401") && out.contains("invalid_client: client authentication failed"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("s3cret-value"),
+        "the client secret is not shown: {out}"
+    );
+    // No request goes out without its credential, and the run stops there.
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+    assert_eq!(oauth.token_responses().len(), 1);
+}
+
 // ---------------------------------------------------------------- PocketBase
 
 const PB_ADMIN: (&str, &str) = ("admin@example.com", "admin-pass-123");
@@ -453,39 +488,38 @@ impl PocketBase {
             .status()
             .expect("pocketbase runs");
         assert!(status.success(), "pocketbase superuser upsert failed");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(&bin)
-            .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pocketbase serve");
-        let url = format!("http://127.0.0.1:{port}");
-        let mut pb = PocketBase {
-            child,
-            url,
-            _dir: dir,
-        };
         let client = reqwest::blocking::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !client
-            .get(format!("{}/api/health", pb.url))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            if let Ok(Some(status)) = pb.child.try_wait() {
-                panic!("pocketbase exited early with {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pocketbase did not start within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // The port is picked free, then handed over: another process may take
+        // it in between, so a server that exits at once is retried on another.
+        let mut pb = (0..3)
+            .find_map(|_| {
+                let (child, url) = serve_pocketbase(&bin, &data);
+                let mut pb = PocketBase {
+                    child,
+                    url,
+                    _dir: tempfile::tempdir().expect("tempdir"),
+                };
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let healthy = client
+                        .get(format!("{}/api/health", pb.url))
+                        .send()
+                        .is_ok_and(|r| r.status().is_success());
+                    if healthy {
+                        return Some(pb);
+                    }
+                    if let Ok(Some(_)) = pb.child.try_wait() {
+                        return None;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "pocketbase did not start within 30 s"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .expect("pocketbase serve exited at once, three times");
+        pb._dir = dir;
         // The user, created with the superuser's token.
         let token = pb.superuser_token();
         let created = client
@@ -525,6 +559,21 @@ impl PocketBase {
         let status = response.status().as_u16();
         (status, response.json().unwrap_or(Value::Null))
     }
+}
+
+fn serve_pocketbase(bin: &str, data: &Path) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(bin)
+        .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--dir"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pocketbase serve");
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 impl Drop for PocketBase {

@@ -232,6 +232,29 @@ fn result_code_mismatch_is_recorded_as_failed_not_applied_exit_1() {
     assert_eq!(history[0]["version"], 1);
     assert_eq!(history[0]["state"], "failed", "{status}");
     assert_eq!(history[0]["status_code"], 201, "{status}");
+
+    // Fix the file: the next `up` reruns the failed version and goes on.
+    project.write(
+        "migration/001_user.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/users\"\n    body: '{\"username\": \"x\"}'\n  response:\n    result_code: [\"201\"]\n",
+    );
+    project.apirun(&["up"]).success();
+    let status = status_json(&project);
+    assert_eq!(status["applied"], json!([1, 2]), "{status}");
+    let states: Vec<_> = status["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|r| (r["version"].clone(), r["state"].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (json!(2), json!("succeeded")),
+            (json!(1), json!("succeeded")),
+            (json!(1), json!("failed"))
+        ]
+    );
 }
 
 /// Run time: a variable nothing defines fails the migration (exit 1) with
@@ -577,6 +600,10 @@ down:
         "nothing rolled back"
     );
     assert_eq!(status_json(&project)["applied"], json!([1, 2, 3]));
+    // The dry run refuses the same way.
+    let dry = project.apirun(&["down", "--to", "0", "--dry-run"]);
+    dry.code(2);
+    assert!(dry.stderr.contains("002_no_down.yaml"), "{}", dry.stderr);
     // Rolling back only what has a down block works.
     project.apirun(&["down", "--to", "2"]).success();
     assert_eq!(api.requests_to("DELETE", "/api/users/2").len(), 1);
@@ -701,4 +728,181 @@ fn env_missing_fail_names_the_key_and_path() {
 "#,
     );
     project.apirun(&["up"]).success();
+}
+
+/// `store.sqlite.path` (relative to config.yaml, its directory created),
+/// `table_prefix` and
+/// `save_response_body` shape what is written; the tables are read back
+/// with SQLite directly.
+#[test]
+fn store_path_table_prefix_and_save_response_body() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}store:\n  table_prefix: demo\n  save_response_body: true\n  sqlite:\n    path: ./state/apirun.sqlite\n",
+            basic_config(&api.url())
+        ),
+    );
+    // `state/` does not exist: the store creates it.
+    project.write(
+        "migration/001_user.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/users\"\n    body: '{\"username\": \"kept\"}'\n  response:\n    env_from:\n      user_id: id\n",
+    );
+    project.apirun(&["up"]).success();
+    let db = project.path().join("state/apirun.sqlite");
+    assert!(db.exists(), "store at store.sqlite.path");
+    assert!(
+        !project.path().join("migration/apirun.db").exists(),
+        "not at the default path"
+    );
+    let conn = rusqlite::Connection::open(&db).expect("open store");
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("tables");
+    tables.retain(|t| t.starts_with("demo_"));
+    for table in [
+        "demo_migration_runs",
+        "demo_schema_migrations",
+        "demo_stored_env",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing: {tables:?}"
+        );
+    }
+    let body: String = conn
+        .query_row(
+            "SELECT body FROM demo_migration_runs WHERE version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("run body");
+    assert!(body.contains("\"username\":\"kept\""), "{body}");
+    let stored: String = conn
+        .query_row(
+            "SELECT value FROM demo_stored_env WHERE name = 'user_id'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("stored variable");
+    assert_eq!(stored, "1");
+}
+
+/// `store.disabled: true`: nothing is recorded, so every run sends again.
+#[test]
+fn store_disabled_runs_without_state() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!("{}store:\n  disabled: true\n", basic_config(&api.url())),
+    );
+    project.write(
+        "migration/001_ping.yaml",
+        "up:\n  request:\n    method: GET\n    url: \"{{.api_base}}/api/pings\"\n",
+    );
+    project.apirun(&["up"]).success();
+    project.apirun(&["up"]).success();
+    assert_eq!(api.requests_to("GET", "/api/pings").len(), 2);
+    assert!(!project.path().join("migration/apirun.db").exists());
+}
+
+/// A file older than the current version that was never applied is out of
+/// order: `status` reports it, `up` refuses (exit 2) naming it, and
+/// `--allow-out-of-order` applies it.
+#[test]
+fn out_of_order_files_are_reported_refused_and_allowed_on_request() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &basic_config(&api.url()));
+    let get = |path: &str| {
+        format!("up:\n  request:\n    method: GET\n    url: \"{{{{.api_base}}}}{path}\"\n")
+    };
+    project.write("migration/001_a.yaml", &get("/api/a"));
+    project.write("migration/003_c.yaml", &get("/api/c"));
+    project.apirun(&["up"]).success();
+    project.write("migration/002_b.yaml", &get("/api/b"));
+    let status = status_json(&project);
+    assert_eq!(status["out_of_order"], json!([2]), "{status}");
+    let run = project.apirun(&["up"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains("002_b.yaml") && run.stderr.contains("--allow-out-of-order"),
+        "{}",
+        run.stderr
+    );
+    assert!(api.requests_to("GET", "/api/b").is_empty());
+    project.apirun(&["up", "--allow-out-of-order"]).success();
+    assert_eq!(api.requests_to("GET", "/api/b").len(), 1);
+    assert_eq!(status_json(&project)["applied"], json!([1, 2, 3]));
+}
+
+/// `wait:` polls until the status matches; when the timeout passes the run
+/// fails naming the URL and the last status, and no migration runs.
+#[test]
+fn wait_fails_naming_the_url_and_last_status() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}wait:\n  url: \"{{{{.api_base}}}}/api/not-ready/1\"\n  status: 200\n  timeout: 1s\n  interval: 100ms\n",
+            basic_config(&api.url())
+        ),
+    );
+    project.write(
+        "migration/001_a.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/a\"\n    body: '{}'\n",
+    );
+    let run = project.apirun(&["up"]);
+    run.code(1);
+    assert!(run.stderr.contains("/api/not-ready/1"), "{}", run.stderr);
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+    let polls = api.requests_to("GET", "/api/not-ready/1").len();
+    assert!(polls >= 2, "polled {polls} times");
+    assert!(api.requests_to("POST", "/api/a").is_empty());
+
+    // Ready: the same wait passes and the migration runs.
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}wait:\n  url: \"{{{{.api_base}}}}/_admin/health\"\n  timeout: 5s\n",
+            basic_config(&api.url())
+        ),
+    );
+    project.apirun(&["up"]).success();
+    assert_eq!(api.requests_to("POST", "/api/a").len(), 1);
+}
+
+/// `client.timeout` bounds each request; a timed-out POST fails the
+/// migration (exit 1) and is not retried.
+#[test]
+fn client_timeout_fails_a_slow_request() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!("{}client:\n  timeout: 300ms\n", basic_config(&api.url())),
+    );
+    project.write(
+        "migration/001_slow.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/slow?_delay_ms=3000\"\n    body: '{}'\n",
+    );
+    let run = project.apirun(&["up"]);
+    run.code(1);
+    assert!(
+        run.stderr.to_lowercase().contains("timed out")
+            || run.stderr.to_lowercase().contains("timeout"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        api.requests_to("POST", "/api/slow").len(),
+        1,
+        "a POST is not retried"
+    );
+    assert_eq!(status_json(&project)["applied"], json!([]));
 }

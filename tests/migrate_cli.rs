@@ -377,11 +377,39 @@ fn a_template_syntax_error_is_an_invalid_file_exit_2() {
     let run = project.apirun(&["up"]);
     run.code(2);
     for needle in ["002_bad.yaml", "up.request.body", "lst"] {
-        assert!(run.stderr.contains(needle), "missing {needle:?}:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(needle),
+            "missing {needle:?}:\n{}",
+            run.stderr
+        );
     }
-    assert!(api.requests().is_empty(), "nothing may be sent: {:?}", api.requests());
+    assert!(
+        api.requests().is_empty(),
+        "nothing may be sent: {:?}",
+        api.requests()
+    );
     // Fixed, nothing had been recorded by the refused run.
     project.write("migration/002_bad.yaml", &get_migration("/api/x"));
     let status = status_json(&project);
     assert_eq!(status["history"], json!([]), "{status}");
+}
+
+/// The Go tool's layout: `config/config.yaml` says `migrate_dir: ./migration`
+/// meaning `./migration` from the working directory. Paths are relative to
+/// the config file, but when that does not exist and the working-directory
+/// path does, it is used with a warning naming it.
+#[test]
+fn go_layout_migrate_dir_from_the_working_directory_works_with_a_warning() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config/config.yaml", &basic_config(&api.url()));
+    project.write("migration/001_one.yaml", &get_migration("/api/one"));
+    let mut cmd = std::process::Command::new(support::apirun_bin());
+    // No --config: the default ./config/config.yaml, as Go-tool users run it.
+    cmd.current_dir(project.path()).arg("up");
+    let run = support::run(cmd);
+    run.success();
+    assert!(run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(run.stderr.contains("migration"), "{}", run.stderr);
+    assert_eq!(api.requests_to("GET", "/api/one").len(), 1);
 }

@@ -261,12 +261,19 @@ plugins:
 "#,
     );
     let run = project.apirun(&["up"]);
-    run.code(1);
+    // Refused when the stage opens: a config error (exit 2), nothing sent.
+    run.code(2);
     let out = run.all_output();
     assert!(out.contains("future"), "names the plugin: {out}");
     assert!(
         out.contains("apirun:plugin@0.2.0") && out.contains("apirun:plugin@0.1.0"),
         "{out}"
+    );
+    assert!(out.contains("plugins[0].path"), "names the field: {out}");
+    assert!(
+        api.requests().is_empty(),
+        "nothing was sent: {:?}",
+        api.requests()
     );
     assert!(out.contains("rebuild it"), "says what to do: {out}");
 
@@ -570,4 +577,47 @@ fn plugins_inspect_shows_world_version_and_imports() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn auth_token_renders_inside_a_plugin_steps_with_block() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            r#"migrate_dir: ./migration
+env:
+  - name: api_base
+    value: {base}
+plugins:
+  - name: ping
+    path: {ping}
+    allowed_hosts: ["{base}"]
+  - name: static_token
+    path: {token}
+auth:
+  - type: static_token
+    name: api
+    config: {{token: tok-in-with}}
+"#,
+            base = api.url(),
+            ping = yaml_path(&py_plugin("ping.wasm")),
+            token = yaml_path(&py_plugin("static_token.wasm")),
+        ),
+    );
+    project.write(
+        "migration/001_ping.yaml",
+        r#"up:
+  steps:
+    - type: ping
+      with:
+        url: "{{.api_base}}/api/things"
+        headers: {X-Token: "{{.auth.api}}"}
+"#,
+    );
+    project.apirun(&["up"]).success();
+    let pings = api.requests_to("GET", "/api/things");
+    assert_eq!(pings.len(), 1);
+    assert_eq!(pings[0]["headers"]["x-token"], "tok-in-with");
 }

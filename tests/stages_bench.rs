@@ -114,14 +114,18 @@ fn diamond_20_stages_x_50_migrations() {
     .expect("write");
     stages_cmd(&warm, &["up"]).success();
 
-    println!("diamond: {STAGES} stages x {MIGRATIONS} migrations, each a GET with ?_delay_ms={DELAY_MS}");
+    println!(
+        "diamond: {STAGES} stages x {MIGRATIONS} migrations, each a GET with ?_delay_ms={DELAY_MS}"
+    );
     let mut totals = Vec::new();
     for max in [1, 4] {
         let project = diamond(&api, max);
         let started = Instant::now();
         stages_cmd(&project, &["up"]).success();
         let total = started.elapsed();
-        let sum: Duration = (0..STAGES).map(|i| recorded(&project, &format!("s{i:02}"))).sum();
+        let sum: Duration = (0..STAGES)
+            .map(|i| recorded(&project, &format!("s{i:02}")))
+            .sum();
         println!(
             "  max_concurrent_stages {max}: total {} | sum of migration times {} | total/sum {:.2} | per migration {:.1} ms wall",
             secs(total),
@@ -131,7 +135,10 @@ fn diamond_20_stages_x_50_migrations() {
         );
         totals.push(total);
     }
-    println!("  speed-up 4 vs 1: {:.2}x", totals[0].as_secs_f64() / totals[1].as_secs_f64());
+    println!(
+        "  speed-up 4 vs 1: {:.2}x",
+        totals[0].as_secs_f64() / totals[1].as_secs_f64()
+    );
     assert!(totals[1] < totals[0], "4 concurrent stages should beat 1");
 }
 
@@ -194,7 +201,11 @@ fn planning_500_stages() {
     validate.success();
     let (dry, d) = timed(|| stages_cmd(&project, &["up", "--dry-run"]));
     dry.success();
-    assert!(dry.stdout.contains("level 500: st499"), "{}", &dry.stdout[..200.min(dry.stdout.len())]);
+    assert!(
+        dry.stdout.contains("level 500: st499"),
+        "{}",
+        &dry.stdout[..200.min(dry.stdout.len())]
+    );
     println!(
         "  binary: stages validate {}, stages up --dry-run (opens every stage's store) {}",
         secs(v),

@@ -145,6 +145,13 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     wait_until(Duration::from_secs(30), "migration 2's POST", || {
         !api.requests_to("POST", "/api/slow").is_empty()
     });
+    // While it runs, status tells a live run from an interrupted one.
+    let live = project.apirun(&["status"]);
+    assert!(live.stdout.contains("RUNNING: version 2 (slow)"), "{}", live.stdout);
+    let json = status_json(&project, &[]);
+    let holder = json["dirty"]["in_progress_by"].as_str().unwrap_or_default();
+    assert!(holder.contains(&format!("{}@", child.id())), "{json:#}");
+
     child.kill().expect("SIGKILL apirun");
     let _ = child.wait();
 
@@ -157,6 +164,7 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     let json = status_json(&project, &[]);
     assert_eq!(json["dirty"]["version"], 2, "{json:#}");
     assert_eq!(json["dirty"]["state"], "running", "{json:#}");
+    assert!(json["dirty"].get("in_progress_by").is_none(), "the lock died with it: {json:#}");
     assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
 
     // The rerun (the lock left by the dead process does not block it).
@@ -478,6 +486,17 @@ fn table_prefix_on_postgres_creates_prefixed_tables() {
     );
     let rows = db.query("SELECT version FROM p_schema_migrations");
     assert_eq!(rows, vec![vec![Some("1".to_string())]]);
+
+    // Drift is read from the prefixed PostgreSQL tables too, by validate and up.
+    project.write("migration/001_a.yaml", &post_migration("a", "?edited=1"));
+    let validate = project.apirun(&["validate"]);
+    validate.success();
+    assert!(
+        validate.stderr.contains("changed after it was applied"),
+        "{}",
+        validate.stderr
+    );
+    project.apirun(&["up", "--strict"]).code(2);
 }
 
 #[test]

@@ -196,6 +196,15 @@ fn main() {
     let direct = reqwest::Client::new();
     let mut via_plugin = Vec::with_capacity(calls);
     let mut via_reqwest = Vec::with_capacity(calls);
+    let mut via_transport = Vec::with_capacity(calls);
+    let outbound = apirun::transport::OutboundRequest {
+        method: "GET".into(),
+        url: url.clone(),
+        headers: vec![("Accept".into(), "application/json".into())],
+        body: None,
+        timeout: None,
+        retry: None,
+    };
     rt.block_on(async {
         for i in 0..(calls + WARMUP) {
             let started = Instant::now();
@@ -214,9 +223,17 @@ fn main() {
             let _body = response.bytes().await.expect("direct body");
             let direct_took = started.elapsed();
             assert_eq!(status, 200);
+
+            // apirun's transport without the plugin: splits the overhead
+            // between the wasm call and the host's HTTP layer.
+            let started = Instant::now();
+            let response = http_client.send(&outbound).await.expect("transport send");
+            let transport_took = started.elapsed();
+            assert_eq!(response.status, 200);
             if i >= WARMUP {
                 via_plugin.push(plugin_took);
                 via_reqwest.push(direct_took);
+                via_transport.push(transport_took);
             }
         }
     });
@@ -230,6 +247,11 @@ fn main() {
     println!();
     println!("http plugin send vs direct reqwest (GET {base}/api/bench, loopback):");
     println!("  {:<28} {:>10}", "direct reqwest", fmt(direct_median));
+    println!(
+        "  {:<28} {:>10}",
+        "apirun transport (no wasm)",
+        fmt(median(&mut via_transport))
+    );
     println!("  {:<28} {:>10}", "through http plugin", fmt(plugin_median));
     println!(
         "  {:<28} {:>10}",

@@ -1,14 +1,16 @@
 // A real oauth2-mock-server (npm, 8.x) for apirun's end-to-end tests, started
 // through its library API so a test can see what the token endpoint did.
 //
-// Usage: node oauth2-server.mjs PORT_FILE LOG_FILE [EXPIRES_IN]
+// Usage: node oauth2-server.mjs PORT_FILE LOG_FILE [EXPIRES_IN] [FAIL_STATUS]
 //   PORT_FILE   once listening, the base URL (http://127.0.0.1:PORT) is written
 //               here (temp file + rename, so a reader never sees half of it)
 //   LOG_FILE    one JSON line per token response: grant_type, the client as
 //               sent (body or Basic header), scope, username, status and the
 //               access_token issued, so tests count token requests and check
 //               which token reached the API
-//   EXPIRES_IN  when given, every token's `expires_in` (and its `exp` claim)
+//   EXPIRES_IN  when given (and not "-"), every token's `expires_in` (and its `exp` claim)
+//   FAIL_STATUS when given, every token request is answered with this status
+//               and an RFC 6749 error body (invalid_client) instead of a token
 //
 // Module location: $APIRUN_TEST_NODE_MODULES (set by scripts/test-all.sh).
 // Stops on SIGTERM / SIGINT, or when stdin closes (the test process died).
@@ -17,7 +19,7 @@ import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [portFile, logFile, expiresIn] = process.argv.slice(2);
+const [portFile, logFile, expiresIn, failStatus] = process.argv.slice(2);
 if (!portFile || !logFile) {
   console.error("usage: node oauth2-server.mjs PORT_FILE LOG_FILE [EXPIRES_IN]");
   process.exit(2);
@@ -34,7 +36,7 @@ const { OAuth2Server } = await import(
 const server = new OAuth2Server();
 await server.issuer.keys.generate("RS256");
 
-const ttl = expiresIn === undefined ? undefined : Number(expiresIn);
+const ttl = expiresIn === undefined || expiresIn === "-" ? undefined : Number(expiresIn);
 if (ttl !== undefined) {
   server.service.on("beforeTokenSigning", (token) => {
     token.payload.exp = Math.floor(Date.now() / 1000) + ttl;
@@ -44,6 +46,13 @@ if (ttl !== undefined) {
 server.service.on("beforeResponse", (response, req) => {
   if (ttl !== undefined) {
     response.body.expires_in = ttl;
+  }
+  if (failStatus !== undefined) {
+    response.statusCode = Number(failStatus);
+    response.body = {
+      error: "invalid_client",
+      error_description: "client authentication failed",
+    };
   }
   const body = req.body ?? {};
   const basic = (req.headers.authorization ?? "").startsWith("Basic ")

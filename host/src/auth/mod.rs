@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::output::Masker;
-use crate::plugin::{Credential, PluginError, PluginKind, PluginSet};
+use crate::plugin::{Credential, PluginError, PluginFailure, PluginKind, PluginSet};
 use crate::template::{Context, TemplateError, render_str};
 
 /// Re-acquire this long before a credential's announced expiry.
@@ -40,11 +40,24 @@ pub enum AuthError {
         field: String,
         source: TemplateError,
     },
-    #[error("auth provider `{provider}` could not get a credential: {source}")]
+    #[error(
+        "auth provider `{provider}` could not get a credential: {source}{}",
+        config_hint(source)
+    )]
     Plugin {
         provider: String,
         source: PluginError,
     },
+}
+
+/// When the provider says its config is wrong, say where that config is.
+fn config_hint(error: &PluginError) -> &'static str {
+    match error.failure() {
+        Some(PluginFailure::InvalidConfig(_)) => {
+            " (fix this provider's `config:` under `auth:` in the stage config)"
+        }
+        _ => "",
+    }
 }
 
 struct Cached {
@@ -95,7 +108,9 @@ impl AuthManager {
         // one token request instead of sending several.
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.get(name) {
-            let fresh = cached.expires_at.is_none_or(|at| Instant::now() + EXPIRY_MARGIN < at);
+            let fresh = cached
+                .expires_at
+                .is_none_or(|at| Instant::now() + EXPIRY_MARGIN < at);
             if fresh {
                 return Ok(cached.credential.clone());
             }
@@ -114,10 +129,13 @@ impl AuthManager {
                 provider: name.to_string(),
                 source,
             })?;
-        let credential = plugin.acquire(&config).await.map_err(|source| AuthError::Plugin {
-            provider: name.to_string(),
-            source,
-        })?;
+        let credential = plugin
+            .acquire(&config)
+            .await
+            .map_err(|source| AuthError::Plugin {
+                provider: name.to_string(),
+                source,
+            })?;
         self.acquisitions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.masker.add_secret(&credential.token);
@@ -160,7 +178,12 @@ pub fn render_json(
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(key, item)| Ok((key.clone(), render_json(item, vars, &format!("{path}.{key}"))?)))
+                .map(|(key, item)| {
+                    Ok((
+                        key.clone(),
+                        render_json(item, vars, &format!("{path}.{key}"))?,
+                    ))
+                })
                 .collect::<Result<_, _>>()?,
         ),
         other => other.clone(),

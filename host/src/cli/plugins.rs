@@ -77,7 +77,7 @@ fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
     } else {
         None
     };
-    let entries = configured.clone().unwrap_or_default();
+    let entries = configured.as_deref().unwrap_or_default();
 
     let mut rows = Vec::new();
     for builtin in BUILTINS {
@@ -92,7 +92,7 @@ fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
             note: replaced_by.map(|p| format!("replaced in this stage by {}", p.path.display())),
         });
     }
-    for entry in &entries {
+    for entry in entries {
         let replaces = BUILTINS.iter().any(|b| b.name == entry.name);
         rows.push(Row {
             name: entry.name.clone(),

@@ -42,7 +42,15 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
         report.changed.len(),
         report.missing.len()
     );
-    if let Some(dirty) = &report.dirty {
+    if let Some(dirty) = report.dirty.as_ref().filter(|d| d.in_progress_by.is_some()) {
+        println!(
+            "RUNNING: version {} ({}) {} is being run by another apirun right now (it holds the store lock: {})",
+            dirty.version,
+            dirty.name,
+            dirty.direction,
+            dirty.in_progress_by.as_deref().unwrap_or_default()
+        );
+    } else if let Some(dirty) = &report.dirty {
         println!(
             "DIRTY:   version {} ({}) {} run {}{}; rerun `apirun up`, or `apirun resolve {} --applied|--rolled-back`",
             dirty.version,

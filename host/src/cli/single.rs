@@ -236,7 +236,8 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
     let mut errors = result.errors().count();
     // Drift: compare the files with what the store says was applied. Reads the
     // store (creating nothing when there is no SQLite file yet); sends no HTTP request.
-    if let Some(config) = &result.config {
+    // Skipped when files are invalid: a file that failed to load would look deleted.
+    if let Some(config) = result.config.as_ref().filter(|_| errors == 0) {
         let level = if args.strict { "error" } else { "warning" };
         match crate::migrate::drift_against_store(config, &result.migrations).await {
             Ok(Some(drift)) => {

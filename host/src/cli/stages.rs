@@ -165,7 +165,7 @@ async fn up_or_down(
     };
     let selected = orchestration.select(&selection, way)?;
     orchestration.check_files(&selected)?;
-    let masker = Arc::new(Masker::new());
+    let masker = Arc::new(process_masker(&orchestration, &selected)?);
     let services = services(&masker)?;
     match way {
         Way::Up => {
@@ -224,6 +224,44 @@ async fn up_or_down(
         }
     }
     Ok(outcome.code)
+}
+
+/// One masker for the process: the `logging.masking` patterns of every
+/// selected stage together; masking is off only if every stage turns it off.
+fn process_masker(
+    orchestration: &Orchestration,
+    selected: &BTreeSet<String>,
+) -> Result<Masker, Failure> {
+    let mut patterns = Vec::new();
+    let mut enabled = false;
+    let mut any = false;
+    for def in orchestration
+        .file
+        .stages
+        .iter()
+        .filter(|d| selected.contains(&d.name))
+    {
+        // check_files already loaded these; a failure here was reported there.
+        if let Ok(loaded) = crate::config::load_stage_config(&def.config_path) {
+            any = true;
+            let masking = &loaded.value.logging.masking;
+            if let Err(e) = Masker::from_config(true, &masking.patterns) {
+                return Err(Failure {
+                    message: format!(
+                        "error: {}: logging.masking.patterns: {e}",
+                        def.config_path.display()
+                    ),
+                    code: 2,
+                });
+            }
+            enabled |= masking.enabled;
+            patterns.extend(masking.patterns.iter().cloned());
+        }
+    }
+    Masker::from_config(enabled || !any, &patterns).map_err(|e| Failure {
+        message: format!("error: logging.masking.patterns of a stage: {e}"),
+        code: 2,
+    })
 }
 
 fn describe(outcome: &StageOutcome) -> String {

@@ -121,6 +121,22 @@ pub fn load_stages_file(path: &Path) -> Result<Loaded<StagesFile>, Diagnostics> 
     finish(file, ctx.diags)
 }
 
+/// Like [`load_stages_file`], but with errors it still returns what could be
+/// read (a stage missing its name or config_path is left out), so that
+/// `stages validate` can go on to check the graph and every stage's own
+/// files and report every problem at once. `None` if the file cannot be read.
+pub fn load_stages_file_lenient(path: &Path) -> (Option<StagesFile>, Vec<super::Diagnostic>) {
+    let src = match super::read_file(path) {
+        Ok(src) => src,
+        Err(d) => return (None, d.0),
+    };
+    let mut ctx = Ctx::new(path, "stages.yaml");
+    let file = decode_stages_file(&mut ctx, &src);
+    let mut diags = Diagnostics(ctx.diags);
+    diags.sort();
+    (Some(file), diags.0)
+}
+
 /// A stage as read, with the positions needed for cross-checks.
 struct Read {
     def: StageDef,

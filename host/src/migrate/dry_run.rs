@@ -61,8 +61,10 @@ impl Stage {
         let applied = self.applied().await?;
         let mut vars = self.base_vars.clone();
         vars.extend(self.exported_vars().await?);
+        let targets = plan_down(&applied, to);
+        self.check_down_blocks(&targets)?;
         let mut out = Vec::new();
-        for target in plan_down(&applied, to) {
+        for target in targets {
             let Some(migration) = self.migration(target.version) else {
                 return Err(EngineError::Usage(format!(
                     "version {} is applied but its file is gone",

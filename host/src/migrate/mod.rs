@@ -113,6 +113,21 @@ impl Stage {
                 })
                 .collect(),
         ));
+        // A configured component that cannot load at all (not a component, an
+        // incompatible contract version) is a config error found before anything
+        // is sent. Compiled code is cached, so this costs little after the first run.
+        let unloadable: Vec<Diagnostic> = config
+            .plugins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| {
+                let error = services.runtime.load_file(&entry.name, &entry.path).err()?;
+                Some(Diagnostic::error(&config.path, error.to_string()).field(format!("plugins[{i}].path")))
+            })
+            .collect();
+        if !unloadable.is_empty() {
+            return Err(EngineError::Invalid(Diagnostics(unloadable)));
+        }
         let auth = Arc::new(AuthManager::new(
             config
                 .auth

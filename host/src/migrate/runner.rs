@@ -137,24 +137,7 @@ impl Stage {
         let _lock = self.lock().await?;
         let applied = self.applied().await?;
         let targets = plan_down(&applied, options.to);
-        // Check every target has a down block before rolling anything back.
-        let mut missing = Vec::new();
-        for target in &targets {
-            match self.migration(target.version) {
-                Some(m) if m.down.is_some() => {}
-                Some(m) => missing.push(format!("{} has no `down` block", m.path.display())),
-                None => missing.push(format!(
-                    "version {} ({}) is applied but its file is gone",
-                    target.version, target.name
-                )),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(EngineError::Usage(format!(
-                "cannot roll back: {}; nothing was rolled back",
-                missing.join("; ")
-            )));
-        }
+        self.check_down_blocks(&targets)?;
         if !targets.is_empty() {
             self.wait_ready().await?;
         }
@@ -170,6 +153,30 @@ impl Stage {
         }
         report.duration = started.elapsed();
         Ok(report)
+    }
+
+    /// Every version to roll back must have a `down` block (and its file):
+    /// checked before anything is rolled back (or planned), so that a rollback
+    /// never stops half-way for a reason known in advance.
+    pub(crate) fn check_down_blocks(&self, targets: &[&AppliedMigration]) -> Result<(), EngineError> {
+        let mut missing = Vec::new();
+        for target in targets {
+            match self.migration(target.version) {
+                Some(m) if m.down.is_some() => {}
+                Some(m) => missing.push(format!("{} has no `down` block", m.path.display())),
+                None => missing.push(format!(
+                    "version {} ({}) is applied but its file is gone",
+                    target.version, target.name
+                )),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::Usage(format!(
+            "cannot roll back: {}; nothing was rolled back",
+            missing.join("; ")
+        )))
     }
 
     async fn lock(&self) -> Result<Option<Box<dyn crate::store::StoreLock>>, EngineError> {

@@ -130,6 +130,11 @@ pub struct DirtySummary {
     pub state: String,
     pub error: Option<String>,
     pub started_at: String,
+    /// For a `running` mark: who holds the store lock, i.e. the apirun that is
+    /// running it right now. Absent when no process holds the lock, which means
+    /// the run was interrupted (its process died).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_progress_by: Option<String>,
 }
 
 impl From<DirtyMark> for DirtySummary {
@@ -141,7 +146,23 @@ impl From<DirtyMark> for DirtySummary {
             state: mark.state.as_str().to_string(),
             error: mark.error,
             started_at: mark.started_at,
+            in_progress_by: None,
         }
+    }
+}
+
+/// Whether a `running` row belongs to a live apirun: every writer holds the
+/// store lock, so if the lock is free the row's process is gone. Probes with a
+/// zero wait and lets go at once; returns the holder if the lock is taken.
+async fn live_holder(store: &std::sync::Arc<dyn crate::store::Store>) -> Option<String> {
+    match store.lock(std::time::Duration::ZERO).await {
+        Ok(guard) => {
+            let _ = guard.release().await;
+            None
+        }
+        Err(crate::store::StoreError::LockTimeout { holder, .. }) => Some(holder),
+        // Cannot tell; report the mark as it is.
+        Err(_) => None,
     }
 }
 
@@ -255,7 +276,11 @@ impl Stage {
                     ),
                     None => None,
                 };
-                (dirty.map(DirtySummary::from), history, store.describe())
+                let mut dirty = dirty.map(DirtySummary::from);
+                if let Some(mark) = dirty.as_mut().filter(|d| d.state == "running") {
+                    mark.in_progress_by = live_holder(store).await;
+                }
+                (dirty, history, store.describe())
             }
             None => (None, history.map(|_| Vec::new()), "disabled".to_string()),
         };
@@ -271,5 +296,47 @@ impl Stage {
             dirty,
             history,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(version: u64, checksum: &str) -> AppliedMigration {
+        AppliedMigration {
+            version,
+            name: format!("v{version}"),
+            checksum: checksum.to_string(),
+            applied_at: "2026-11-27T09:00:00.000Z".to_string(),
+        }
+    }
+
+    #[test]
+    fn drift_reports_changed_and_missing_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["001_a.yaml", "002_b.yaml"] {
+            std::fs::write(
+                dir.path().join(name),
+                "up:\n  request:\n    method: GET\n    url: http://127.0.0.1:1/x\n",
+            )
+            .unwrap();
+        }
+        let migrations = crate::config::load_migrations(dir.path()).unwrap().value;
+        let same = migrations[0].checksum.clone();
+        let drift = find_drift(
+            &migrations,
+            &[
+                applied(1, &same),  // unchanged
+                applied(2, "0123"), // edited since
+                applied(3, "4567"), // file gone
+            ],
+        );
+        let kinds: Vec<_> = drift.iter().map(|d| (d.version, d.kind)).collect();
+        assert_eq!(kinds, vec![(2, "changed"), (3, "missing")]);
+        assert!(drift[0].describe().contains("002_b.yaml"), "{}", drift[0].describe());
+        assert!(drift[1].describe().contains("file is gone"), "{}", drift[1].describe());
+        // Versions recorded without a checksum (the Go tool) are never "changed".
+        assert!(find_drift(&migrations, &[applied(2, "")]).is_empty());
     }
 }

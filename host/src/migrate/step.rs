@@ -308,7 +308,18 @@ impl StepEnv {
                     .ok_or_else(|| StepFailure::new(None, "the http step returned no response"))
             }
         };
+        // Debug level: what is sent and what came back (the log layer masks secrets).
+        let started = std::time::Instant::now();
+        tracing::debug!("{} {}", rendered.method, rendered.display_url());
         let response = send(rendered.to_spec()).await?;
+        tracing::debug!(
+            "{} {} answered {} in {} ms ({} bytes)",
+            rendered.method,
+            rendered.display_url(),
+            response.status,
+            started.elapsed().as_millis(),
+            response.body.len()
+        );
         // A 401 with a cached credential: the token may have been revoked or
         // expired early. Re-acquire once and resend.
         if response.status == 401

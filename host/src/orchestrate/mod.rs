@@ -487,3 +487,111 @@ async fn config_store(
 pub fn parse_wait(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GlobalConfig, OnFailure};
+
+    /// infrastructure -> services -> configuration, plus monitoring -> infrastructure.
+    fn seed() -> Orchestration {
+        let stage = |name: &str, deps: &[&str]| StageDef {
+            name: name.into(),
+            config_path: format!("{name}/config.yaml").into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            env: Default::default(),
+            env_from_stages: Vec::new(),
+            timeout: None,
+            on_failure: OnFailure::Stop,
+            condition: None,
+        };
+        let file = StagesFile {
+            path: "stages.yaml".into(),
+            api_version: "apirun/v1".into(),
+            kind: "StageOrchestration".into(),
+            stages: vec![
+                stage("infrastructure", &[]),
+                stage("services", &["infrastructure"]),
+                stage("configuration", &["services"]),
+                stage("monitoring", &["infrastructure"]),
+            ],
+            global: GlobalConfig::default(),
+        };
+        Orchestration {
+            graph: StageGraph::new(&file),
+            file,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn sel(stage: Option<&str>, from: Option<&str>, to: Option<&str>) -> Selection {
+        Selection {
+            stage: stage.map(String::from),
+            from: from.map(String::from),
+            to: to.map(String::from),
+        }
+    }
+
+    fn names(set: BTreeSet<String>) -> Vec<String> {
+        set.into_iter().collect()
+    }
+
+    #[test]
+    fn up_selections() {
+        let o = seed();
+        let up = |s| names(o.select(&s, Way::Up).expect("selects"));
+        assert_eq!(up(sel(None, None, None)).len(), 4);
+        assert_eq!(up(sel(Some("services"), None, None)), ["services"]);
+        assert_eq!(
+            up(sel(None, None, Some("services"))),
+            ["infrastructure", "services"]
+        );
+        assert_eq!(
+            up(sel(None, Some("services"), None)),
+            ["configuration", "services"]
+        );
+        assert_eq!(
+            up(sel(None, Some("infrastructure"), Some("configuration"))),
+            ["configuration", "infrastructure", "services"]
+        );
+        assert_eq!(
+            o.select(
+                &sel(None, Some("configuration"), Some("infrastructure")),
+                Way::Up
+            )
+            .map_err(|e| e.code),
+            Err(2)
+        );
+        assert_eq!(
+            o.select(&sel(Some("nope"), None, None), Way::Up)
+                .map_err(|e| e.code),
+            Err(2)
+        );
+    }
+
+    #[test]
+    fn down_selections_read_from_downstream_to_upstream() {
+        let o = seed();
+        let down = |s| names(o.select(&s, Way::Down).expect("selects"));
+        assert_eq!(
+            down(sel(None, Some("configuration"), Some("services"))),
+            ["configuration", "services"]
+        );
+        assert_eq!(
+            down(sel(None, None, Some("services"))),
+            ["configuration", "services"]
+        );
+        assert_eq!(
+            down(sel(None, Some("services"), None)),
+            ["infrastructure", "services"]
+        );
+        assert_eq!(
+            o.select(
+                &sel(None, Some("services"), Some("configuration")),
+                Way::Down
+            )
+            .map_err(|e| e.code),
+            Err(2)
+        );
+    }
+}

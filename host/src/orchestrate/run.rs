@@ -11,11 +11,9 @@
 //! happens next (behaviour.md section 8).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::{Orchestration, Way};
@@ -149,10 +147,6 @@ struct TaskResult {
     /// For rollback: the opened stage, the highest version applied before
     /// this run, and what this run applied.
     applied: Option<(Stage, u64, Vec<u64>)>,
-    /// The concurrency slot, released by the scheduler only after it has
-    /// seen the outcome, so that `on_failure: stop` is in force before a
-    /// waiting stage can take the slot.
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Orchestration {
@@ -169,8 +163,8 @@ impl Orchestration {
         let wait = options
             .wait_between_stages
             .unwrap_or(global.wait_between_stages);
-        let semaphore = Arc::new(Semaphore::new(global.max_concurrent_stages.max(1)));
-        let stop = Arc::new(AtomicBool::new(false));
+        let max = global.max_concurrent_stages.max(1);
+        let mut stop = false;
         let order: Vec<String> = {
             let mut o: Vec<String> = self
                 .graph
@@ -206,7 +200,13 @@ impl Orchestration {
         let mut failed = false;
 
         loop {
-            // Launch or skip every stage whose predecessors are all settled.
+            // Skip every stage a failed or skipped predecessor blocks, and
+            // launch ready stages in dependency (then file) order while a
+            // slot is free. Only this loop starts stages and a task's slot is
+            // freed only when this loop has seen its outcome, so the order
+            // is deterministic and `on_failure: stop` is in force before
+            // anything else can start.
+            let mut next_wake: Option<Instant> = None;
             let mut changed = true;
             while changed {
                 changed = false;
@@ -219,7 +219,7 @@ impl Orchestration {
                         continue;
                     }
                     if let Some(blocker) = preds.iter().find(|p| !outcomes[*p].satisfies()) {
-                        let outcome = if stop.load(Ordering::SeqCst) {
+                        let outcome = if stop {
                             StageOutcome::NotStarted
                         } else {
                             StageOutcome::Skipped {
@@ -239,7 +239,7 @@ impl Orchestration {
                         changed = true;
                         continue;
                     }
-                    if stop.load(Ordering::SeqCst) {
+                    if stop || tasks.len() >= max {
                         continue;
                     }
                     // Pause after the latest predecessor that actually ran.
@@ -249,38 +249,27 @@ impl Orchestration {
                         .filter_map(|p| finished_at.get(p))
                         .max()
                         .copied();
-                    let start_at = ran_last.map(|t| t + wait);
+                    if let Some(at) = ran_last.map(|t| t + wait)
+                        && at > Instant::now()
+                    {
+                        next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
+                        continue;
+                    }
                     launched.insert(name.clone());
                     let this = Arc::clone(self);
                     let name = name.clone();
-                    let semaphore = semaphore.clone();
-                    let stop = stop.clone();
                     let options = options.clone();
-                    tasks.spawn(async move {
-                        if let Some(at) = start_at {
-                            tokio::time::sleep_until(at.into()).await;
-                        }
-                        let not_started = |name| TaskResult {
-                            name,
-                            outcome: StageOutcome::NotStarted,
-                            applied: None,
-                            permit: None,
-                        };
-                        let Ok(permit) = semaphore.acquire_owned().await else {
-                            return not_started(name);
-                        };
-                        if stop.load(Ordering::SeqCst) {
-                            return not_started(name);
-                        }
-                        let mut result = this.run_stage(&name, way, &options).await;
-                        result.permit = Some(permit);
-                        result
-                    });
+                    tasks.spawn(async move { this.run_stage(&name, way, &options).await });
                 }
             }
-            let Some(joined) = tasks.join_next().await else {
+            if tasks.is_empty() && next_wake.is_none() {
                 break;
+            }
+            let joined = tokio::select! {
+                joined = tasks.join_next(), if !tasks.is_empty() => joined,
+                _ = sleep_until(next_wake), if next_wake.is_some() => continue,
             };
+            let Some(joined) = joined else { continue };
             let result = match joined {
                 Ok(result) => result,
                 Err(e) => {
@@ -289,7 +278,7 @@ impl Orchestration {
                     options
                         .progress
                         .println(&format!("error: a stage task ended abnormally: {e}"));
-                    stop.store(true, Ordering::SeqCst);
+                    stop = true;
                     continue;
                 }
             };
@@ -297,34 +286,28 @@ impl Orchestration {
                 name,
                 outcome,
                 applied,
-                permit,
             } = result;
             if let Some((stage, before_version, done)) = applied
                 && !done.is_empty()
             {
                 rollback.push((name.clone(), stage, before_version, done));
             }
-            match &outcome {
-                StageOutcome::Failed { policy, error, .. } => match policy {
+            if let StageOutcome::Failed { policy, error, .. } = &outcome {
+                match policy {
                     OnFailure::Stop => {
                         failed = true;
-                        stop.store(true, Ordering::SeqCst);
+                        stop = true;
                     }
                     OnFailure::SkipDependents => failed = true,
                     OnFailure::Continue => options.progress.println(&format!(
                         "warning: stage `{name}` failed (on_failure: continue; the run goes on): {}",
                         error.lines().next().unwrap_or("")
                     )),
-                },
-                StageOutcome::NotStarted => {
-                    options.progress.stage_state(&name, StageState::Skipped, None);
                 }
-                _ => {}
             }
             finished_at.insert(name.clone(), Instant::now());
             finish_order.push(name.clone());
             outcomes.insert(name, outcome);
-            drop(permit);
         }
         // Stages never reached (a stop before their predecessors finished).
         for name in &order {
@@ -415,7 +398,6 @@ impl Orchestration {
                     because: "unknown stage".into(),
                 },
                 applied: None,
-                permit: None,
             };
         };
         let fail = |error: String| {
@@ -432,7 +414,6 @@ impl Orchestration {
                     policy: def.on_failure,
                 },
                 applied: None,
-                permit: None,
             }
         };
         progress.stage_state(name, StageState::Running, None);
@@ -445,7 +426,7 @@ impl Orchestration {
             .iter()
             .filter(|d| d.severity == crate::config::Severity::Warning)
         {
-            progress.println(&format!("warning: {warning}"));
+            progress.println(&warning.to_string());
         }
         if way == Way::Up {
             match self.condition_holds(def, &stage).await {
@@ -457,7 +438,6 @@ impl Orchestration {
                         name: name.to_string(),
                         outcome: StageOutcome::ConditionFalse,
                         applied: None,
-                        permit: None,
                     };
                 }
                 Err(e) => return fail(e.message),
@@ -496,7 +476,11 @@ impl Orchestration {
         let duration = started.elapsed();
         let outcome = match result {
             Ok(report) => {
-                progress.stage_state(name, StageState::Applied, Some(duration));
+                let state = match way {
+                    Way::Up => StageState::Applied,
+                    Way::Down => StageState::RolledBack,
+                };
+                progress.stage_state(name, state, Some(duration));
                 StageOutcome::Done {
                     migrations: report.done.len(),
                     duration,
@@ -520,8 +504,14 @@ impl Orchestration {
             } else {
                 None
             },
-            permit: None,
         }
+    }
+}
+
+/// Sleeps until `at` (callers only poll this when it is `Some`).
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
     }
 }
 

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{StageGraph, condition, cycle_text};
-use crate::config::{Diagnostic, Severity, load_stages_file};
+use crate::config::stages_file::load_stages_file_lenient;
+use crate::config::{Diagnostic, Severity};
 use crate::validate::{OuterNames, StageValidation, validate_stage};
 
 /// Everything found, in stage order.
@@ -36,18 +37,14 @@ impl StagesValidation {
 
 pub fn validate_stages(path: &Path) -> StagesValidation {
     let mut out = StagesValidation::default();
-    let file = match load_stages_file(path) {
-        Ok(loaded) => {
-            out.file.extend(loaded.warnings);
-            loaded.value
-        }
-        Err(d) => {
-            out.file.extend(d.0);
-            return out;
-        }
-    };
+    // Lenient: with errors in stages.yaml, still check the graph and every
+    // stage that could be read, so that every problem is reported at once.
+    let (file, diagnostics) = load_stages_file_lenient(path);
+    out.file.extend(diagnostics);
+    let Some(file) = file else { return out };
     let graph = StageGraph::new(&file);
-    for cycle in graph.cycles() {
+    // Self-dependencies are already reported by the loader.
+    for cycle in graph.cycles().into_iter().filter(|c| c.len() > 2) {
         out.file.push(
             Diagnostic::error(
                 &file.path,
@@ -62,6 +59,9 @@ pub fn validate_stages(path: &Path) -> StagesValidation {
     // Validate each stage once, then check imports against exports.
     let mut results: BTreeMap<String, StageValidation> = BTreeMap::new();
     for def in &file.stages {
+        if results.contains_key(&def.name) || !def.config_path.is_file() {
+            continue; // duplicate name or missing config: the loader said so
+        }
         let outer = OuterNames {
             global: global.clone(),
             stage: def.env.keys().cloned().collect(),
@@ -73,7 +73,11 @@ pub fn validate_stages(path: &Path) -> StagesValidation {
         };
         results.insert(def.name.clone(), validate_stage(&def.config_path, &outer));
     }
+    let mut seen = BTreeSet::new();
     for (i, def) in file.stages.iter().enumerate() {
+        if !seen.insert(def.name.as_str()) {
+            continue;
+        }
         let Some(result) = results.get(&def.name) else {
             continue;
         };

@@ -111,6 +111,8 @@ pub enum StageState {
     Pending,
     Running,
     Applied,
+    /// A `stages down` finished rolling the stage back.
+    RolledBack,
     Skipped,
     Failed,
 }
@@ -121,6 +123,7 @@ impl StageState {
             StageState::Pending => "pending",
             StageState::Running => "running",
             StageState::Applied => "applied",
+            StageState::RolledBack => "rolled back",
             StageState::Skipped => "skipped",
             StageState::Failed => "FAILED",
         }
@@ -421,6 +424,7 @@ impl Progress {
                     StageState::Pending => ("·", DIM),
                     StageState::Running => ("▶", CYAN),
                     StageState::Applied => ("✓", GREEN),
+                    StageState::RolledBack => ("↩", GREEN),
                     StageState::Skipped => ("-", YELLOW),
                     StageState::Failed => ("✗", RED),
                 };
@@ -727,14 +731,21 @@ fn stage_table(rows: &[StageRow], color: bool) -> Vec<String> {
         .chain([5])
         .max()
         .unwrap_or(5);
+    // "rolled back" is wider than the other states.
+    let state_width = rows
+        .iter()
+        .map(|r| r.state.as_str().len())
+        .chain([7])
+        .max()
+        .unwrap_or(7);
     let mut lines = vec![format!(
-        "{:<name_width$}  {:<7}  {:>3}  {:>6}  {:>7}  time",
+        "{:<name_width$}  {:<state_width$}  {:>3}  {:>6}  {:>7}  time",
         "stage", "state", "ok", "failed", "skipped"
     )];
     for row in rows {
-        let state = format!("{:<7}", row.state.as_str());
+        let state = format!("{:<state_width$}", row.state.as_str());
         let state = match row.state {
-            StageState::Applied => paint(color, GREEN, &state),
+            StageState::Applied | StageState::RolledBack => paint(color, GREEN, &state),
             StageState::Failed => paint(color, RED, &state),
             StageState::Skipped => paint(color, YELLOW, &state),
             StageState::Pending | StageState::Running => paint(color, DIM, &state),

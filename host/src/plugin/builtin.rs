@@ -72,7 +72,11 @@ mod tests {
     #[test]
     fn config_lists_match_the_embedded_builtins() {
         let names = |kind| {
-            let mut v: Vec<&str> = BUILTINS.iter().filter(|b| b.kind == kind).map(|b| b.name).collect();
+            let mut v: Vec<&str> = BUILTINS
+                .iter()
+                .filter(|b| b.kind == kind)
+                .map(|b| b.name)
+                .collect();
             v.sort_unstable();
             v
         };

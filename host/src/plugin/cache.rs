@@ -59,7 +59,12 @@ impl CompileCache {
         }
         std::env::var_os("HOME")
             .filter(|d| !d.is_empty())
-            .map(|home| PathBuf::from(home).join(".cache").join("apirun").join("wasm"))
+            .map(|home| {
+                PathBuf::from(home)
+                    .join(".cache")
+                    .join("apirun")
+                    .join("wasm")
+            })
     }
 
     pub fn dir(&self) -> &Path {
@@ -105,7 +110,9 @@ impl CompileCache {
     fn store(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!(
             ".{}.{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("artifact"),
             std::process::id()
         ));
         let mut file = std::fs::File::create(&tmp)?;

@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 pub use builtin::{BUILTINS, Builtin};
 pub use cache::{CompileCache, LoadSource};
@@ -44,6 +47,10 @@ use state::PluginState;
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Ticks between two checks of a running call's time budget.
 const CHECK_EVERY_TICKS: u64 = 5;
+
+/// Plugin instances that may be alive at once in one runtime; further calls
+/// wait for a free slot (see [`PluginRuntime::slot`]).
+const POOL_INSTANCES: u32 = 32;
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -86,6 +93,9 @@ pub struct PluginRuntime {
     cache: Option<CompileCache>,
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     limits: Limits,
+    /// One permit per instance slot of the pooling allocator, so that many
+    /// concurrent calls queue instead of failing with "pool exhausted".
+    slots: tokio::sync::Semaphore,
 }
 
 /// A compiled, pre-linked component (shared by every plugin that uses the same bytes).
@@ -125,6 +135,13 @@ impl PluginRuntime {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Every call instantiates afresh, so instantiation is the per-call
+        // cost: the pooling allocator reuses pre-reserved memory, table and
+        // fiber-stack slots instead of mmap/munmap per call
+        // (host/benches/plugins.rs measures the difference).
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+            &options.limits,
+        )));
         let engine = Engine::new(&config).map_err(|e| PluginError::Compile {
             plugin: "<engine>".into(),
             message: format!("{e:#}"),
@@ -137,28 +154,41 @@ impl PluginRuntime {
             message: format!("{e:#}"),
         };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
-        bindings::host_iface::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
-            .map_err(link_err)?;
+        bindings::host_iface::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(link_err)?;
         bindings::types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
             .map_err(link_err)?;
 
-        let cache = options.cache_dir.and_then(|dir| match CompileCache::new(dir.clone(), &engine) {
-            Ok(cache) => Some(cache),
-            Err(e) => {
-                tracing::warn!(
-                    "plugin compile cache disabled: cannot use {}: {e}",
-                    dir.display()
-                );
-                None
-            }
-        });
+        let cache =
+            options
+                .cache_dir
+                .and_then(|dir| match CompileCache::new(dir.clone(), &engine) {
+                    Ok(cache) => Some(cache),
+                    Err(e) => {
+                        tracing::warn!(
+                            "plugin compile cache disabled: cannot use {}: {e}",
+                            dir.display()
+                        );
+                        None
+                    }
+                });
         Ok(Arc::new(PluginRuntime {
             engine,
             linker,
             cache,
             loaded: Mutex::new(HashMap::new()),
             limits: options.limits,
+            slots: tokio::sync::Semaphore::new(POOL_INSTANCES as usize),
         }))
+    }
+
+    /// Wait for a free instance slot; hold the permit until the call's store
+    /// is dropped. (The semaphore is never closed, so this always succeeds.)
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.acquire().await.ok()
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
@@ -186,7 +216,11 @@ impl PluginRuntime {
 
     /// Load a component from its bytes: from memory if this process already
     /// did, else from the disk cache, else compile it.
-    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedComponent>, PluginError> {
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<LoadedComponent>, PluginError> {
         let digest = hex::encode(Sha256::digest(bytes));
         if let Some(found) = self.lock_loaded().get(&digest) {
             return Ok(found.clone());
@@ -232,7 +266,11 @@ impl PluginRuntime {
                 plugin: name.to_string(),
                 message: format!(
                     "it exports no apirun:plugin world (step, auth or extractor); its exports: {}",
-                    if info.exports.is_empty() { "none".to_string() } else { info.exports.join(", ") }
+                    if info.exports.is_empty() {
+                        "none".to_string()
+                    } else {
+                        info.exports.join(", ")
+                    }
                 ),
             });
         }
@@ -320,7 +358,12 @@ impl PluginRuntime {
         store
     }
 
-    fn classify(&self, plugin: &str, store: &Store<PluginState>, error: wasmtime::Error) -> PluginError {
+    fn classify(
+        &self,
+        plugin: &str,
+        store: &Store<PluginState>,
+        error: wasmtime::Error,
+    ) -> PluginError {
         if store.data().limiter.exceeded {
             return PluginError::MemoryExceeded {
                 plugin: plugin.to_string(),
@@ -338,6 +381,34 @@ impl PluginRuntime {
             message: format!("{error:#}"),
         }
     }
+}
+
+/// Pool sizes: generous per component (componentize-py and jco components
+/// have many core instances and large tables), bounded in total. Memory slots
+/// are address-space reservations, committed only as a plugin touches them.
+fn pooling_config(limits: &Limits) -> PoolingAllocationConfig {
+    const WASM_PAGE: usize = 64 * 1024;
+    let max_memory = limits
+        .memory_bytes
+        .div_ceil(WASM_PAGE)
+        .saturating_mul(WASM_PAGE)
+        .clamp(WASM_PAGE, 1 << 32);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 32)
+        .total_memories(POOL_INSTANCES * 4)
+        .total_tables(POOL_INSTANCES * 8)
+        .total_stacks(POOL_INSTANCES)
+        .max_tables_per_module(4)
+        .table_elements(100_000)
+        // The store limiter sees a growth first and reports MemoryExceeded;
+        // this is the hard ceiling behind it.
+        .max_memory_size(max_memory)
+        // Small plugins touch little memory: zeroing what they used on reuse
+        // is cheaper than page faults on the next call.
+        .linear_memory_keep_resident(256 * 1024)
+        .table_keep_resident(64 * 1024);
+    pool
 }
 
 /// Advance the engine's epoch on a background thread; stops when the engine
@@ -473,7 +544,13 @@ impl Plugin {
         spec: &serde_json::Value,
         variables: &[(String, String)],
     ) -> Result<StepOutcome, PluginError> {
-        let pre = self.component.step.as_ref().ok_or_else(|| self.not_a(PluginKind::Step))?;
+        let pre = self
+            .component
+            .step
+            .as_ref()
+            .ok_or_else(|| self.not_a(PluginKind::Step))?;
+        // Declared before the store so the store (and its instance) is dropped first.
+        let _slot = self.runtime.slot().await;
         let mut store = self.runtime.new_store(self.services.clone());
         let input = bindings::step::exports::apirun::plugin::step::StepInput {
             spec: spec.to_string(),
@@ -488,7 +565,10 @@ impl Plugin {
         };
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.apirun_plugin_step().call_run(&mut store, &input).await
+            instance
+                .apirun_plugin_step()
+                .call_run(&mut store, &input)
+                .await
         }
         .await;
         match result {
@@ -511,12 +591,21 @@ impl Plugin {
 
     /// Acquire a credential; `config` is the provider's rendered config.
     pub async fn acquire(&self, config: &serde_json::Value) -> Result<Credential, PluginError> {
-        let pre = self.component.auth.as_ref().ok_or_else(|| self.not_a(PluginKind::Auth))?;
+        let pre = self
+            .component
+            .auth
+            .as_ref()
+            .ok_or_else(|| self.not_a(PluginKind::Auth))?;
+        // Declared before the store so the store (and its instance) is dropped first.
+        let _slot = self.runtime.slot().await;
         let mut store = self.runtime.new_store(self.services.clone());
         let config = config.to_string();
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.apirun_plugin_auth().call_acquire(&mut store, &config).await
+            instance
+                .apirun_plugin_auth()
+                .call_acquire(&mut store, &config)
+                .await
         }
         .await;
         match result {
@@ -542,6 +631,8 @@ impl Plugin {
             .extractor
             .as_ref()
             .ok_or_else(|| self.not_a(PluginKind::Extractor))?;
+        // Declared before the store so the store (and its instance) is dropped first.
+        let _slot = self.runtime.slot().await;
         let mut store = self.runtime.new_store(self.services.clone());
         let input = bindings::extractor::exports::apirun::plugin::extractor::ExtractInput {
             status: response.status,

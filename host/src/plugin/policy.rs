@@ -71,8 +71,8 @@ fn parse_rule(entry: &str) -> Result<HostRule, String> {
             "allowed_hosts entry {entry:?}: give a host, host:port or scheme://host[:port], without a path"
         ));
     }
-    let (host, port) = split_host_port(rest)
-        .ok_or_else(|| format!("allowed_hosts entry {entry:?}: bad port"))?;
+    let (host, port) =
+        split_host_port(rest).ok_or_else(|| format!("allowed_hosts entry {entry:?}: bad port"))?;
     let (wildcard_subdomains, host) = match host.strip_prefix("*.") {
         Some(domain) => (true, domain.to_ascii_lowercase()),
         None => (false, host.to_ascii_lowercase()),
@@ -115,7 +115,10 @@ impl HostRule {
         let Some(host) = url.host_str() else {
             return false;
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         if let Some(scheme) = &self.scheme
             && scheme != url.scheme()
         {
@@ -146,18 +149,39 @@ mod tests {
 
     #[test]
     fn url_prefix_rules_match_scheme_host_and_port() {
-        assert!(allows(&["https://sso.example.com"], "https://sso.example.com/realms/x"));
-        assert!(!allows(&["https://sso.example.com"], "http://sso.example.com/realms/x"));
-        assert!(!allows(&["https://sso.example.com"], "https://sso.example.com:8443/"));
-        assert!(allows(&["http://127.0.0.1:8080"], "http://127.0.0.1:8080/a"));
-        assert!(!allows(&["http://127.0.0.1:8080"], "http://127.0.0.1:8081/a"));
+        assert!(allows(
+            &["https://sso.example.com"],
+            "https://sso.example.com/realms/x"
+        ));
+        assert!(!allows(
+            &["https://sso.example.com"],
+            "http://sso.example.com/realms/x"
+        ));
+        assert!(!allows(
+            &["https://sso.example.com"],
+            "https://sso.example.com:8443/"
+        ));
+        assert!(allows(
+            &["http://127.0.0.1:8080"],
+            "http://127.0.0.1:8080/a"
+        ));
+        assert!(!allows(
+            &["http://127.0.0.1:8080"],
+            "http://127.0.0.1:8081/a"
+        ));
     }
 
     #[test]
     fn bare_hosts_and_wildcards() {
         assert!(allows(&["api.example.com"], "https://api.example.com/x"));
-        assert!(allows(&["api.example.com"], "http://api.example.com:9000/x"));
-        assert!(!allows(&["api.example.com"], "https://evil.com/api.example.com"));
+        assert!(allows(
+            &["api.example.com"],
+            "http://api.example.com:9000/x"
+        ));
+        assert!(!allows(
+            &["api.example.com"],
+            "https://evil.com/api.example.com"
+        ));
         assert!(allows(&["*.example.com"], "https://a.b.example.com/"));
         assert!(!allows(&["*.example.com"], "https://example.com.evil.net/"));
         assert!(allows(&["*"], "https://anything.test/"));

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::{
-    AllowedHosts, BUILTINS, HostServices, Plugin, PluginError, PluginKind, PluginRuntime,
-};
+use super::{AllowedHosts, BUILTINS, HostServices, Plugin, PluginError, PluginKind, PluginRuntime};
 use crate::transport::HttpClient;
 
 /// One `plugins:` entry of a stage config.
@@ -82,18 +80,25 @@ impl PluginSet {
     fn bind(&self, kind: PluginKind, name: &str) -> Result<Plugin, PluginError> {
         if let Some(source) = self.sources.iter().find(|s| s.name == name) {
             let component = self.runtime.load_file(name, &source.path)?;
-            let allowed_hosts = AllowedHosts::from_entries(&source.allowed_hosts).map_err(|message| {
-                PluginError::Returned {
-                    plugin: name.to_string(),
-                    failure: super::PluginFailure::InvalidConfig(message),
-                }
-            })?;
+            let allowed_hosts =
+                AllowedHosts::from_entries(&source.allowed_hosts).map_err(|message| {
+                    PluginError::Returned {
+                        plugin: name.to_string(),
+                        failure: super::PluginFailure::InvalidConfig(message),
+                    }
+                })?;
             let services = HostServices {
                 plugin_name: name.to_string(),
                 http: self.http.clone(),
                 allowed_hosts,
             };
-            return Plugin::new(self.runtime.clone(), component, kind, services, &source.config);
+            return Plugin::new(
+                self.runtime.clone(),
+                component,
+                kind,
+                services,
+                &source.config,
+            );
         }
         let builtin = BUILTINS
             .iter()

@@ -96,8 +96,9 @@ impl types::Host for PluginState {}
 impl host_iface::Host for PluginState {
     async fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, PluginError> {
         let services = self.services.clone();
-        let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| PluginError::InvalidConfig(format!("invalid url {:?}: {e}", request.url)))?;
+        let url = reqwest::Url::parse(&request.url).map_err(|e| {
+            PluginError::InvalidConfig(format!("invalid url {:?}: {e}", request.url))
+        })?;
         if !services.allowed_hosts.permits(&url) {
             return Err(PluginError::Denied(format!(
                 "plugin `{}` may not send to {}://{}; its allowed_hosts: {}",
@@ -117,7 +118,9 @@ impl host_iface::Host for PluginState {
                 .map(|h| (h.name, h.value))
                 .collect(),
             body: request.body,
-            timeout: request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+            timeout: request
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
             retry: request.retry,
         };
         let started = std::time::Instant::now();
@@ -133,9 +136,8 @@ impl host_iface::Host for PluginState {
                     .collect(),
                 body: response.body,
             }),
-            Err(TransportError::InvalidRequest(message)) | Err(TransportError::Settings(message)) => {
-                Err(PluginError::InvalidConfig(message))
-            }
+            Err(TransportError::InvalidRequest(message))
+            | Err(TransportError::Settings(message)) => Err(PluginError::InvalidConfig(message)),
             Err(e @ TransportError::Send { .. }) => Err(PluginError::Transport(e.to_string())),
         }
     }

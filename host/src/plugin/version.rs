@@ -61,8 +61,14 @@ pub struct ComponentInfo {
 
 pub fn inspect(engine: &Engine, component: &Component) -> ComponentInfo {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let worlds = exports
         .iter()
         .filter_map(|name| parse_apirun_interface(name))
