@@ -413,3 +413,47 @@ fn go_layout_migrate_dir_from_the_working_directory_works_with_a_warning() {
     assert!(run.stderr.contains("migration"), "{}", run.stderr);
     assert_eq!(api.requests_to("GET", "/api/one").len(), 1);
 }
+
+/// `logging: {format: json, level: debug}`: each request is logged as a JSON
+/// line; secrets in the URL are masked there too.
+#[test]
+fn json_debug_logging_shows_requests_with_secrets_masked() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}  - name: api_token\n    value: tok-5ecret-77\nlogging:\n  format: json\n  level: debug\n",
+            support_env(&api)
+        ),
+    );
+    project.write(
+        "migration/001_get.yaml",
+        &get_migration("/api/things?token={{.api_token}}"),
+    );
+    let run = project.apirun(&["up"]);
+    run.success();
+    assert_eq!(
+        api.requests_to("GET", "/api/things")[0]["query"],
+        "token=tok-5ecret-77"
+    );
+    assert!(
+        !run.all_output().contains("tok-5ecret-77"),
+        "leaked:\n{}",
+        run.all_output()
+    );
+    let logs: Vec<serde_json::Value> = run
+        .all_output()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered = logs
+        .iter()
+        .find(|l| {
+            l["level"] == "DEBUG" && l["message"].as_str().unwrap_or("").contains("answered 200")
+        })
+        .unwrap_or_else(|| panic!("no debug line for the request:\n{}", run.all_output()));
+    let message = answered["message"].as_str().unwrap_or_default();
+    assert!(message.contains("/api/things?token=***"), "{message}");
+}
