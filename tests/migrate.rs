@@ -889,7 +889,7 @@ fn client_timeout_fails_a_slow_request() {
     );
     project.write(
         "migration/001_slow.yaml",
-        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/slow?_delay_ms=3000\"\n    body: '{}'\n",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/slow?_delay_ms=1500\"\n    body: '{}'\n",
     );
     let run = project.apirun(&["up"]);
     run.code(1);

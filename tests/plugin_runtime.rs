@@ -489,6 +489,27 @@ fn reset_connection_is_a_transport_error() {
     );
 }
 
+#[test]
+fn a_request_that_cannot_be_built_is_not_retried() {
+    let api = Api::start();
+    let rt = tokio();
+    let error = rt
+        .block_on(client().send(&OutboundRequest {
+            method: "GET".into(),
+            url: format!("{}/api/orders", api.url()),
+            headers: vec![("bad header".into(), "x".into())],
+            body: None,
+            timeout: None,
+            retry: Some(true),
+        }))
+        .expect_err("an invalid header name cannot be sent");
+    match &error {
+        TransportError::Send { attempts, .. } => assert_eq!(*attempts, 1, "{error}"),
+        other => panic!("expected a send error, got {other:?}"),
+    }
+    assert!(api.requests().is_empty());
+}
+
 // ---------------------------------------------------------------- auth-basic
 
 #[test]

@@ -403,11 +403,7 @@ fn pooling_config(limits: &Limits) -> PoolingAllocationConfig {
         .table_elements(100_000)
         // The store limiter sees a growth first and reports MemoryExceeded;
         // this is the hard ceiling behind it.
-        .max_memory_size(max_memory)
-        // Small plugins touch little memory: zeroing what they used on reuse
-        // is cheaper than page faults on the next call.
-        .linear_memory_keep_resident(256 * 1024)
-        .table_keep_resident(64 * 1024);
+        .max_memory_size(max_memory);
     pool
 }
 

@@ -129,16 +129,22 @@ impl HttpClient {
 
     /// Send a request, retrying as the policy allows.
     pub async fn send(&self, request: &OutboundRequest) -> Result<InboundResponse, TransportError> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| TransportError::InvalidRequest(format!("bad method {:?}", request.method)))?;
-        let may_retry = self.settings.retry.may_retry(&request.method, request.retry);
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            TransportError::InvalidRequest(format!("bad method {:?}", request.method))
+        })?;
+        let may_retry = self
+            .settings
+            .retry
+            .may_retry(&request.method, request.retry);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let outcome = self.send_once(method.clone(), request).await;
             let retryable = match &outcome {
                 Ok(response) => RetryPolicy::is_retryable_status(response.status),
-                Err(_) => true,
+                // A request reqwest cannot even build (bad header name or
+                // value, bad URL) fails the same way every time: not retried.
+                Err(e) => !e.is_builder(),
             };
             if !retryable || !may_retry || attempt > self.settings.retry.max_retries {
                 return match outcome {
