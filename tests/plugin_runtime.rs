@@ -34,6 +34,7 @@ fn runtime_with(limits: Limits) -> Arc<PluginRuntime> {
     PluginRuntime::new(RuntimeOptions {
         cache_dir: Some(support::cache_dir()),
         limits,
+        ..RuntimeOptions::default()
     })
     .expect("plugin runtime starts")
 }
@@ -721,6 +722,7 @@ fn compiled_component_is_loaded_from_the_disk_cache_by_the_next_runtime() {
     let options = || RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         limits: Limits::default(),
+        ..RuntimeOptions::default()
     };
     let gjson = BUILTINS
         .iter()
@@ -770,6 +772,7 @@ fn corrupt_cache_artifact_is_recompiled_not_fatal() {
     let options = || RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         limits: Limits::default(),
+        ..RuntimeOptions::default()
     };
     let basic = BUILTINS
         .iter()

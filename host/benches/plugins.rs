@@ -103,7 +103,30 @@ fn main() {
     // ---------------------------------------------------------------- per call
     let api = BackgroundServer::start(ApiConfig::default()).expect("demo API");
     let base = api.base_url().to_string();
-    let runtime = PluginRuntime::new(options()).expect("runtime");
+    // Both instance allocators, so the pooling allocator's effect is
+    // measured under the same machine load (pooling is the default).
+    for (label, pooling) in [("on-demand", false), ("pooling", true)] {
+        per_call(&rt, cache.path(), &base, calls, label, pooling);
+        println!();
+    }
+    drop(api);
+}
+
+/// Instantiate+call per built-in, and the http plugin vs direct reqwest.
+fn per_call(
+    rt: &tokio::runtime::Runtime,
+    cache_dir: &std::path::Path,
+    base: &str,
+    calls: usize,
+    label: &str,
+    pooling: bool,
+) {
+    let runtime = PluginRuntime::new(RuntimeOptions {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        pooling,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
     let http_client = HttpClient::new(ClientSettings::default()).expect("client");
     let bind = |name: &str, kind: PluginKind| -> Plugin {
         let builtin = BUILTINS
@@ -125,10 +148,10 @@ fn main() {
         .expect("binds")
     };
 
-    println!("instantiate + call (fresh store and instance per call):");
+    println!("instantiate + call (fresh store and instance per call), {label} allocator:");
     let basic = bind("basic", PluginKind::Auth);
     let basic_config = json!({"username": "admin", "password": "secret"});
-    let mut samples = measure(&rt, calls, || async {
+    let mut samples = measure(rt, calls, || async {
         basic.acquire(&basic_config).await.expect("acquire");
     });
     println!(
@@ -148,7 +171,7 @@ fn main() {
         .iter()
         .map(|p| p.to_string())
         .collect();
-    let mut samples = measure(&rt, calls, || async {
+    let mut samples = measure(rt, calls, || async {
         gjson
             .extract(&response, &gjson_paths)
             .await
@@ -162,7 +185,7 @@ fn main() {
 
     let header = bind("header", PluginKind::Extractor);
     let header_paths = vec!["content-type".to_string()];
-    let mut samples = measure(&rt, calls, || async {
+    let mut samples = measure(rt, calls, || async {
         header
             .extract(&response, &header_paths)
             .await
@@ -176,7 +199,7 @@ fn main() {
 
     let regex = bind("regex", PluginKind::Extractor);
     let regex_paths = vec![r#""name":"([^"]+)""#.to_string()];
-    let mut samples = measure(&rt, calls, || async {
+    let mut samples = measure(rt, calls, || async {
         regex
             .extract(&response, &regex_paths)
             .await
@@ -188,9 +211,23 @@ fn main() {
         fmt(median(&mut samples))
     );
 
+    // The http component's own instantiate+call, without network: a spec it
+    // rejects (unknown method) after parsing it.
+    let http = bind("http", PluginKind::Step);
+    let rejected = json!({"method": "FETCH", "url": format!("{base}/api/bench")});
+    let mut samples = measure(rt, calls, || async {
+        http.run_step(&rejected, &[])
+            .await
+            .expect_err("rejected spec");
+    });
+    println!(
+        "  {:<28} {:>10}   (target < 100 µs)",
+        "http step (no request sent)",
+        fmt(median(&mut samples))
+    );
+
     // ---------------------------------------------------------------- http vs reqwest
     // The same GET, interleaved so both see the same server and machine state.
-    let http = bind("http", PluginKind::Step);
     let url = format!("{base}/api/bench");
     let spec = json!({"method": "GET", "url": url, "headers": [{"name": "Accept", "value": "application/json"}]});
     let direct = reqwest::Client::new();
@@ -245,7 +282,9 @@ fn main() {
         fmt(plugin_median)
     );
     println!();
-    println!("http plugin send vs direct reqwest (GET {base}/api/bench, loopback):");
+    println!(
+        "http plugin send vs direct reqwest (GET {base}/api/bench, loopback), {label} allocator:"
+    );
     println!("  {:<28} {:>10}", "direct reqwest", fmt(direct_median));
     println!(
         "  {:<28} {:>10}",
@@ -263,7 +302,6 @@ fn main() {
         "ratio",
         plugin_median.as_secs_f64() / direct_median.as_secs_f64()
     );
-    drop(api);
 }
 
 /// Run `call` WARMUP + `calls` times; the durations of the last `calls`.

@@ -13,40 +13,33 @@ use crate::migrate::{
 };
 use crate::output::{self, Masker, MigrationOutcome, Progress, RunSummary};
 use crate::plugin::{PluginRuntime, RuntimeOptions};
-use crate::store::{Direction, Resolution};
+use crate::store::Resolution;
 
 /// Feeds engine events to the progress display.
 pub(crate) struct ProgressObserver(pub Progress);
 
-fn direction(d: Direction) -> output::Direction {
-    match d {
-        Direction::Up => output::Direction::Up,
-        Direction::Down => output::Direction::Down,
-    }
-}
-
 impl Observer for ProgressObserver {
     fn event(&self, event: MigrationEvent<'_>) {
         match event {
-            MigrationEvent::Started { version, name, direction: d } => {
-                self.0.migration_started(version, name, direction(d))
+            MigrationEvent::Started { version, name, direction } => {
+                self.0.migration_started(version, name, direction)
             }
-            MigrationEvent::Finished { version, name, direction: d, status, duration } => {
+            MigrationEvent::Finished { version, name, direction, status, duration } => {
                 self.0.migration_finished(
                     version,
                     name,
-                    direction(d),
+                    direction,
                     MigrationOutcome::Ok {
                         status: status.map(|s| s.to_string()).unwrap_or_else(|| "ok".into()),
                         duration,
                     },
                 )
             }
-            MigrationEvent::Failed { version, name, direction: d, error, duration } => {
+            MigrationEvent::Failed { version, name, direction, error, duration } => {
                 self.0.migration_finished(
                     version,
                     name,
-                    direction(d),
+                    direction,
                     MigrationOutcome::Failed {
                         error: error.to_string(),
                         duration,

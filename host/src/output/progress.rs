@@ -65,27 +65,9 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// Direction of a migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Up,
-    Down,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Direction of a migration: the store's type, so the engine's events need no
+/// mapping on their way to the display.
+pub use crate::store::Direction;
 
 /// How one migration ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -108,17 +109,28 @@ impl CompileCache {
     }
 
     fn store(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+        // Unique per process and per write: two threads of one process may
+        // compile the same component at once, and must not share a temp file.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let tmp = self.dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}-{}.tmp",
             path.file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("artifact"),
-            std::process::id()
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(artifact)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(artifact)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            // Best effort: a full disk must not also leave half-written temp files.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 }

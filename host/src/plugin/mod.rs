@@ -5,6 +5,8 @@
 //! - Components are compiled once and cached on disk ([`cache`]); each is
 //!   pre-linked once (an `InstancePre`), and every call gets a fresh `Store`,
 //!   so calls share no state and a crashed call leaves nothing behind.
+//!   Instances come from wasmtime's pooling allocator (reused memory, table
+//!   and stack slots), which keeps that per-call instantiation cheap.
 //! - No WASI preopens, environment or sockets: a plugin reaches the network
 //!   only through the host's `send`, which enforces its `allowed_hosts`.
 //! - Per-call limits: guest execution time (epoch interruption; time the host
@@ -75,6 +77,11 @@ pub struct RuntimeOptions {
     /// Where compiled components are cached; None disables the disk cache.
     pub cache_dir: Option<PathBuf>,
     pub limits: Limits,
+    /// Use wasmtime's pooling allocator (the default): faster per-call
+    /// instantiation, at the price of reserving address space up front
+    /// (about 0.5 TiB of virtual memory, not RAM). `false` allocates each
+    /// instance on demand, for environments that cap virtual memory.
+    pub pooling: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -82,6 +89,7 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             cache_dir: CompileCache::default_dir(),
             limits: Limits::default(),
+            pooling: true,
         }
     }
 }
@@ -139,9 +147,11 @@ impl PluginRuntime {
         // cost: the pooling allocator reuses pre-reserved memory, table and
         // fiber-stack slots instead of mmap/munmap per call
         // (host/benches/plugins.rs measures the difference).
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
-            &options.limits,
-        )));
+        if options.pooling {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+                &options.limits,
+            )));
+        }
         let engine = Engine::new(&config).map_err(|e| PluginError::Compile {
             plugin: "<engine>".into(),
             message: format!("{e:#}"),

@@ -27,6 +27,8 @@
 //! Mutating calls do not take the lock themselves: the caller holds the guard
 //! from [`Store::lock`] around a whole command.
 
+#[cfg(test)]
+mod conformance;
 mod lock;
 pub mod postgres;
 mod sqlite;

@@ -1092,6 +1092,9 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::super::TableOverrides;
+    use super::super::conformance::{
+        Harness, applied, conformance_tests, env_of, failed, ok, start, up, vars, versions,
+    };
     use super::*;
     use std::time::Instant;
 
@@ -1105,82 +1108,31 @@ mod tests {
         s
     }
 
-    fn start(version: u64, direction: Direction) -> RunStart {
-        RunStart {
-            version,
-            name: format!("m{version}"),
-            direction,
-            started_at: now_rfc3339(),
-        }
-    }
-
-    fn ok(status: u16, env: &[(&str, &str)]) -> RunOutcome {
-        RunOutcome {
-            status_code: Some(status),
-            body: Some(format!("{{\"status\":{status}}}")),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            error: None,
-            duration: Duration::from_millis(42),
-        }
-    }
-
-    fn failed(error: &str) -> RunOutcome {
-        RunOutcome {
-            status_code: Some(500),
-            body: None,
-            env: vec![],
-            error: Some(error.to_owned()),
-            duration: Duration::from_millis(7),
-        }
-    }
-
-    fn applied(version: u64) -> AppliedMigration {
-        AppliedMigration {
-            version,
-            name: format!("m{version}"),
-            checksum: format!("sha256:{version}"),
-            applied_at: now_rfc3339(),
-        }
-    }
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    async fn up(s: &SqliteStore, version: u64, env: &[(&str, &str)]) -> RunId {
-        let id = s.begin_run(&start(version, Direction::Up)).await.unwrap();
-        s.finish_up_success(id, &ok(201, env), &applied(version), &vars(env))
-            .await
-            .unwrap();
-        id
-    }
-
-    async fn down(s: &SqliteStore, version: u64) -> RunId {
-        let id = s.begin_run(&start(version, Direction::Down)).await.unwrap();
-        s.finish_down_success(id, &ok(204, &[]), version)
-            .await
-            .unwrap();
-        id
-    }
-
-    fn versions(a: &[AppliedMigration]) -> Vec<u64> {
-        a.iter().map(|m| m.version).collect()
-    }
-
-    fn env_of(v: &[StoredVar]) -> Vec<(u64, &str, &str)> {
-        v.iter()
-            .map(|e| (e.version, e.name.as_str(), e.value.as_str()))
-            .collect()
-    }
-
     fn raw(s: &SqliteStore) -> Connection {
         Connection::open(s.path()).unwrap()
+    }
+
+    /// The conformance suite's store: `apirun.db` in a directory of its own.
+    struct SqliteHarness(tempfile::TempDir);
+
+    impl Harness for SqliteHarness {
+        type S = SqliteStore;
+
+        async fn open(&self) -> SqliteStore {
+            open(self.0.path())
+        }
+
+        async fn execute(&self, sql: &str) {
+            Connection::open(self.0.path().join("apirun.db"))
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        }
+    }
+
+    mod conformance {
+        use super::*;
+        conformance_tests!(Some(SqliteHarness(tempfile::tempdir().unwrap())));
     }
 
     #[tokio::test]
@@ -1233,45 +1185,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn up_then_down_cycle() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let r1 = up(&s, 1, &[("user_id", "7")]).await;
-        let r2 = up(&s, 20261127093000, &[]).await;
-        let a = s.applied().await.unwrap();
-        assert_eq!(versions(&a), [1, 20261127093000]);
-        assert_eq!(a[0].name, "m1");
-        assert_eq!(a[0].checksum, "sha256:1");
-        assert_eq!(a[0].applied_at.len(), 24);
-
-        let runs = s.runs(None).await.unwrap();
-        assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [r2, r1]);
-        let first = &runs[1];
-        assert_eq!(first.state, RunState::Succeeded);
-        assert_eq!(first.direction, Direction::Up);
-        assert_eq!(first.status_code, Some(201));
-        assert_eq!(first.body.as_deref(), Some("{\"status\":201}"));
-        assert_eq!(first.env_json.as_deref(), Some("{\"user_id\":\"7\"}"));
-        assert_eq!(first.duration_ms, Some(42));
-        assert_eq!(first.error, None);
-        assert_eq!(
-            runs[0].env_json, None,
-            "empty env is NULL, as the Go tool writes"
-        );
-
-        let r3 = down(&s, 20261127093000).await;
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        down(&s, 1).await;
-        assert!(s.applied().await.unwrap().is_empty());
-        let runs = s.runs(None).await.unwrap();
-        assert_eq!(runs.len(), 4);
-        assert_eq!(runs[1].id, r3);
-        assert_eq!(runs[1].direction, Direction::Down);
-        assert_eq!(runs[1].status_code, Some(204));
-        assert_eq!(s.dirty().await.unwrap(), None);
-    }
-
-    #[tokio::test]
     async fn go_compatible_failed_column() {
         let dir = tempfile::tempdir().unwrap();
         let s = open_init(dir.path()).await;
@@ -1294,298 +1207,6 @@ mod tests {
         // Running counts as failed for Go users: it has not succeeded.
         assert_eq!(flags, [(1, 0, "up"), (2, 1, "up"), (3, 1, "up")]);
         assert!(rows.iter().all(|r| r.3.len() == 24));
-    }
-
-    #[tokio::test]
-    async fn stored_env_replaced_per_version_and_removed_on_down() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        up(&s, 1, &[("b", "1"), ("a", "2")]).await;
-        up(&s, 2, &[("c", "3")]).await;
-        assert_eq!(
-            env_of(&s.stored_env().await.unwrap()),
-            [(1, "b", "1"), (1, "a", "2"), (2, "c", "3")]
-        );
-
-        // Re-applying version 1 (e.g. after a resolve) replaces its variables whole.
-        let id = s.begin_run(&start(1, Direction::Up)).await.unwrap();
-        s.finish_up_success(
-            id,
-            &ok(200, &[]),
-            &applied(1),
-            &vars(&[("a", "9"), ("a", "10")]),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            env_of(&s.stored_env().await.unwrap()),
-            [(1, "a", "10"), (2, "c", "3")]
-        );
-
-        down(&s, 2).await;
-        assert_eq!(env_of(&s.stored_env().await.unwrap()), [(1, "a", "10")]);
-        down(&s, 1).await;
-        assert!(s.stored_env().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn failed_run_is_not_applied_and_is_dirty() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        up(&s, 1, &[]).await;
-        let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
-        s.finish_failed(id, &failed("expected 201, got 500"))
-            .await
-            .unwrap();
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        assert!(s.stored_env().await.unwrap().is_empty());
-        let d = s.dirty().await.unwrap().unwrap();
-        assert_eq!(d.version, 2);
-        assert_eq!(d.state, RunState::Failed);
-        assert_eq!(d.direction, Direction::Up);
-        assert_eq!(d.run_id, id);
-        assert_eq!(d.name, "m2");
-        assert_eq!(d.error.as_deref(), Some("expected 201, got 500"));
-        let run = &s.runs(Some(1)).await.unwrap()[0];
-        assert_eq!(run.state, RunState::Failed);
-        assert_eq!(run.status_code, Some(500));
-        assert_eq!(run.duration_ms, Some(7));
-    }
-
-    #[tokio::test]
-    async fn run_left_running_by_a_killed_process_is_dirty_after_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let started;
-        {
-            let s = open_init(dir.path()).await;
-            up(&s, 1, &[]).await;
-            let mut run = start(2, Direction::Up);
-            run.name = "create user".into();
-            started = run.started_at.clone();
-            s.begin_run(&run).await.unwrap();
-            // The process dies here: the store is dropped without finishing the run.
-        }
-        let s = open_init(dir.path()).await;
-        let d = s.dirty().await.unwrap().unwrap();
-        assert_eq!(d.version, 2);
-        assert_eq!(d.state, RunState::Running);
-        assert_eq!(d.name, "create user");
-        assert_eq!(d.started_at, started);
-        assert_eq!(d.error, None);
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        let run = &s.runs(Some(1)).await.unwrap()[0];
-        assert_eq!(run.state, RunState::Running);
-        assert_eq!(run.status_code, None);
-        assert_eq!(run.duration_ms, None);
-    }
-
-    #[tokio::test]
-    async fn later_success_clears_dirty() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let id = s.begin_run(&start(1, Direction::Up)).await.unwrap();
-        s.finish_failed(id, &failed("boom")).await.unwrap();
-        s.begin_run(&start(1, Direction::Up)).await.unwrap(); // interrupted retry
-        assert_eq!(s.dirty().await.unwrap().unwrap().state, RunState::Running);
-        up(&s, 1, &[("k", "v")]).await;
-        assert_eq!(s.dirty().await.unwrap(), None);
-        // History keeps the failure.
-        let states: Vec<RunState> = s
-            .runs(None)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.state)
-            .collect();
-        assert_eq!(
-            states,
-            [RunState::Succeeded, RunState::Running, RunState::Failed]
-        );
-    }
-
-    #[tokio::test]
-    async fn dirty_reports_the_lowest_dirty_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let a = s.begin_run(&start(5, Direction::Up)).await.unwrap();
-        s.finish_failed(a, &failed("five")).await.unwrap();
-        s.begin_run(&start(3, Direction::Up)).await.unwrap();
-        let b = s.begin_run(&start(9, Direction::Up)).await.unwrap();
-        s.finish_failed(b, &failed("nine")).await.unwrap();
-        assert_eq!(s.dirty().await.unwrap().unwrap().version, 3);
-        up(&s, 3, &[]).await;
-        assert_eq!(s.dirty().await.unwrap().unwrap().version, 5);
-    }
-
-    #[tokio::test]
-    async fn failed_down_is_dirty_and_keeps_the_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        up(&s, 1, &[("k", "v")]).await;
-        let id = s.begin_run(&start(1, Direction::Down)).await.unwrap();
-        s.finish_failed(id, &failed("delete returned 500"))
-            .await
-            .unwrap();
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        assert_eq!(s.stored_env().await.unwrap().len(), 1);
-        let d = s.dirty().await.unwrap().unwrap();
-        assert_eq!((d.version, d.direction), (1, Direction::Down));
-    }
-
-    #[tokio::test]
-    async fn resolve_applied() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let id = s.begin_run(&start(4, Direction::Up)).await.unwrap();
-        s.finish_failed(id, &failed("timeout")).await.unwrap();
-        s.resolve(
-            4,
-            Resolution::Applied {
-                checksum: "sha256:abc".into(),
-                name: "create user".into(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(s.dirty().await.unwrap(), None);
-        let a = s.applied().await.unwrap();
-        assert_eq!(versions(&a), [4]);
-        assert_eq!(a[0].checksum, "sha256:abc");
-        assert_eq!(a[0].name, "create user");
-        assert_eq!(a[0].applied_at.len(), 24);
-        let run = &s.runs(None).await.unwrap()[0];
-        assert_eq!(run.state, RunState::Resolved);
-        assert_eq!(run.resolved_as.as_deref(), Some("applied"));
-        assert!(run.resolved_at.is_some());
-        assert_eq!(
-            run.error.as_deref(),
-            Some("timeout"),
-            "history keeps the error"
-        );
-        // Nothing left to resolve.
-        let err = s.resolve(4, Resolution::RolledBack).await.unwrap_err();
-        assert!(
-            matches!(err, StoreError::NotDirty { version: 4, .. }),
-            "{err:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn resolve_rolled_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        // An interrupted up: resolved as never applied.
-        s.begin_run(&start(2, Direction::Up)).await.unwrap();
-        s.resolve(2, Resolution::RolledBack).await.unwrap();
-        assert_eq!(s.dirty().await.unwrap(), None);
-        assert!(s.applied().await.unwrap().is_empty());
-
-        // A failed down: the user rolled it back by hand.
-        up(&s, 3, &[("id", "1")]).await;
-        let id = s.begin_run(&start(3, Direction::Down)).await.unwrap();
-        s.finish_failed(id, &failed("500")).await.unwrap();
-        s.resolve(3, Resolution::RolledBack).await.unwrap();
-        assert!(s.applied().await.unwrap().is_empty());
-        assert!(s.stored_env().await.unwrap().is_empty());
-        assert_eq!(s.dirty().await.unwrap(), None);
-        let run = &s.runs(Some(1)).await.unwrap()[0];
-        assert_eq!(run.resolved_as.as_deref(), Some("rolled_back"));
-
-        // A version with no runs at all is not dirty.
-        let err = s.resolve(99, Resolution::RolledBack).await.unwrap_err();
-        assert!(err.to_string().contains("version 99"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn runs_newest_first_with_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let mut ids = Vec::new();
-        for v in 1..=5 {
-            ids.push(up(&s, v, &[]).await);
-        }
-        ids.reverse();
-        let all = s.runs(None).await.unwrap();
-        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
-        let two = s.runs(Some(2)).await.unwrap();
-        assert_eq!(two.iter().map(|r| r.version).collect::<Vec<_>>(), [5, 4]);
-        assert!(s.runs(Some(0)).await.unwrap().is_empty());
-        assert_eq!(s.runs(Some(usize::MAX)).await.unwrap().len(), 5);
-    }
-
-    #[tokio::test]
-    async fn reopen_keeps_state() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = open_init(dir.path()).await;
-            up(&s, 1, &[("a", "1")]).await;
-            up(&s, 2, &[("b", "2")]).await;
-            down(&s, 2).await;
-        }
-        let s = open_init(dir.path()).await;
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        assert_eq!(env_of(&s.stored_env().await.unwrap()), [(1, "a", "1")]);
-        assert_eq!(s.runs(None).await.unwrap().len(), 3);
-    }
-
-    #[tokio::test]
-    async fn finishing_checks_the_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let id = up(&s, 1, &[]).await;
-        // Twice.
-        let err = s
-            .finish_up_success(id, &ok(200, &[]), &applied(1), &[])
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::RunNotRunning {
-                    state: RunState::Succeeded,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let err = s.finish_failed(id, &failed("x")).await.unwrap_err();
-        assert!(matches!(err, StoreError::RunNotRunning { .. }), "{err:?}");
-        // Unknown.
-        let err = s.finish_failed(RunId(999), &failed("x")).await.unwrap_err();
-        assert!(matches!(err, StoreError::RunNotFound { .. }), "{err:?}");
-        // Wrong version / direction: nothing is written.
-        let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
-        let err = s
-            .finish_up_success(id, &ok(200, &[]), &applied(3), &[])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::RunMismatch { .. }), "{err:?}");
-        assert!(err.to_string().contains("version 2"), "{err}");
-        let err = s
-            .finish_down_success(id, &ok(200, &[]), 2)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::RunMismatch { .. }), "{err:?}");
-        assert_eq!(versions(&s.applied().await.unwrap()), [1]);
-        assert_eq!(s.dirty().await.unwrap().unwrap().run_id, id);
-    }
-
-    #[tokio::test]
-    async fn versions_beyond_i64_are_rejected_cleanly() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        let big = u64::MAX;
-        let err = s.begin_run(&start(big, Direction::Up)).await.unwrap_err();
-        assert!(matches!(err, StoreError::VersionOutOfRange { version } if version == big));
-        assert!(s.resolve(big, Resolution::RolledBack).await.is_err());
-        assert!(
-            s.finish_down_success(RunId(1), &ok(200, &[]), big)
-                .await
-                .is_err()
-        );
-        // The largest storable version works.
-        up(&s, i64::MAX as u64, &[]).await;
-        assert_eq!(versions(&s.applied().await.unwrap()), [i64::MAX as u64]);
     }
 
     #[tokio::test]
@@ -1753,31 +1374,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refuses_a_store_written_by_a_newer_apirun() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_init(dir.path()).await;
-        raw(&s)
-            .execute(
-                "UPDATE schema_migrations_meta SET value = '99' WHERE key = 'schema_version'",
-                [],
-            )
-            .unwrap();
-        let err = s.init().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::SchemaTooNew {
-                    found: 99,
-                    supported: 1,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("upgrade apirun"), "{err}");
-    }
-
-    #[tokio::test]
     async fn refuses_a_foreign_table_with_our_name() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
@@ -1800,30 +1396,6 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 0);
-    }
-
-    #[tokio::test]
-    async fn concurrent_stores_on_one_file_serialise_their_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = open_init(dir.path()).await;
-        let b = open_init(dir.path()).await;
-        let mut tasks = Vec::new();
-        for (i, s) in [a.clone(), b.clone(), a.clone(), b.clone()]
-            .into_iter()
-            .enumerate()
-        {
-            tasks.push(tokio::spawn(async move {
-                for v in 0..25u64 {
-                    up(&s, (i as u64) * 100 + v, &[("k", "v")]).await;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(a.applied().await.unwrap().len(), 100);
-        assert_eq!(b.runs(None).await.unwrap().len(), 100);
-        assert_eq!(a.stored_env().await.unwrap().len(), 100);
     }
 
     /// The cost of `synchronous=FULL`: 1,000 `finish_up_success` calls (each one

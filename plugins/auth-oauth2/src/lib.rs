@@ -5,6 +5,7 @@
 //! The config is flat (as the Go tool's docs show) or nested under
 //! `grant_config:` (as its code reads it); both may be mixed, nested wins.
 
+use apirun_plugin_util::unknown_key_message;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -98,7 +99,7 @@ fn parse_config(config: &str) -> Result<Settings, PluginError> {
         serde_json::from_str(config).map_err(|e| invalid(format!("config is not JSON: {e}")))?;
     let map = merge_grant_config(value)?;
     if let Some(key) = map.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
-        return Err(invalid(unknown_key_message(key)));
+        return Err(invalid(unknown_key_message(key, &KNOWN_KEYS)));
     }
 
     let grant_type = scalar(&map, "grant_type")?
@@ -297,38 +298,6 @@ fn extra_params(map: &Map<String, Value>) -> Result<Vec<(String, String)>, Plugi
         }
     }
     Ok(out)
-}
-
-fn unknown_key_message(key: &str) -> String {
-    let closest = KNOWN_KEYS
-        .iter()
-        .map(|known| (edit_distance(key, known), known))
-        .min()
-        .filter(|(distance, _)| *distance <= 3);
-    match closest {
-        Some((_, known)) => format!("unknown config key `{key}`; did you mean `{known}`?"),
-        None => format!(
-            "unknown config key `{key}`; known keys: {}",
-            KNOWN_KEYS.join(", ")
-        ),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// The token request (RFC 6749 sections 4.3, 4.4 and 6).

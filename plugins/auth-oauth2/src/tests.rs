@@ -409,13 +409,6 @@ fn success_status_without_access_token_fails() {
 }
 
 #[test]
-fn suggestion_distance() {
-    assert_eq!(edit_distance("scope", "scopes"), 1);
-    assert_eq!(edit_distance("", "abc"), 3);
-    assert_eq!(edit_distance("kitten", "sitting"), 3);
-}
-
-#[test]
 fn error_json_without_oauth_fields_is_quoted_but_success_json_is_not() {
     let message = failed(parse_token_response(
         "http://a/t",

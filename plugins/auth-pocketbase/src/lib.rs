@@ -5,6 +5,7 @@
 //! PocketBase takes the bare token in `Authorization` (its docs and SDKs send
 //! it so; recent versions also accept `Bearer <token>`).
 
+use apirun_plugin_util::unknown_key_message;
 use serde_json::{Map, Value, json};
 
 wit_bindgen::generate!({
@@ -67,7 +68,7 @@ fn parse_config(config: &str) -> Result<Settings, PluginError> {
         other => return Err(invalid(format!("config must be an object, got {other}"))),
     };
     if let Some(key) = map.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
-        return Err(invalid(unknown_key_message(key)));
+        return Err(invalid(unknown_key_message(key, &KNOWN_KEYS)));
     }
 
     let base_url = text(&map, "base_url")?
@@ -141,38 +142,6 @@ fn text(map: &Map<String, Value>, key: &str) -> Result<Option<String>, PluginErr
         Some(_) => return Err(invalid(format!("`{key}` must be a string"))),
     };
     Ok(text.filter(|t| !t.trim().is_empty()))
-}
-
-fn unknown_key_message(key: &str) -> String {
-    let closest = KNOWN_KEYS
-        .iter()
-        .map(|known| (edit_distance(key, known), known))
-        .min()
-        .filter(|(distance, _)| *distance <= 3);
-    match closest {
-        Some((_, known)) => format!("unknown config key `{key}`; did you mean `{known}`?"),
-        None => format!(
-            "unknown config key `{key}`; known keys: {}",
-            KNOWN_KEYS.join(", ")
-        ),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// The login URLs to try, in order: the next one only after a 404.
