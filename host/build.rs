@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives inside the workspace")
+        .to_path_buf();
     let plugins = root.join("plugins");
     let wit = root.join("wit");
     println!("cargo:rerun-if-changed={}", plugins.display());
@@ -25,7 +29,13 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&plugins)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&plugin_target);
     // The host build's flags and target settings must not leak into the wasm build.
     for var in [
@@ -39,7 +49,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("failed to run cargo for the wasm plugins");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the wasm plugins");
     if !status.success() {
         panic!(
             "building the wasm plugins failed; is the wasm32-wasip2 target installed? \
@@ -47,7 +59,10 @@ fn main() {
         );
     }
     let wasm_dir = plugin_target.join("wasm32-wasip2").join("release");
-    println!("cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}", wasm_dir.display());
+    println!(
+        "cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}",
+        wasm_dir.display()
+    );
 }
 
 /// The target directory holds a CACHEDIR.TAG file that cargo writes; find it

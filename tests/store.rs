@@ -147,7 +147,11 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     });
     // While it runs, status tells a live run from an interrupted one.
     let live = project.apirun(&["status"]);
-    assert!(live.stdout.contains("RUNNING: version 2 (slow)"), "{}", live.stdout);
+    assert!(
+        live.stdout.contains("RUNNING: version 2 (slow)"),
+        "{}",
+        live.stdout
+    );
     let json = status_json(&project, &[]);
     let holder = json["dirty"]["in_progress_by"].as_str().unwrap_or_default();
     assert!(holder.contains(&format!("{}@", child.id())), "{json:#}");
@@ -164,7 +168,10 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     let json = status_json(&project, &[]);
     assert_eq!(json["dirty"]["version"], 2, "{json:#}");
     assert_eq!(json["dirty"]["state"], "running", "{json:#}");
-    assert!(json["dirty"].get("in_progress_by").is_none(), "the lock died with it: {json:#}");
+    assert!(
+        json["dirty"].get("in_progress_by").is_none(),
+        "the lock died with it: {json:#}"
+    );
     assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
 
     // The rerun (the lock left by the dead process does not block it).

@@ -10,6 +10,8 @@
 //!   reqwest to the same local demo API (median of each, ratio; target 1.2x).
 //!
 //! Environment: `APIRUN_BENCH_CALLS` (default 2000) calls per measurement.
+//! Per-call figures are measured twice, with the on-demand and the pooling
+//! instance allocator (the runtime's default), under the same machine load.
 
 use std::time::{Duration, Instant};
 
@@ -25,10 +27,13 @@ const CACHED_LOAD_ROUNDS: usize = 30;
 const WARMUP: usize = 100;
 
 fn main() {
+    // `cargo bench` passes --bench; run any other way (`cargo test
+    // --all-targets`) this is a quick smoke run, not a measurement.
+    let benching = std::env::args().any(|a| a == "--bench");
     let calls: usize = std::env::var("APIRUN_BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(if benching { 2000 } else { 20 });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// The stage's config.yaml.
-    #[arg(long, global = true, env = "APIRUN_CONFIG", default_value = "./config/config.yaml")]
+    #[arg(
+        long,
+        global = true,
+        env = "APIRUN_CONFIG",
+        default_value = "./config/config.yaml"
+    )]
     pub config: PathBuf,
 
     /// Progress output: auto (live on a terminal), plain, or quiet.
@@ -122,7 +127,11 @@ pub struct ResolveArgs {
     #[arg(required = true)]
     pub version: u64,
     /// The change is in place: mark the version applied.
-    #[arg(long, conflicts_with = "rolled_back", required_unless_present = "rolled_back")]
+    #[arg(
+        long,
+        conflicts_with = "rolled_back",
+        required_unless_present = "rolled_back"
+    )]
     pub applied: bool,
     /// The change is not in place: mark the version not applied.
     #[arg(long)]

@@ -3,9 +3,9 @@
 //! or invalid files). Errors go to stderr and name what to fix.
 
 mod args;
+mod plugins;
 mod render;
 mod single;
-mod plugins;
 mod stages;
 
 use std::process::ExitCode;
@@ -28,7 +28,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -80,7 +83,10 @@ impl From<crate::migrate::EngineError> for Failure {
         let code = e.exit_code() as u8;
         let message = match &e {
             crate::migrate::EngineError::Invalid(diagnostics) => {
-                format!("error: invalid files ({} problem(s)):\n{diagnostics}", diagnostics.errors().count())
+                format!(
+                    "error: invalid files ({} problem(s)):\n{diagnostics}",
+                    diagnostics.errors().count()
+                )
             }
             other => format!("error: {other}"),
         };

@@ -13,7 +13,10 @@ pub fn print_plan(plan: &[PlannedMigration], direction: &str) {
         plan.len()
     );
     for migration in plan {
-        println!("  {:>3} {} ({})", migration.version, migration.name, migration.direction);
+        println!(
+            "  {:>3} {} ({})",
+            migration.version, migration.name, migration.direction
+        );
         for step in &migration.steps {
             let name = step.name.as_deref().unwrap_or("");
             match (&step.method, &step.url) {
@@ -67,7 +70,10 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
     }
     if !report.versions.is_empty() {
         println!();
-        println!("  {:<16} {:<14} {:<30} applied at", "version", "state", "name");
+        println!(
+            "  {:<16} {:<14} {:<30} applied at",
+            "version", "state", "name"
+        );
         for v in &report.versions {
             println!(
                 "  {:<16} {:<14} {:<30} {}",
@@ -88,8 +94,12 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
                 run.version,
                 run.direction,
                 run.state,
-                run.status_code.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-                run.duration_ms.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+                run.status_code
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                run.duration_ms
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 run.started_at,
                 run.name,
                 run.error

@@ -21,31 +21,41 @@ pub(crate) struct ProgressObserver(pub Progress);
 impl Observer for ProgressObserver {
     fn event(&self, event: MigrationEvent<'_>) {
         match event {
-            MigrationEvent::Started { version, name, direction } => {
-                self.0.migration_started(version, name, direction)
-            }
-            MigrationEvent::Finished { version, name, direction, status, duration } => {
-                self.0.migration_finished(
-                    version,
-                    name,
-                    direction,
-                    MigrationOutcome::Ok {
-                        status: status.map(|s| s.to_string()).unwrap_or_else(|| "ok".into()),
-                        duration,
-                    },
-                )
-            }
-            MigrationEvent::Failed { version, name, direction, error, duration } => {
-                self.0.migration_finished(
-                    version,
-                    name,
-                    direction,
-                    MigrationOutcome::Failed {
-                        error: error.to_string(),
-                        duration,
-                    },
-                )
-            }
+            MigrationEvent::Started {
+                version,
+                name,
+                direction,
+            } => self.0.migration_started(version, name, direction),
+            MigrationEvent::Finished {
+                version,
+                name,
+                direction,
+                status,
+                duration,
+            } => self.0.migration_finished(
+                version,
+                name,
+                direction,
+                MigrationOutcome::Ok {
+                    status: status.map(|s| s.to_string()).unwrap_or_else(|| "ok".into()),
+                    duration,
+                },
+            ),
+            MigrationEvent::Failed {
+                version,
+                name,
+                direction,
+                error,
+                duration,
+            } => self.0.migration_finished(
+                version,
+                name,
+                direction,
+                MigrationOutcome::Failed {
+                    error: error.to_string(),
+                    duration,
+                },
+            ),
         }
     }
 }
@@ -54,10 +64,12 @@ impl Observer for ProgressObserver {
 pub(crate) fn load_config(path: &Path) -> Result<(Loaded<StageConfig>, Arc<Masker>), Failure> {
     let loaded = load_stage_config(path).map_err(EngineError::Invalid)?;
     let masking = &loaded.value.logging.masking;
-    let masker = Arc::new(Masker::from_config(masking.enabled, &masking.patterns).map_err(|e| Failure {
-        message: format!("error: {}: logging.masking.patterns: {e}", path.display()),
-        code: 2,
-    })?);
+    let masker = Arc::new(
+        Masker::from_config(masking.enabled, &masking.patterns).map_err(|e| Failure {
+            message: format!("error: {}: logging.masking.patterns: {e}", path.display()),
+            code: 2,
+        })?,
+    );
     init_logging(&loaded.value, &masker);
     Ok((loaded, masker))
 }
@@ -176,7 +188,11 @@ impl Observer for Counting {
     }
 }
 
-fn finish(progress: &Progress, counted: &Counting, result: Result<std::time::Duration, &EngineError>) {
+fn finish(
+    progress: &Progress,
+    counted: &Counting,
+    result: Result<std::time::Duration, &EngineError>,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     progress.run_finished(&RunSummary {
         applied: counted.done.load(Relaxed),
@@ -207,7 +223,10 @@ pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
                 code: 1,
             })?;
             masker.mask_json(&mut value);
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
         }
         OutputFormat::Text => render::print_status(&report, &masker),
     }
@@ -269,7 +288,9 @@ pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
     let (stage, _masker) = open(path).await?;
     let Some(store) = stage.store() else {
         return Err(Failure {
-            message: "error: the store is disabled (store.disabled: true); there is nothing to resolve".into(),
+            message:
+                "error: the store is disabled (store.disabled: true); there is nothing to resolve"
+                    .into(),
             code: 2,
         });
     };
@@ -289,14 +310,21 @@ pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
         .lock(stage.config.store.lock_timeout)
         .await
         .map_err(|e| Failure::from(crate::migrate::EngineError::store(store.describe(), e)))?;
-    store.resolve(args.version, resolution).await.map_err(|e| Failure {
-        message: format!("error: {e}"),
-        code: 2,
-    })?;
+    store
+        .resolve(args.version, resolution)
+        .await
+        .map_err(|e| Failure {
+            message: format!("error: {e}"),
+            code: 2,
+        })?;
     println!(
         "version {} resolved as {}",
         args.version,
-        if args.applied { "applied" } else { "rolled back" }
+        if args.applied {
+            "applied"
+        } else {
+            "rolled back"
+        }
     );
     Ok(0)
 }

@@ -93,7 +93,10 @@ mod tests {
     fn creates_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = create_migration(dir.path(), "add users").expect("created");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         assert!(name.ends_with("_add_users.yaml"), "{name}");
         assert_eq!(name.len(), "20261127093000_add_users.yaml".len());
         // Same second, same name: refused (retry until the clock second matches).

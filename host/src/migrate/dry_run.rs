@@ -35,7 +35,11 @@ pub struct PlannedMigration {
 
 impl Stage {
     /// What `up` would run (`from`: pretend this version is current).
-    pub async fn plan_up_dry(&self, to: u64, from: Option<u64>) -> Result<Vec<PlannedMigration>, EngineError> {
+    pub async fn plan_up_dry(
+        &self,
+        to: u64,
+        from: Option<u64>,
+    ) -> Result<Vec<PlannedMigration>, EngineError> {
         let applied = self.applied().await?;
         let plan = plan_up(&self.migrations, &applied, to, from, false);
         let mut vars = self.base_vars.clone();
@@ -51,7 +55,10 @@ impl Stage {
                     pending.extend(response.env_from.keys().cloned());
                 }
             }
-            out.push(self.plan_one(migration, Direction::Up, &vars, &pending).await?);
+            out.push(
+                self.plan_one(migration, Direction::Up, &vars, &pending)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -79,7 +86,10 @@ impl Stage {
                     }
                 }
             }
-            out.push(self.plan_one(migration, Direction::Down, &vars, &pending).await?);
+            out.push(
+                self.plan_one(migration, Direction::Down, &vars, &pending)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -133,7 +143,12 @@ impl Stage {
                 (Some(request), true) => {
                     let rendered = self
                         .steps
-                        .render_request(request, &vars, &format!("{field}.request"), RenderMode::Plan { pending })
+                        .render_request(
+                            request,
+                            &vars,
+                            &format!("{field}.request"),
+                            RenderMode::Plan { pending },
+                        )
                         .await
                         .map_err(|f| fail(f.field, f.message))?;
                     let url = self.steps.masker.mask(&rendered.display_url()).into_owned();

@@ -42,7 +42,6 @@ impl EngineError {
         }
     }
 
-
     /// 1 = a migration (or the run) failed; 2 = bad usage, config or files.
     pub fn exit_code(&self) -> i32 {
         match self {

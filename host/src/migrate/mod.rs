@@ -80,7 +80,10 @@ impl Stage {
             Err(diagnostics) => (Vec::new(), diagnostics.0),
         };
         problems.extend(crate::config::check_references(&config, &migrations));
-        problems.extend(crate::validate::template_syntax_errors(&config, &migrations));
+        problems.extend(crate::validate::template_syntax_errors(
+            &config,
+            &migrations,
+        ));
         problems.retain(|d| d.severity == crate::config::Severity::Error);
         if !problems.is_empty() {
             return Err(EngineError::Invalid(Diagnostics(problems)));
@@ -122,7 +125,10 @@ impl Stage {
             .enumerate()
             .filter_map(|(i, entry)| {
                 let error = services.runtime.load_file(&entry.name, &entry.path).err()?;
-                Some(Diagnostic::error(&config.path, error.to_string()).field(format!("plugins[{i}].path")))
+                Some(
+                    Diagnostic::error(&config.path, error.to_string())
+                        .field(format!("plugins[{i}].path")),
+                )
             })
             .collect();
         if !unloadable.is_empty() {
@@ -219,7 +225,9 @@ fn client_settings(config: &StageConfig) -> ClientSettings {
 /// and initialised without resolving the stage's variables: the multi-stage
 /// orchestrator reads another stage's applied versions and exported
 /// variables this way, even when that stage's env could not be resolved.
-pub async fn open_config_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, EngineError> {
+pub async fn open_config_store(
+    config: &StageConfig,
+) -> Result<Option<Arc<dyn Store>>, EngineError> {
     open_store(config).await
 }
 

@@ -110,7 +110,13 @@ mod tests {
     fn out_of_order_detected_and_only_run_when_allowed() {
         let files: Vec<Migration> = [1, 2, 3].into_iter().map(migration).collect();
         let plan = plan_up(&files, &[applied(1), applied(3)], 0, None, false);
-        assert_eq!(plan.out_of_order.iter().map(|m| m.version).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            plan.out_of_order
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
         assert!(plan.pending.is_empty());
         let plan = plan_up(&files, &[applied(1), applied(3)], 0, None, true);
         assert_eq!(versions(&plan), vec![2]);

@@ -94,11 +94,21 @@ impl Stage {
     }
 
     /// Apply pending migrations in version order.
-    pub async fn up(&self, options: &UpOptions, observer: &dyn Observer) -> Result<RunReport, EngineError> {
+    pub async fn up(
+        &self,
+        options: &UpOptions,
+        observer: &dyn Observer,
+    ) -> Result<RunReport, EngineError> {
         let started = Instant::now();
         let _lock = self.lock().await?;
         let applied = self.applied().await?;
-        let plan = plan_up(&self.migrations, &applied, options.to, None, options.allow_out_of_order);
+        let plan = plan_up(
+            &self.migrations,
+            &applied,
+            options.to,
+            None,
+            options.allow_out_of_order,
+        );
         if !plan.out_of_order.is_empty() && !options.allow_out_of_order {
             let names: Vec<String> = plan
                 .out_of_order
@@ -113,7 +123,8 @@ impl Stage {
             )));
         }
         self.check_drift(&applied, options.strict)?;
-        self.refuse_if_dirty_below(plan.pending.first().map(|m| m.version)).await?;
+        self.refuse_if_dirty_below(plan.pending.first().map(|m| m.version))
+            .await?;
         if !plan.pending.is_empty() {
             self.wait_ready().await?;
         }
@@ -123,16 +134,24 @@ impl Stage {
             if i > 0 && !self.config.delay_between_migrations.is_zero() {
                 tokio::time::sleep(self.config.delay_between_migrations).await;
             }
-            let extracted = self.run_one(migration, Direction::Up, &mut vars, observer).await?;
+            let extracted = self
+                .run_one(migration, Direction::Up, &mut vars, observer)
+                .await?;
             report.extracted.extend(extracted);
-            report.done.push((migration.version, migration.name.clone()));
+            report
+                .done
+                .push((migration.version, migration.name.clone()));
         }
         report.duration = started.elapsed();
         Ok(report)
     }
 
     /// Roll back applied versions above `options.to`, newest first.
-    pub async fn down(&self, options: &DownOptions, observer: &dyn Observer) -> Result<RunReport, EngineError> {
+    pub async fn down(
+        &self,
+        options: &DownOptions,
+        observer: &dyn Observer,
+    ) -> Result<RunReport, EngineError> {
         let started = Instant::now();
         let _lock = self.lock().await?;
         let applied = self.applied().await?;
@@ -148,8 +167,11 @@ impl Stage {
                 continue;
             };
             let mut vars = base.clone();
-            self.run_one(migration, Direction::Down, &mut vars, observer).await?;
-            report.done.push((migration.version, migration.name.clone()));
+            self.run_one(migration, Direction::Down, &mut vars, observer)
+                .await?;
+            report
+                .done
+                .push((migration.version, migration.name.clone()));
         }
         report.duration = started.elapsed();
         Ok(report)
@@ -158,7 +180,10 @@ impl Stage {
     /// Every version to roll back must have a `down` block (and its file):
     /// checked before anything is rolled back (or planned), so that a rollback
     /// never stops half-way for a reason known in advance.
-    pub(crate) fn check_down_blocks(&self, targets: &[&AppliedMigration]) -> Result<(), EngineError> {
+    pub(crate) fn check_down_blocks(
+        &self,
+        targets: &[&AppliedMigration],
+    ) -> Result<(), EngineError> {
         let mut missing = Vec::new();
         for target in targets {
             match self.migration(target.version) {
@@ -206,7 +231,10 @@ impl Stage {
             return Ok(());
         }
         if strict {
-            let lines: Vec<String> = drift.iter().map(|d| format!("  {}", d.describe())).collect();
+            let lines: Vec<String> = drift
+                .iter()
+                .map(|d| format!("  {}", d.describe()))
+                .collect();
             return Err(EngineError::Usage(format!(
                 "refusing to run with --strict: {} applied migration(s) no longer match their files; \
                  nothing was sent:\n{}",
@@ -300,7 +328,9 @@ impl Stage {
         match outcome {
             Ok((last, extracted)) => {
                 let body = if self.config.store.save_response_body {
-                    last.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                    last.body
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
                 } else {
                     None
                 };
@@ -328,7 +358,11 @@ impl Stage {
                                 )
                                 .await
                         }
-                        Direction::Down => store.finish_down_success(id, &record, migration.version).await,
+                        Direction::Down => {
+                            store
+                                .finish_down_success(id, &record, migration.version)
+                                .await
+                        }
                     };
                     result.map_err(|e| store_err(store, e))?;
                 }
@@ -344,7 +378,10 @@ impl Stage {
             Err((step, failure)) => {
                 let message = self.steps.masker.mask(&failure.message).into_owned();
                 let body = if self.config.store.save_response_body {
-                    failure.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                    failure
+                        .body
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
                 } else {
                     None
                 };
@@ -392,7 +429,10 @@ impl Stage {
         vars: &mut Vars,
     ) -> Result<(StepResult, Vec<(String, String)>), (Option<String>, StepFailure)> {
         let local = |e: (String, crate::template::TemplateError), section: &str| {
-            (None, StepFailure::new(Some(format!("{section}.env.{}", e.0)), e.1.to_string()))
+            (
+                None,
+                StepFailure::new(Some(format!("{section}.env.{}", e.0)), e.1.to_string()),
+            )
         };
         // A down sees the up's own env too (e.g. a name the up computed).
         apply_local_env(&migration.up.env, vars).map_err(|e| local(e, "up"))?;
@@ -400,7 +440,10 @@ impl Stage {
             Direction::Up => ("up", migration.up.steps()),
             Direction::Down => {
                 let down = migration.down.as_ref().ok_or_else(|| {
-                    (None, StepFailure::new(Some("down".to_string()), "there is no `down` block"))
+                    (
+                        None,
+                        StepFailure::new(Some("down".to_string()), "there is no `down` block"),
+                    )
                 })?;
                 apply_local_env(&down.env, vars).map_err(|e| local(e, "down"))?;
                 ("down", down.steps())

@@ -207,7 +207,10 @@ impl Stage {
     }
 
     /// `history`: None = no history; Some(None) = all runs; Some(Some(n)) = newest n.
-    pub async fn status(&self, history: Option<Option<usize>>) -> Result<StatusReport, EngineError> {
+    pub async fn status(
+        &self,
+        history: Option<Option<usize>>,
+    ) -> Result<StatusReport, EngineError> {
         let applied = self.applied().await?;
         let plan = plan_up(&self.migrations, &applied, 0, None, false);
         let mut versions = Vec::new();
@@ -334,8 +337,16 @@ mod tests {
         );
         let kinds: Vec<_> = drift.iter().map(|d| (d.version, d.kind)).collect();
         assert_eq!(kinds, vec![(2, "changed"), (3, "missing")]);
-        assert!(drift[0].describe().contains("002_b.yaml"), "{}", drift[0].describe());
-        assert!(drift[1].describe().contains("file is gone"), "{}", drift[1].describe());
+        assert!(
+            drift[0].describe().contains("002_b.yaml"),
+            "{}",
+            drift[0].describe()
+        );
+        assert!(
+            drift[1].describe().contains("file is gone"),
+            "{}",
+            drift[1].describe()
+        );
         // Versions recorded without a checksum (the Go tool) are never "changed".
         assert!(find_drift(&migrations, &[applied(2, "")]).is_empty());
     }

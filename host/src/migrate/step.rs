@@ -96,7 +96,9 @@ impl StepEnv {
             TemplateError::UndefinedVariable { name, .. } => self
                 .unset_os
                 .get(name)
-                .map(|os| format!(" (it comes from the OS environment variable {os}, which is not set)"))
+                .map(|os| {
+                    format!(" (it comes from the OS environment variable {os}, which is not set)")
+                })
                 .unwrap_or_default(),
             _ => String::new(),
         };
@@ -105,28 +107,43 @@ impl StepEnv {
 
     /// Render one template string. In plan mode, a variable that a pending
     /// step would extract becomes `<name>`, and auth tokens `<auth:name>`.
-    fn render(&self, source: &str, ctx: &mut Context, mode: RenderMode<'_>, field: &str) -> Result<String, StepFailure> {
+    fn render(
+        &self,
+        source: &str,
+        ctx: &mut Context,
+        mode: RenderMode<'_>,
+        field: &str,
+    ) -> Result<String, StepFailure> {
         let template = Template::parse(source).map_err(|e| self.template_error(field, e))?;
         // Bounded: each retry defines one more placeholder.
         for _ in 0..64 {
             match template.render(ctx) {
                 Ok(text) => return Ok(text),
-                Err(TemplateError::UndefinedVariable { name, .. })
-                    if matches!(mode, RenderMode::Plan { pending } if pending.contains(&name)) =>
+                Err(TemplateError::UndefinedVariable { name, .. }) if matches!(mode, RenderMode::Plan { pending } if pending.contains(&name)) =>
                 {
                     ctx.vars.insert(name.clone(), format!("<{name}>").into());
                 }
-                Err(TemplateError::UndefinedAuth { name, .. }) if matches!(mode, RenderMode::Plan { .. }) => {
+                Err(TemplateError::UndefinedAuth { name, .. })
+                    if matches!(mode, RenderMode::Plan { .. }) =>
+                {
                     ctx.auth.insert(name.clone(), format!("<auth:{name}>"));
                 }
                 Err(e) => return Err(self.template_error(field, e)),
             }
         }
-        Err(StepFailure::new(Some(field.to_string()), "too many unresolved values"))
+        Err(StepFailure::new(
+            Some(field.to_string()),
+            "too many unresolved values",
+        ))
     }
 
     /// Acquire the tokens that `{{.auth.x}}` references in `sources` need.
-    async fn auth_context(&self, sources: &[&str], vars: &Vars, mode: RenderMode<'_>) -> Result<Context, StepFailure> {
+    async fn auth_context(
+        &self,
+        sources: &[&str],
+        vars: &Vars,
+        mode: RenderMode<'_>,
+    ) -> Result<Context, StepFailure> {
         let mut ctx = context(vars);
         if matches!(mode, RenderMode::Plan { .. }) {
             return Ok(ctx);
@@ -174,19 +191,41 @@ impl StepEnv {
         let url = self.render(&request.url, &mut ctx, mode, &format!("{field}.url"))?;
         let mut headers = Vec::with_capacity(request.headers.len() + 1);
         for (i, header) in request.headers.iter().enumerate() {
-            let name = self.render(&header.name, &mut ctx, mode, &format!("{field}.headers[{i}].name"))?;
-            let value = self.render(&header.value, &mut ctx, mode, &format!("{field}.headers[{i}].value"))?;
+            let name = self.render(
+                &header.name,
+                &mut ctx,
+                mode,
+                &format!("{field}.headers[{i}].name"),
+            )?;
+            let value = self.render(
+                &header.value,
+                &mut ctx,
+                mode,
+                &format!("{field}.headers[{i}].value"),
+            )?;
             headers.push((name, value));
         }
         let mut queries = Vec::with_capacity(request.queries.len());
         for (i, query) in request.queries.iter().enumerate() {
-            let name = self.render(&query.name, &mut ctx, mode, &format!("{field}.queries[{i}].name"))?;
-            let value = self.render(&query.value, &mut ctx, mode, &format!("{field}.queries[{i}].value"))?;
+            let name = self.render(
+                &query.name,
+                &mut ctx,
+                mode,
+                &format!("{field}.queries[{i}].name"),
+            )?;
+            let value = self.render(
+                &query.value,
+                &mut ctx,
+                mode,
+                &format!("{field}.queries[{i}].value"),
+            )?;
             queries.push((name, value));
         }
         let render_body = request.render_body.unwrap_or(self.render_body);
         let body = match body_source {
-            Some(body) if render_body => Some(self.render(&body, &mut ctx, mode, &format!("{field}.body"))?),
+            Some(body) if render_body => {
+                Some(self.render(&body, &mut ctx, mode, &format!("{field}.body"))?)
+            }
             other => other,
         };
         Ok(RenderedRequest {
@@ -200,11 +239,22 @@ impl StepEnv {
         })
     }
 
-    fn read_body_file(&self, path: &Path, vars: &Vars, field: &str, mode: RenderMode<'_>) -> Result<String, StepFailure> {
+    fn read_body_file(
+        &self,
+        path: &Path,
+        vars: &Vars,
+        field: &str,
+        mode: RenderMode<'_>,
+    ) -> Result<String, StepFailure> {
         let raw = path.to_string_lossy();
         let resolved = if raw.contains("{{") {
             let mut ctx = context(vars);
-            std::path::PathBuf::from(self.render(&raw, &mut ctx, mode, &format!("{field}.body_file"))?)
+            std::path::PathBuf::from(self.render(
+                &raw,
+                &mut ctx,
+                mode,
+                &format!("{field}.body_file"),
+            )?)
         } else {
             path.to_path_buf()
         };
@@ -217,7 +267,11 @@ impl StepEnv {
     }
 
     /// Add the provider's header unless the request sets it itself.
-    async fn inject_auth(&self, rendered: &mut RenderedRequest, vars: &Vars) -> Result<(), StepFailure> {
+    async fn inject_auth(
+        &self,
+        rendered: &mut RenderedRequest,
+        vars: &Vars,
+    ) -> Result<(), StepFailure> {
         let Some(name) = rendered.auth_name.clone() else {
             return Ok(());
         };
@@ -227,15 +281,21 @@ impl StepEnv {
             .iter()
             .any(|(h, _)| h.eq_ignore_ascii_case(&credential.header_name));
         if !already {
-            rendered
-                .headers
-                .push((credential.header_name.clone(), credential.header_value.clone()));
+            rendered.headers.push((
+                credential.header_name.clone(),
+                credential.header_value.clone(),
+            ));
         }
         Ok(())
     }
 
     /// Run one step, adding what it extracts to `vars`.
-    pub async fn run(&self, step: &StepSpec, field: &str, vars: &mut Vars) -> Result<StepResult, StepFailure> {
+    pub async fn run(
+        &self,
+        step: &StepSpec,
+        field: &str,
+        vars: &mut Vars,
+    ) -> Result<StepResult, StepFailure> {
         apply_local_env(&step.env, vars)
             .map_err(|(name, e)| self.template_error(&format!("{field}.env.{name}"), e))?;
         let (response, step_vars) = if step.kind == HTTP_STEP {
@@ -252,14 +312,18 @@ impl StepEnv {
                 .plugins
                 .get(PluginKind::Step, &step.kind)
                 .map_err(|e| StepFailure::new(Some(format!("{field}.type")), e.to_string()))?;
-            let with = step.with.clone().unwrap_or(serde_json::Value::Object(Default::default()));
+            let with = step
+                .with
+                .clone()
+                .unwrap_or(serde_json::Value::Object(Default::default()));
             // `{{.auth.x}}` in `with:` renders the provider's token, as it does in a request.
             let mut strings = Vec::new();
             json_strings(&with, &mut strings);
             let ctx = self.auth_context(&strings, vars, RenderMode::Run).await?;
             let spec = render_json(&with, &ctx, "")
                 .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
-            let list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let list: Vec<(String, String)> =
+                vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             let outcome = plugin
                 .run_step(&spec, &list)
                 .await
@@ -291,7 +355,11 @@ impl StepEnv {
         Ok(result)
     }
 
-    async fn send_http(&self, mut rendered: RenderedRequest, vars: &Vars) -> Result<PluginResponse, StepFailure> {
+    async fn send_http(
+        &self,
+        mut rendered: RenderedRequest,
+        vars: &Vars,
+    ) -> Result<PluginResponse, StepFailure> {
         let http = self
             .plugins
             .get(PluginKind::Step, HTTP_STEP)
@@ -346,8 +414,13 @@ impl StepEnv {
                 .iter()
                 .map(|code| {
                     let mut ctx = context(vars);
-                    self.render(code, &mut ctx, RenderMode::Run, &format!("{field}.response.result_code"))
-                        .map(|c| c.trim().to_string())
+                    self.render(
+                        code,
+                        &mut ctx,
+                        RenderMode::Run,
+                        &format!("{field}.response.result_code"),
+                    )
+                    .map(|c| c.trim().to_string())
                 })
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
@@ -387,7 +460,10 @@ impl StepEnv {
         // One plugin call per extractor, with all of its paths.
         let mut by_extractor: Vec<(&str, Vec<(&String, &String)>)> = Vec::new();
         for (name, extract) in &spec.env_from {
-            match by_extractor.iter_mut().find(|(from, _)| *from == extract.from) {
+            match by_extractor
+                .iter_mut()
+                .find(|(from, _)| *from == extract.from)
+            {
                 Some((_, items)) => items.push((name, &extract.path)),
                 None => by_extractor.push((&extract.from, vec![(name, &extract.path)])),
             }

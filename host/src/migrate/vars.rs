@@ -115,8 +115,11 @@ mod tests {
     #[test]
     fn precedence_and_templates() {
         let inherited = InheritedVars {
-            global: [("project".to_string(), "demo".to_string()), ("a".into(), "global".into())]
-                .into(),
+            global: [
+                ("project".to_string(), "demo".to_string()),
+                ("a".into(), "global".into()),
+            ]
+            .into(),
             stage: [("environment".to_string(), "dev".to_string())].into(),
             imported: [("a".to_string(), "imported".to_string())].into(),
         };
@@ -147,10 +150,12 @@ mod tests {
     #[test]
     fn local_env_renders_in_order() {
         let mut vars: Vars = [("base".to_string(), "x".to_string())].into();
-        let env: indexmap::IndexMap<String, String> =
-            [("a".to_string(), "{{.base}}1".to_string()), ("b".into(), "{{.a}}2".into())]
-                .into_iter()
-                .collect();
+        let env: indexmap::IndexMap<String, String> = [
+            ("a".to_string(), "{{.base}}1".to_string()),
+            ("b".into(), "{{.a}}2".into()),
+        ]
+        .into_iter()
+        .collect();
         apply_local_env(&env, &mut vars).expect("renders");
         assert_eq!(vars["b"], "x12");
     }

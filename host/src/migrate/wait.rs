@@ -8,7 +8,11 @@ use crate::config::{WaitConfig, WaitMethod};
 use crate::template::render_str;
 use crate::transport::{HttpClient, OutboundRequest};
 
-pub async fn wait_for(http: &HttpClient, wait: &WaitConfig, vars: &Vars) -> Result<(), EngineError> {
+pub async fn wait_for(
+    http: &HttpClient,
+    wait: &WaitConfig,
+    vars: &Vars,
+) -> Result<(), EngineError> {
     let ctx = context(vars);
     let render = |text: &str, field: &str| {
         render_str(text, &ctx).map_err(|e| EngineError::Usage(format!("wait.{field}: {e}")))
@@ -16,7 +20,10 @@ pub async fn wait_for(http: &HttpClient, wait: &WaitConfig, vars: &Vars) -> Resu
     let url = render(&wait.url, "url")?;
     let mut headers = Vec::new();
     for header in &wait.headers {
-        headers.push((render(&header.name, "headers")?, render(&header.value, "headers")?));
+        headers.push((
+            render(&header.name, "headers")?,
+            render(&header.value, "headers")?,
+        ));
     }
     let request = OutboundRequest {
         method: match wait.method {

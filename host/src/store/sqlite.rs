@@ -799,23 +799,24 @@ impl Store for SqliteStore {
                 .map_err(inner.err("read the synchronous setting".to_string()))?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(inner.err("relax synchronous for the start mark".to_string()))?;
-            let inserted = conn.prepare_cached(&format!(
-                "INSERT INTO {} (version, name, direction, state, failed, ran_at, started_at)
+            let inserted = conn
+                .prepare_cached(&format!(
+                    "INSERT INTO {} (version, name, direction, state, failed, ran_at, started_at)
                  VALUES (?1, ?2, ?3, 'running', 1, ?4, ?4)",
-                n.mr
-            ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    version,
-                    run.name,
-                    run.direction.as_str(),
-                    run.started_at
-                ])
-            })
-            .map_err(inner.err(format!(
-                "record the start of the {} run of version {}",
-                run.direction, run.version
-            )));
+                    n.mr
+                ))
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        version,
+                        run.name,
+                        run.direction.as_str(),
+                        run.started_at
+                    ])
+                })
+                .map_err(inner.err(format!(
+                    "record the start of the {} run of version {}",
+                    run.direction, run.version
+                )));
             let id = RunId(conn.last_insert_rowid());
             conn.pragma_update(None, "synchronous", configured)
                 .map_err(inner.err("restore the synchronous setting".to_string()))?;

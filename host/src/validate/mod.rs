@@ -34,7 +34,9 @@ pub struct StageValidation {
 
 impl StageValidation {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
     }
     pub fn is_ok(&self) -> bool {
         self.errors().next().is_none()
@@ -59,7 +61,13 @@ pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation
     out.migrations = migrations;
     out.diagnostics
         .extend(crate::config::check_references(&config, &out.migrations));
-    check_variables(&config, &out.migrations, outer, &mut out.diagnostics, &mut out.exported);
+    check_variables(
+        &config,
+        &out.migrations,
+        outer,
+        &mut out.diagnostics,
+        &mut out.exported,
+    );
     // One list in file order (loading, reference and variable checks each add their own).
     let mut sorted = Diagnostics(std::mem::take(&mut out.diagnostics));
     sorted.sort();
@@ -76,7 +84,13 @@ pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation
 pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) -> Vec<Diagnostic> {
     let mut all = Vec::new();
     let mut exported = BTreeSet::new();
-    check_variables(config, migrations, &OuterNames::default(), &mut all, &mut exported);
+    check_variables(
+        config,
+        migrations,
+        &OuterNames::default(),
+        &mut all,
+        &mut exported,
+    );
     all.retain(|d| d.severity == Severity::Error && d.message.starts_with("template: "));
     all
 }
@@ -116,11 +130,16 @@ impl Checker<'_> {
                         )),
                     );
                 }
-                RefKind::Auth if !reference.optional && !self.auth_names.contains(&reference.name) => {
+                RefKind::Auth
+                    if !reference.optional && !self.auth_names.contains(&reference.name) =>
+                {
                     self.diagnostics.push(
                         Diagnostic::error(
                             file,
-                            format!("auth provider `{}` is used but not defined under `auth:`", reference.name),
+                            format!(
+                                "auth provider `{}` is used but not defined under `auth:`",
+                                reference.name
+                            ),
                         )
                         .field(field),
                     );
@@ -130,15 +149,41 @@ impl Checker<'_> {
         }
     }
 
-    fn check_request(&mut self, file: &Path, field: &str, request: &RequestSpec, defined: &BTreeSet<String>) {
+    fn check_request(
+        &mut self,
+        file: &Path,
+        field: &str,
+        request: &RequestSpec,
+        defined: &BTreeSet<String>,
+    ) {
         self.check(file, &format!("{field}.url"), &request.url, defined);
         for (i, h) in request.headers.iter().enumerate() {
-            self.check(file, &format!("{field}.headers[{i}].name"), &h.name, defined);
-            self.check(file, &format!("{field}.headers[{i}].value"), &h.value, defined);
+            self.check(
+                file,
+                &format!("{field}.headers[{i}].name"),
+                &h.name,
+                defined,
+            );
+            self.check(
+                file,
+                &format!("{field}.headers[{i}].value"),
+                &h.value,
+                defined,
+            );
         }
         for (i, q) in request.queries.iter().enumerate() {
-            self.check(file, &format!("{field}.queries[{i}].name"), &q.name, defined);
-            self.check(file, &format!("{field}.queries[{i}].value"), &q.value, defined);
+            self.check(
+                file,
+                &format!("{field}.queries[{i}].name"),
+                &q.name,
+                defined,
+            );
+            self.check(
+                file,
+                &format!("{field}.queries[{i}].value"),
+                &q.value,
+                defined,
+            );
         }
         if request.render_body != Some(false)
             && let Some(body) = &request.body
@@ -148,7 +193,13 @@ impl Checker<'_> {
     }
 
     /// Check a step and add what it defines (its env, then its extractions).
-    fn check_step(&mut self, file: &Path, field: &str, step: &StepSpec, defined: &mut BTreeSet<String>) {
+    fn check_step(
+        &mut self,
+        file: &Path,
+        field: &str,
+        step: &StepSpec,
+        defined: &mut BTreeSet<String>,
+    ) {
         for (name, raw) in &step.env {
             self.check(file, &format!("{field}.env.{name}"), raw, defined);
             defined.insert(name.clone());
@@ -161,13 +212,24 @@ impl Checker<'_> {
         }
         if let Some(response) = &step.response {
             for (i, code) in response.result_code.iter().enumerate() {
-                self.check(file, &format!("{field}.response.result_code[{i}]"), code, defined);
+                self.check(
+                    file,
+                    &format!("{field}.response.result_code[{i}]"),
+                    code,
+                    defined,
+                );
             }
             defined.extend(response.env_from.keys().cloned());
         }
     }
 
-    fn check_json(&mut self, file: &Path, field: &str, value: &serde_json::Value, defined: &BTreeSet<String>) {
+    fn check_json(
+        &mut self,
+        file: &Path,
+        field: &str,
+        value: &serde_json::Value,
+        defined: &BTreeSet<String>,
+    ) {
         match value {
             serde_json::Value::String(s) => self.check(file, field, s, defined),
             serde_json::Value::Array(items) => {
@@ -212,7 +274,12 @@ fn check_variables(
     }
     // Auth config is rendered over the stage's variables.
     for auth in &config.auth {
-        checker.check_json(&config.path, &format!("auth.{}.config", auth.name), &auth.config, &base);
+        checker.check_json(
+            &config.path,
+            &format!("auth.{}.config", auth.name),
+            &auth.config,
+            &base,
+        );
     }
     if let Some(wait) = &config.wait {
         checker.check(&config.path, "wait.url", &wait.url, &base);
@@ -229,7 +296,11 @@ fn check_variables(
         let up_env_defined = defined.clone();
         let steps = migration.up.steps();
         for (i, step) in steps.iter().enumerate() {
-            let field = if steps.len() == 1 { "up".to_string() } else { format!("up.steps[{i}]") };
+            let field = if steps.len() == 1 {
+                "up".to_string()
+            } else {
+                format!("up.steps[{i}]")
+            };
             checker.check_step(file, &field, step, &mut defined);
         }
         for step in steps {
@@ -247,7 +318,11 @@ fn check_variables(
             }
             let steps = down.steps();
             for (i, step) in steps.iter().enumerate() {
-                let field = if steps.len() == 1 { "down".to_string() } else { format!("down.steps[{i}]") };
+                let field = if steps.len() == 1 {
+                    "down".to_string()
+                } else {
+                    format!("down.steps[{i}]")
+                };
                 checker.check_step(file, &field, step, &mut defined);
             }
         }

@@ -13,7 +13,10 @@ use gjson::Kind;
 struct Gjson;
 
 impl Guest for Gjson {
-    fn extract(input: ExtractInput, paths: Vec<String>) -> Result<Vec<Option<String>>, PluginError> {
+    fn extract(
+        input: ExtractInput,
+        paths: Vec<String>,
+    ) -> Result<Vec<Option<String>>, PluginError> {
         // A body that is not JSON counts as missing for every path.
         let Ok(body) = std::str::from_utf8(&input.body) else {
             return Ok(vec![None; paths.len()]);

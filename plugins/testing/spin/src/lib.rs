@@ -14,7 +14,8 @@ impl Guest for Spin {
     fn run(input: StepInput) -> Result<StepOutput, PluginError> {
         let mut counter: u64 = input.spec.len() as u64;
         loop {
-            counter = std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
+            counter =
+                std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
     }
 }

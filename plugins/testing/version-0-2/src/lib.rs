@@ -22,13 +22,16 @@ wit_bindgen::generate!({
     "#,
 });
 
-use exports::apirun::plugin::extractor::{ExtractInput, Guest};
 use apirun::plugin::types::PluginError;
+use exports::apirun::plugin::extractor::{ExtractInput, Guest};
 
 struct Versioned;
 
 impl Guest for Versioned {
-    fn extract(_input: ExtractInput, paths: Vec<String>) -> Result<Vec<Option<String>>, PluginError> {
+    fn extract(
+        _input: ExtractInput,
+        paths: Vec<String>,
+    ) -> Result<Vec<Option<String>>, PluginError> {
         Ok(paths.iter().map(|_| Some("0.2.0".to_string())).collect())
     }
 }
