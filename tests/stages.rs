@@ -910,13 +910,10 @@ fn undefined(out: &Run, root: &Path) -> BTreeSet<(String, String)> {
         .lines()
         .filter(|l| l.contains("nothing defines it") || l.contains("no migration of"))
         .map(|l| {
-            let file = l
-                .split(": ")
-                .next()
-                .unwrap_or("")
-                .replace(&root, "")
-                .trim_start_matches('/')
-                .to_string();
+            // `path[:line:column]: field: message`
+            let located = l.split(": ").next().unwrap_or("").replace(&root, "");
+            let mut parts = located.trim_start_matches('/').split(':');
+            let file = parts.next().unwrap_or("").to_string();
             let var = l.split('`').nth(1).unwrap_or("").to_string();
             (file, var)
         })
@@ -963,6 +960,13 @@ fn validate_on_the_published_seed_lists_exactly_the_undefined_variables() {
     .collect();
     assert_eq!(found, expected, "{}", out.stderr);
     assert!(out.stderr.contains("11 problem(s) found"), "{}", out.stderr);
+    // Each use in a file is located: line and column of the reference.
+    assert!(
+        out.stderr
+            .contains("infrastructure/migration/002_create_database.yaml:21:39: up.request.body"),
+        "{}",
+        out.stderr
+    );
 
     // Our example defines them all.
     let example = seed_project();

@@ -99,6 +99,27 @@ pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) ->
 struct Checker<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     auth_names: BTreeSet<String>,
+    /// File contents, read once, to give diagnostics a line and column.
+    sources: std::collections::HashMap<std::path::PathBuf, String>,
+}
+
+/// Where `.name` (or `.env.name` / `.auth.name`) appears in `file`: the line of
+/// `source` that uses it is looked up in the file (the model keeps no
+/// positions for template strings; a block scalar's lines appear verbatim).
+fn locate(file_text: &str, source: &str, name: &str) -> Option<(usize, usize)> {
+    let token = format!(".{name}");
+    let uses = |line: &str| {
+        line.match_indices(&token).any(|(i, _)| {
+            let after = line[i + token.len()..].chars().next();
+            !matches!(after, Some(c) if c.is_alphanumeric() || c == '_')
+        })
+    };
+    let wanted = source.lines().map(str::trim).find(|line| uses(line))?;
+    file_text.lines().enumerate().find_map(|(index, line)| {
+        let column = line.find(wanted)?;
+        let within = line[column..].find(&token)?;
+        Some((index + 1, column + within + 1))
+    })
 }
 
 impl Checker<'_> {
@@ -117,11 +138,22 @@ impl Checker<'_> {
         for reference in template.references() {
             match reference.kind {
                 RefKind::Var if !reference.optional && !defined.contains(&reference.name) => {
+                    let mut diagnostic = Diagnostic::error(
+                        file,
+                        format!(
+                            "variable `{}` is used but nothing defines it",
+                            reference.name
+                        ),
+                    );
+                    let text = self
+                        .sources
+                        .entry(file.to_path_buf())
+                        .or_insert_with(|| std::fs::read_to_string(file).unwrap_or_default());
+                    if let Some((line, column)) = locate(text, source, &reference.name) {
+                        diagnostic = diagnostic.at(line, column);
+                    }
                     self.diagnostics.push(
-                        Diagnostic::error(
-                            file,
-                            format!("variable `{}` is used but nothing defines it", reference.name),
-                        )
+                        diagnostic
                         .field(field)
                         .hint(format!(
                             "define `{}` in env (config.yaml, stages.yaml), import it with env_from_stages, \
@@ -255,6 +287,7 @@ fn check_variables(
     exported: &mut BTreeSet<String>,
 ) {
     let mut checker = Checker {
+        sources: Default::default(),
         diagnostics,
         auth_names: config.auth.iter().map(|a| a.name.clone()).collect(),
     };
@@ -328,4 +361,18 @@ fn check_variables(
         }
     }
     exported.extend(extracted);
+}
+
+#[cfg(test)]
+mod locate_tests {
+    use super::locate;
+
+    #[test]
+    fn finds_the_line_and_column_of_a_reference() {
+        let file = "up:\n  request:\n    body: |\n      {\"a\": \"{{.vpc}}\",\n       \"b\": \"{{.vpc_id}}\"}\n";
+        let source = "{\"a\": \"{{.vpc}}\",\n \"b\": \"{{.vpc_id}}\"}\n";
+        assert_eq!(locate(file, source, "vpc_id"), Some((5, 16)));
+        assert_eq!(locate(file, source, "vpc"), Some((4, 16)));
+        assert_eq!(locate(file, source, "missing"), None);
+    }
 }
