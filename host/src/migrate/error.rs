@@ -16,7 +16,7 @@ pub enum EngineError {
     /// A problem the user must fix before anything can run (exit 2).
     #[error("{0}")]
     Usage(String),
-    #[error("store {store}: {source}")]
+    #[error("{}", store_message(store, source))]
     Store {
         store: String,
         // Boxed: store errors are large and rare; keep every Result small.
@@ -32,6 +32,18 @@ pub enum EngineError {
     /// A migration failed; it was recorded as failed, not applied.
     #[error("{}", .0)]
     Migration(Box<MigrationFailure>),
+}
+
+/// Most store errors already name the store; add it only when they do not.
+fn store_message(store: &str, source: &StoreError) -> String {
+    let message = source.to_string();
+    // `sqlite:<path>` is described by SQLite errors as "SQLite store <path>".
+    let named = store.strip_prefix("sqlite:").unwrap_or(store);
+    if message.contains(named) {
+        message
+    } else {
+        format!("store {store}: {message}")
+    }
 }
 
 impl EngineError {
