@@ -71,6 +71,27 @@ fn concurrent_up_applies_each_migration_once(backend: Backend) {
     );
 }
 
+/// Two processes opening a new SQLite store at the same moment: switching the
+/// file to WAL needs an exclusive lock that SQLite does not wait for, so one
+/// of them used to fail with "database is locked" (about one time in three).
+#[test]
+fn processes_opening_a_new_sqlite_store_at_once_both_succeed() {
+    let api = Api::start();
+    for _ in 0..8 {
+        let project = Project::new();
+        project.write(
+            "config.yaml",
+            &config(&api.url(), &Backend::Sqlite.store_block("")),
+        );
+        project.write("migration/001_a.yaml", &post_migration("a", ""));
+        let a = spawn_apirun(&project, &["status"], &[]);
+        let b = spawn_apirun(&project, &["status"], &[]);
+        let (a, b) = (finish(a), finish(b));
+        a.success();
+        b.success();
+    }
+}
+
 #[test]
 fn concurrent_up_on_one_sqlite_store_applies_each_migration_once() {
     concurrent_up_applies_each_migration_once(Backend::Sqlite);

@@ -158,9 +158,7 @@ impl SqliteStore {
             .map_err(err("set the busy timeout"))?;
         // WAL needs shared memory; on file systems without it (some network file
         // systems) SQLite keeps its rollback journal, which is slower but as safe.
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(err("switch to the WAL journal"))?;
+        switch_to_wal(&conn, options.busy_timeout).map_err(err("switch to the WAL journal"))?;
         let sync = match options.synchronous {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -1090,6 +1088,33 @@ impl Store for SqliteStore {
     }
 }
 
+/// Switch a database to WAL. Switching a new database needs an exclusive
+/// lock, and SQLite does not call the busy handler for it: when two apirun
+/// processes open a fresh store at once, one gets "database is locked" at
+/// once. Retry (with a short backoff) until `timeout`; once the file is in WAL
+/// mode, the switch is a no-op and needs no lock.
+fn switch_to_wal(conn: &Connection, timeout: Duration) -> Result<(), rusqlite::Error> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(code, _))
+                if matches!(
+                    code.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::TableOverrides;
@@ -1097,6 +1122,7 @@ mod tests {
         Harness, applied, conformance_tests, env_of, failed, ok, start, up, vars, versions,
     };
     use super::*;
+
     use std::time::Instant;
 
     fn open(dir: &Path) -> SqliteStore {
