@@ -343,10 +343,14 @@ auth:
         ),
     );
     item_migration(&project);
+    // Refused when the stage opens, as a config error (exit 2), naming the
+    // entry and the provider that uses it.
     let run = project.apirun(&["up"]);
-    run.code(1);
+    run.code(2);
     let out = run.all_output();
     assert!(out.contains("`lookup`"), "names the plugin: {out}");
+    assert!(out.contains("plugins[0]"), "names the entry: {out}");
+    assert!(out.contains("auth provider `api`"), "names the use: {out}");
     assert!(
         out.contains("auth-plugin") && out.contains("extractor-plugin"),
         "names both worlds: {out}"
