@@ -338,7 +338,7 @@ fn wrong_roles(
         .map(|(kind, place)| {
             let is = kinds.iter().map(|k| k.world()).collect::<Vec<_>>().join(" and ");
             format!(
-                "plugin `{name}` is used as {place}, which needs a {}, but the component is a {is}; \
+                "plugin `{name}` is used as {place}, which needs the {} world, but the component implements {is}; \
                  use a component built for the {} world",
                 kind.world(),
                 kind.world()
