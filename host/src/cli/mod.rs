@@ -42,7 +42,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Process-wide services: one plugin runtime and one masker.
+/// The progress display the `--progress` flag asks for.
 pub(crate) fn progress_mode(arg: ProgressArg) -> ProgressMode {
     match arg {
         ProgressArg::Auto => ProgressMode::Auto,
