@@ -2,6 +2,18 @@
 //! library, map errors to exit codes (0 ok, 1 a migration failed, 2 bad usage
 //! or invalid files). Errors go to stderr and name what to fix.
 
+/// `println!` that ignores a closed stdout (`apirun status | head`)
+/// instead of panicking.
+macro_rules! out {
+    () => {
+        out!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod args;
 mod plugins;
 mod render;

@@ -5,39 +5,48 @@ use crate::output::Masker;
 
 pub fn print_plan(plan: &[PlannedMigration], direction: &str) {
     if plan.is_empty() {
-        println!("dry run: nothing to {direction}; no request would be sent");
+        out!("dry run: nothing to {direction}; no request would be sent");
         return;
     }
-    println!(
+    out!(
         "dry run: {} migration(s) would run ({direction}); nothing is sent and the store is not written",
         plan.len()
     );
     for migration in plan {
-        println!(
-            "  {:>3} {} ({})",
-            migration.version, migration.name, migration.direction
-        );
-        for step in &migration.steps {
-            let name = step.name.as_deref().unwrap_or("");
-            match (&step.method, &step.url) {
-                (Some(method), Some(url)) => {
-                    let auth = step
-                        .auth
-                        .as_deref()
-                        .map(|a| format!(" [auth: {a}]"))
-                        .unwrap_or_default();
-                    println!("        {method} {url}{auth}  {name}");
-                }
-                _ => println!("        step type `{}`  {name}", step.kind),
-            }
+        for line in plan_lines(migration) {
+            out!("{line}");
         }
     }
 }
 
+/// One planned migration as text: a header line, then a line per step. URLs
+/// were masked when the plan was made.
+pub(super) fn plan_lines(migration: &PlannedMigration) -> Vec<String> {
+    let mut lines = vec![format!(
+        "  {:>3} {} ({})",
+        migration.version, migration.name, migration.direction
+    )];
+    for step in &migration.steps {
+        let name = step.name.as_deref().unwrap_or("");
+        lines.push(match (&step.method, &step.url) {
+            (Some(method), Some(url)) => {
+                let auth = step
+                    .auth
+                    .as_deref()
+                    .map(|a| format!(" [auth: {a}]"))
+                    .unwrap_or_default();
+                format!("        {method} {url}{auth}  {name}")
+            }
+            _ => format!("        step type `{}`  {name}", step.kind),
+        });
+    }
+    lines
+}
+
 pub fn print_status(report: &StatusReport, masker: &Masker) {
-    println!("store:   {}", report.store);
-    println!("current: {}", report.current);
-    println!(
+    out!("store:   {}", report.store);
+    out!("current: {}", report.current);
+    out!(
         "applied: {}   pending: {}   out of order: {}   changed: {}   missing files: {}",
         report.applied.len(),
         report.pending.len(),
@@ -46,7 +55,7 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
         report.missing.len()
     );
     if let Some(dirty) = report.dirty.as_ref().filter(|d| d.in_progress_by.is_some()) {
-        println!(
+        out!(
             "RUNNING: version {} ({}) {} is being run by another apirun right now (it holds the store lock: {})",
             dirty.version,
             dirty.name,
@@ -54,7 +63,7 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
             dirty.in_progress_by.as_deref().unwrap_or_default()
         );
     } else if let Some(dirty) = &report.dirty {
-        println!(
+        out!(
             "DIRTY:   version {} ({}) {} run {}{}; rerun `apirun up`, or `apirun resolve {} --applied|--rolled-back`",
             dirty.version,
             dirty.name,
@@ -69,13 +78,15 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
         );
     }
     if !report.versions.is_empty() {
-        println!();
-        println!(
+        out!();
+        out!(
             "  {:<16} {:<14} {:<30} applied at",
-            "version", "state", "name"
+            "version",
+            "state",
+            "name"
         );
         for v in &report.versions {
-            println!(
+            out!(
                 "  {:<16} {:<14} {:<30} {}",
                 v.version,
                 v.state,
@@ -85,10 +96,10 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
         }
     }
     if let Some(history) = &report.history {
-        println!();
-        println!("history (newest first):");
+        out!();
+        out!("history (newest first):");
         for run in history {
-            println!(
+            out!(
                 "  #{:<5} {:<16} {:<5} {:<10} {:<5} {:>7} ms  {}  {}{}",
                 run.id,
                 run.version,

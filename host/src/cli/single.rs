@@ -223,7 +223,7 @@ pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
                 code: 1,
             })?;
             masker.mask_json(&mut value);
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
@@ -236,7 +236,7 @@ pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
 pub async fn create(path: &Path, args: &CreateArgs) -> Result<u8, Failure> {
     let (loaded, _masker) = load_config(path)?;
     let created = crate::migrate::create_migration(&loaded.value.migrate_dir, &args.name)?;
-    println!("{}", created.display());
+    out!("{}", created.display());
     Ok(0)
 }
 
@@ -276,7 +276,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
         eprintln!("{errors} problem(s) found; nothing was sent");
         return Ok(2);
     }
-    println!(
+    out!(
         "ok: {} and {} migration file(s) are valid",
         path.display(),
         result.migrations.len()
@@ -317,7 +317,7 @@ pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
             message: format!("error: {e}"),
             code: 2,
         })?;
-    println!(
+    out!(
         "version {} resolved as {}",
         args.version,
         if args.applied {

@@ -20,18 +20,6 @@ use crate::orchestrate::{
 };
 use crate::output::{self, Masker};
 
-/// `println!` that ignores a closed stdout (`apirun stages status | head`)
-/// instead of panicking.
-macro_rules! out {
-    () => {
-        out!("")
-    };
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
 #[derive(Debug, Args)]
 pub struct StagesArgs {
     #[command(subcommand)]
@@ -315,25 +303,8 @@ fn print_dry_run(
             out!("  condition: {}", masker.mask(condition));
         }
         for migration in &plan.migrations {
-            out!(
-                "  {:>3} {} ({})",
-                migration.version,
-                migration.name,
-                migration.direction
-            );
-            for step in &migration.steps {
-                let name = step.name.as_deref().unwrap_or("");
-                match (&step.method, &step.url) {
-                    (Some(method), Some(url)) => {
-                        let auth = step
-                            .auth
-                            .as_deref()
-                            .map(|a| format!(" [auth: {a}]"))
-                            .unwrap_or_default();
-                        out!("        {method} {}{auth}  {name}", masker.mask(url));
-                    }
-                    _ => out!("        step type `{}`  {name}", step.kind),
-                }
+            for line in super::render::plan_lines(migration) {
+                out!("{line}");
             }
         }
     }
