@@ -248,11 +248,12 @@ impl StageGraph {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{GlobalConfig, OnFailure, StageDef};
 
-    fn file(stages: &[(&str, &[&str])]) -> StagesFile {
+    /// A stages.yaml with these stages (name, dependencies) and defaults elsewhere.
+    pub(crate) fn file(stages: &[(&str, &[&str])]) -> StagesFile {
         StagesFile {
             path: "stages.yaml".into(),
             api_version: "apirun/v1".into(),

@@ -165,37 +165,40 @@ impl Orchestration {
             }
             return Ok([stage.clone()].into());
         }
-        // Upstream of a stage = what it depends on; downstream = its dependents.
+        // A range runs from its upstream end to its downstream end. For `up`,
+        // --from is the upstream end; for `down`, which runs the other way,
+        // --from is the downstream end. Upstream of a stage = what it depends
+        // on; downstream = its dependents.
+        let (upstream_end, downstream_end) = match way {
+            Way::Up => (&selection.from, &selection.to),
+            Way::Down => (&selection.to, &selection.from),
+        };
         let downstream = |s: &str| with(s, self.graph.descendants(s));
         let upstream = |s: &str| with(s, self.graph.ancestors(s));
-        let selected = match (way, &selection.from, &selection.to) {
-            (_, None, None) => self.graph.names().into_iter().collect(),
-            (Way::Up, Some(from), None) => downstream(from),
-            (Way::Up, None, Some(to)) => upstream(to),
-            (Way::Up, Some(from), Some(to)) => {
-                let set: BTreeSet<String> = downstream(from)
-                    .intersection(&upstream(to))
+        let selected = match (upstream_end, downstream_end) {
+            (None, None) => self.graph.names().into_iter().collect(),
+            (Some(first), None) => downstream(first),
+            (None, Some(last)) => upstream(last),
+            (Some(first), Some(last)) => {
+                let set: BTreeSet<String> = downstream(first)
+                    .intersection(&upstream(last))
                     .cloned()
                     .collect();
                 if set.is_empty() {
+                    let (from, to) = (
+                        selection.from.as_deref().unwrap_or_default(),
+                        selection.to.as_deref().unwrap_or_default(),
+                    );
+                    let meaning = match way {
+                        Way::Up => {
+                            "for `up`, --from names the upstream stage and --to the downstream one"
+                        }
+                        Way::Down => {
+                            "for `down`, --from names the first stage rolled back (the most downstream) and --to the last"
+                        }
+                    };
                     return Err(StagesError::usage(format!(
-                        "error: --from {from} --to {to}: `{to}` does not depend on `{from}`, so no stage lies between them; \
-                         for `up`, --from names the upstream stage and --to the downstream one"
-                    )));
-                }
-                set
-            }
-            (Way::Down, Some(from), None) => upstream(from),
-            (Way::Down, None, Some(to)) => downstream(to),
-            (Way::Down, Some(from), Some(to)) => {
-                let set: BTreeSet<String> = upstream(from)
-                    .intersection(&downstream(to))
-                    .cloned()
-                    .collect();
-                if set.is_empty() {
-                    return Err(StagesError::usage(format!(
-                        "error: --from {from} --to {to}: `{from}` does not depend on `{to}`, so no stage lies between them; \
-                         for `down`, --from names the first stage rolled back (the most downstream) and --to the last"
+                        "error: --from {from} --to {to}: `{last}` does not depend on `{first}`, so no stage lies between them; {meaning}"
                     )));
                 }
                 set
@@ -491,32 +494,15 @@ pub fn parse_wait(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GlobalConfig, OnFailure};
 
     /// infrastructure -> services -> configuration, plus monitoring -> infrastructure.
     fn seed() -> Orchestration {
-        let stage = |name: &str, deps: &[&str]| StageDef {
-            name: name.into(),
-            config_path: format!("{name}/config.yaml").into(),
-            depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            env: Default::default(),
-            env_from_stages: Vec::new(),
-            timeout: None,
-            on_failure: OnFailure::Stop,
-            condition: None,
-        };
-        let file = StagesFile {
-            path: "stages.yaml".into(),
-            api_version: "apirun/v1".into(),
-            kind: "StageOrchestration".into(),
-            stages: vec![
-                stage("infrastructure", &[]),
-                stage("services", &["infrastructure"]),
-                stage("configuration", &["services"]),
-                stage("monitoring", &["infrastructure"]),
-            ],
-            global: GlobalConfig::default(),
-        };
+        let file = super::graph::tests::file(&[
+            ("infrastructure", &[]),
+            ("services", &["infrastructure"]),
+            ("configuration", &["services"]),
+            ("monitoring", &["infrastructure"]),
+        ]);
         Orchestration {
             graph: StageGraph::new(&file),
             file,
