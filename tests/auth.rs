@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

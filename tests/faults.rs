@@ -8,6 +8,8 @@
 mod store_support;
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::time::Duration;
 
 use serde_json::json;

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use serde_json::json;
 use support::{Api, JsonServer, Project, basic_config, status_json};
 

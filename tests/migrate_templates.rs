@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use serde_json::json;
 use support::{Api, Project, basic_config};
 

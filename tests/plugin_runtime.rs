@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

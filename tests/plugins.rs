@@ -10,6 +10,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::path::PathBuf;
 
 use serde_json::Value;

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,6 +7,8 @@
 mod store_support;
 mod support;
 
+use support::DemoApiAdmin as _;
+
 use std::time::Duration;
 
 use store_support::{

@@ -314,33 +314,6 @@ impl DemoProcess {
         let port = self.port;
         self.spawn_on(port);
     }
-
-    pub fn get_json(&self, path: &str) -> Value {
-        self.client
-            .get(format!("{}{}", self.url(), path))
-            .send()
-            .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    /// Requests this server process received, oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        self.get_json("/_admin/requests")
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn requests_to(&self, method: &str, path: &str) -> Vec<Value> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r["method"] == method && r["path"] == path)
-            .collect()
-    }
-
-    pub fn state(&self) -> Value {
-        self.get_json("/_admin/state")
-    }
 }
 
 impl Drop for DemoProcess {
@@ -373,4 +346,13 @@ pub fn sqlite_file(project: &Project) -> PathBuf {
 
 pub fn exists(path: &Path) -> bool {
     path.exists()
+}
+
+impl crate::support::DemoApiAdmin for DemoProcess {
+    fn url(&self) -> String {
+        DemoProcess::url(self)
+    }
+    fn http(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
 }

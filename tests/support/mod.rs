@@ -56,27 +56,6 @@ impl Api {
         self.server.base_url().to_string()
     }
 
-    /// Every request the API received (admin calls excluded), oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        self.get_json("/_admin/requests")
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Requests with this method and path.
-    pub fn requests_to(&self, method: &str, path: &str) -> Vec<Value> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r["method"] == method && r["path"] == path)
-            .collect()
-    }
-
-    /// All resources the API holds.
-    pub fn state(&self) -> Value {
-        self.get_json("/_admin/state")
-    }
-
     /// Arm a fault: `{"method","path","status","times","delay_ms","reset"}`.
     pub fn arm_fault(&self, fault: Value) {
         let response = self
@@ -90,13 +69,50 @@ impl Api {
             "arming fault failed: {response:?}"
         );
     }
+}
 
-    pub fn get_json(&self, path: &str) -> Value {
-        self.client
+/// The demo API's admin endpoints, for any running demo API (in-process or
+/// a child process).
+pub trait DemoApiAdmin {
+    fn url(&self) -> String;
+    fn http(&self) -> &reqwest::blocking::Client;
+
+    fn get_json(&self, path: &str) -> Value {
+        self.http()
             .get(format!("{}{}", self.url(), path))
             .send()
             .and_then(|r| r.json())
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Every request the API received (admin calls excluded), oldest first.
+    fn requests(&self) -> Vec<Value> {
+        self.get_json("/_admin/requests")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Requests with this method and path.
+    fn requests_to(&self, method: &str, path: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["method"] == method && r["path"] == path)
+            .collect()
+    }
+
+    /// All resources the API holds.
+    fn state(&self) -> Value {
+        self.get_json("/_admin/state")
+    }
+}
+
+impl DemoApiAdmin for Api {
+    fn url(&self) -> String {
+        Api::url(self)
+    }
+    fn http(&self) -> &reqwest::blocking::Client {
+        &self.client
     }
 }
 
