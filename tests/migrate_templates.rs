@@ -103,6 +103,29 @@ fn render_body_false_sends_the_body_verbatim() {
     assert_eq!(received["body"], r#"{"t": "{{.x}}"}"#);
 }
 
+/// A body sent verbatim is not a template, so a `{{.auth.x}}` in it must not
+/// make apirun acquire that provider's token (here the provider cannot even
+/// render its config, so acquiring it would fail the step).
+#[test]
+fn render_body_false_acquires_no_token_for_auth_references_in_the_body() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}  - type: basic\n    name: broken\n    config: {{username: \"{{{{.nope}}}}\", password: x}}\n",
+            basic_config(&api.url())
+        ),
+    );
+    let received = post_body(
+        &api,
+        &project,
+        "    render_body: false\n",
+        r#"{"t": "{{.auth.broken}}"}"#,
+    );
+    assert_eq!(received["body"], r#"{"t": "{{.auth.broken}}"}"#);
+}
+
 /// `${{.x}}` renders as `$` followed by the value, as in the Go tool.
 #[test]
 fn dollar_before_a_template_renders_a_dollar_and_the_value() {

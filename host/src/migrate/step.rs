@@ -184,7 +184,9 @@ impl StepEnv {
         let mut sources: Vec<&str> = vec![&request.url];
         sources.extend(request.headers.iter().map(|h| h.value.as_str()));
         sources.extend(request.queries.iter().map(|q| q.value.as_str()));
-        if let Some(body) = &body_source {
+        let render_body = request.render_body.unwrap_or(self.render_body);
+        // A body sent verbatim (`render_body: false`) needs no token.
+        if let Some(body) = body_source.as_deref().filter(|_| render_body) {
             sources.push(body);
         }
         let mut ctx = self.auth_context(&sources, vars, mode).await?;
@@ -221,7 +223,6 @@ impl StepEnv {
             )?;
             queries.push((name, value));
         }
-        let render_body = request.render_body.unwrap_or(self.render_body);
         let body = match body_source {
             Some(body) if render_body => {
                 Some(self.render(&body, &mut ctx, mode, &format!("{field}.body"))?)
