@@ -16,7 +16,8 @@ pub enum EngineError {
     /// A problem the user must fix before anything can run (exit 2).
     #[error("{0}")]
     Usage(String),
-    #[error("{}", store_message(store, source))]
+    // Every StoreError names its store (or, for settings, the setting).
+    #[error("{source}")]
     Store {
         store: String,
         // Boxed: store errors are large and rare; keep every Result small.
@@ -32,18 +33,6 @@ pub enum EngineError {
     /// A migration failed; it was recorded as failed, not applied.
     #[error("{}", .0)]
     Migration(Box<MigrationFailure>),
-}
-
-/// Most store errors already name the store; add it only when they do not.
-fn store_message(store: &str, source: &StoreError) -> String {
-    let message = source.to_string();
-    // `sqlite:<path>` is described by SQLite errors as "SQLite store <path>".
-    let named = store.strip_prefix("sqlite:").unwrap_or(store);
-    if message.contains(named) {
-        message
-    } else {
-        format!("store {store}: {message}")
-    }
 }
 
 impl EngineError {
