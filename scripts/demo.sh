@@ -34,10 +34,9 @@ case "$profile" in
   *) echo "demo.sh: DEMO_PROFILE must be debug or release, not '$profile'" >&2; exit 2 ;;
 esac
 
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "demo.sh: cargo not found; install Rust with rustup (https://rustup.rs) and retry" >&2
-  exit 2
-fi
+# shellcheck source=lib/toolchain.sh
+source "$root/scripts/lib/toolchain.sh"
+ensure_rust_toolchain demo.sh || exit $?
 
 echo "==> building apirun and apirun-demo-api ($profile)"
 cargo build "${build_flags[@]}" -p apirun -p apirun-demo-api
@@ -102,7 +101,7 @@ echo "==> apirun stages status -v -c $example/stages.yaml"
 "$bin/apirun" stages status -v -c "$example/stages.yaml"
 
 echo "==> what the demo API now holds (GET /_admin/state)"
-state="$(curl -fsS "$DEMO_API_BASE/_admin/state" 2>/dev/null || true)"
+state="$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + "/_admin/state", timeout=10).read().decode())' "$DEMO_API_BASE" 2>/dev/null || true)"
 if [[ -n "$state" ]] && command -v python3 >/dev/null 2>&1; then
   python3 -c '
 import json, sys
@@ -114,6 +113,6 @@ for name, svc in sorted(s["services"].items()):
     print("    service %s: users %s, settings %s" % (name, [u["username"] for u in svc["users"]], [x["key"] for x in svc["settings"]]))
 ' <<<"$state"
 else
-  echo "${state:-    (curl not installed; skipped)}"
+  echo "${state:-    (python3 not installed; skipped)}"
 fi
 echo "==> done; the demo API is stopped now. Run this script again to repeat the demo from scratch."

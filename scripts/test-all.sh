@@ -13,8 +13,9 @@ ROOT="$(pwd)"
 say() { echo "test-all: $*" >&2; }
 
 say "rust toolchain"
-rustup show active-toolchain >/dev/null 2>&1 || true
-rustup target add wasm32-wasip2 >/dev/null
+# shellcheck source=lib/toolchain.sh
+source "$ROOT/scripts/lib/toolchain.sh"
+ensure_rust_toolchain test-all
 
 say "npm test servers"
 if [ ! -x tests/tools/node_modules/.bin/json-server ] || [ ! -d tests/tools/node_modules/oauth2-mock-server ]; then
