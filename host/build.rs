@@ -58,6 +58,8 @@ fn main() {
              (`rustup target add wasm32-wasip2`; rust-toolchain.toml lists it)"
         );
     }
+    emit_version_info(&root, &wit);
+
     let wasm_dir = plugin_target.join("wasm32-wasip2").join("release");
     println!(
         "cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}",
@@ -72,4 +74,76 @@ fn cargo_target_root(out_dir: &Path) -> Option<PathBuf> {
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
         .map(Path::to_path_buf)
+}
+
+/// `apirun --version` names the git commit it was built from and the plugin
+/// WIT versions it speaks. Neither may fail a build: a source tree without git
+/// (a packaged crate) says "unknown".
+fn emit_version_info(root: &Path, wit: &Path) {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=APIRUN_GIT_COMMIT={commit}");
+    // Rebuild when HEAD moves; only for files that exist (a missing path would
+    // make cargo rerun this script, and rebuild the crate, on every build).
+    if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
+        let head = root.join(head);
+        if head.is_file() {
+            println!("cargo:rerun-if-changed={}", head.display());
+        }
+    }
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
+        && let Some(reference) = git(&["rev-parse", "--git-path", &branch])
+    {
+        let reference = root.join(reference);
+        if reference.is_file() {
+            println!("cargo:rerun-if-changed={}", reference.display());
+        }
+    }
+
+    let mut versions: Vec<String> = std::fs::read_dir(wit)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            let files: Vec<PathBuf> = if path.is_dir() {
+                std::fs::read_dir(&path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect()
+            } else {
+                vec![path]
+            };
+            files
+        })
+        .filter(|p| p.extension().is_some_and(|e| e == "wit"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("package apirun:plugin@"))
+                .map(|v| v.trim_end_matches(';').trim().to_string())
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    println!(
+        "cargo:rustc-env=APIRUN_WIT_VERSIONS={}",
+        if versions.is_empty() {
+            "unknown".to_string()
+        } else {
+            versions.join(", ")
+        }
+    );
 }

@@ -4,10 +4,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `apirun --version`: the release, the commit it was built from and the
+/// plugin contract versions it loads (host/build.rs finds both).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("APIRUN_GIT_COMMIT"),
+    "; plugin WIT apirun:plugin@",
+    env!("APIRUN_WIT_VERSIONS"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "apirun",
-    version,
+    version = LONG_VERSION,
     about = "API-driven migrations: versioned YAML files whose steps call HTTP APIs",
     long_about = None
 )]
@@ -60,6 +71,15 @@ pub enum Command {
     Stages(super::stages::StagesArgs),
     /// List the plugins a stage can use, or inspect a component file.
     Plugins(super::plugins::PluginsArgs),
+    /// Write a starter project (config/config.yaml, one example migration, a README).
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the project (created if missing; existing files are never overwritten).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args, Default)]

@@ -15,6 +15,7 @@ macro_rules! out {
 }
 
 mod args;
+mod init;
 mod plugins;
 mod render;
 mod single;
@@ -63,8 +64,25 @@ pub(crate) fn progress_mode(arg: ProgressArg) -> ProgressMode {
     }
 }
 
+/// The file a command reads first (a stage's config.yaml, or a stages file),
+/// so that a failure caused by its absence can point at `init`.
+fn config_file_of(command: &Command, config: &std::path::Path) -> Option<(std::path::PathBuf, bool)> {
+    use stages::StagesCommand as S;
+    match command {
+        Command::Init(_) | Command::Plugins(_) => None,
+        Command::Stages(a) => match &a.command {
+            S::Up(r) | S::Down(r) => Some((r.file.config.clone(), true)),
+            S::Status(s) => Some((s.file.config.clone(), true)),
+            S::Validate(f) => Some((f.config.clone(), true)),
+            S::Init(_) => None,
+        },
+        _ => Some((config.to_path_buf(), false)),
+    }
+}
+
 async fn run(cli: Cli) -> u8 {
     let command = cli.command.unwrap_or(Command::Up(UpArgs::default()));
+    let needs = config_file_of(&command, &cli.config);
     let result = match command {
         Command::Up(args) => single::up(&cli.config, cli.progress, &args).await,
         Command::Down(args) => single::down(&cli.config, cli.progress, &args).await,
@@ -74,11 +92,18 @@ async fn run(cli: Cli) -> u8 {
         Command::Resolve(args) => single::resolve(&cli.config, &args).await,
         Command::Stages(args) => stages::run(cli.progress, &args).await,
         Command::Plugins(args) => plugins::run(&cli.config, &args).await,
+        Command::Init(args) => init::init(&args.dir),
     };
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("{}", failure.message);
+            // A missing config file is a new user's first error: say how to
+            // make one instead of only that it cannot be read.
+            let hint = needs.and_then(|(path, stages)| init::missing_config_hint(&path, stages));
+            match hint {
+                Some(hint) => eprintln!("{hint}"),
+                None => eprintln!("{}", failure.message),
+            }
             failure.code
         }
     }

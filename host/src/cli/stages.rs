@@ -36,6 +36,8 @@ pub enum StagesCommand {
     Status(StagesStatusArgs),
     /// Check stages.yaml, the dependency graph and every stage's files; send nothing.
     Validate(StagesFileArg),
+    /// Write a starter stages project (stages.yaml and two stages).
+    Init(super::args::InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +106,7 @@ pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure
         StagesCommand::Down(a) => up_or_down(progress, a, Way::Down).await,
         StagesCommand::Status(a) => status(a).await,
         StagesCommand::Validate(a) => validate(&a.config),
+        StagesCommand::Init(a) => super::init::stages_init(&a.dir),
     }
 }
 
