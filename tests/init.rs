@@ -45,7 +45,11 @@ fn init_writes_a_project_that_validates_and_runs_up_and_down() {
 
     apirun_in(root, &["down", "--to", "0"], &env).success();
     let items = api.get_json("/api/items");
-    assert_eq!(items.as_array().map(Vec::len), Some(0), "down deleted the item: {items}");
+    assert_eq!(
+        items.as_array().map(Vec::len),
+        Some(0),
+        "down deleted the item: {items}"
+    );
 }
 
 #[test]
@@ -56,7 +60,10 @@ fn init_never_overwrites_and_writes_nothing_when_refused() {
     let refused = apirun_in(root, &["init"], &[]);
     refused.code(2);
     assert!(refused.stderr.contains("already exists"), "{refused:?}");
-    assert_eq!(std::fs::read_to_string(root.join("README.md")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+        "mine"
+    );
     assert!(!root.join("config").exists(), "nothing half-written");
 }
 
@@ -72,7 +79,12 @@ fn stages_init_writes_a_stages_project_that_runs() {
     apirun_in(root, &["stages", "validate"], &env).success();
     apirun_in(root, &["stages", "up"], &env).success();
     // Each of the two stages created its example item.
-    assert_eq!(api.requests_to("POST", "/api/items").len(), 2, "{:?}", api.requests());
+    assert_eq!(
+        api.requests_to("POST", "/api/items").len(),
+        2,
+        "{:?}",
+        api.requests()
+    );
     apirun_in(root, &["stages", "down"], &env).success();
     let items = api.get_json("/api/items");
     assert_eq!(items.as_array().map(Vec::len), Some(0), "{items}");
@@ -99,7 +111,12 @@ fn version_names_the_commit_and_the_plugin_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shown = apirun_in(dir.path(), &["--version"], &[]);
     shown.success();
-    assert!(shown.stdout.starts_with(&format!("apirun {}", env!("CARGO_PKG_VERSION"))), "{shown:?}");
+    assert!(
+        shown
+            .stdout
+            .starts_with(&format!("apirun {}", env!("CARGO_PKG_VERSION"))),
+        "{shown:?}"
+    );
     assert!(shown.stdout.contains("commit "), "{shown:?}");
     assert!(shown.stdout.contains("apirun:plugin@0.1.0"), "{shown:?}");
 }

@@ -84,17 +84,24 @@ in its repository.
 "#;
 
 const STAGES: &str = r#"# apirun stages file: see docs/multi-stage.md.
+apiVersion: apirun/v1
+kind: StageOrchestration
+
 stages:
   - name: base
     config_path: ./base/config/config.yaml
+    on_failure: stop                # stop | skip_dependents | continue
   - name: app
     config_path: ./app/config/config.yaml
     depends_on: [base]
+    # env_from_stages:              # variables another stage extracted
+    #   - stage: base
+    #     vars: [item_id]
 
 global:
   max_concurrent_stages: 1
   wait_between_stages: 0s
-  on_failure: stop                  # stop | skip_dependents | continue
+  rollback_on_failure: false
 "#;
 
 /// What `init` wrote, for the summary.

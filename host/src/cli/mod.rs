@@ -66,7 +66,10 @@ pub(crate) fn progress_mode(arg: ProgressArg) -> ProgressMode {
 
 /// The file a command reads first (a stage's config.yaml, or a stages file),
 /// so that a failure caused by its absence can point at `init`.
-fn config_file_of(command: &Command, config: &std::path::Path) -> Option<(std::path::PathBuf, bool)> {
+fn config_file_of(
+    command: &Command,
+    config: &std::path::Path,
+) -> Option<(std::path::PathBuf, bool)> {
     use stages::StagesCommand as S;
     match command {
         Command::Init(_) | Command::Plugins(_) => None,
