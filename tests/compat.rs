@@ -124,9 +124,9 @@ fn result_code_empty_list_accepts_any_status_with_a_warning() {
     let validate = project.apirun(&["validate"]);
     validate.success();
     assert!(
-        validate
-            .stderr
-            .contains("up.response.result_code: `result_code: []` accepts any status, as in the Go tool"),
+        validate.stderr.contains(
+            "up.response.result_code: `result_code: []` accepts any status, as in the Go tool"
+        ),
         "{}",
         validate.stderr
     );
@@ -235,7 +235,10 @@ fn quickstart_config_layout() {
     up.success();
     let seen = api.requests_to("GET", "/api/samples");
     assert_eq!(seen.len(), 1, "{:?}", api.requests());
-    assert_eq!(seen[0]["user"], "admin", "auth_name injects the Basic header");
+    assert_eq!(
+        seen[0]["user"], "admin",
+        "auth_name injects the Basic header"
+    );
     assert_eq!(seen[0]["query"], "owner=sample");
     // The store lands where the Go tool puts it: <migrate_dir>/apirun.db.
     assert!(fx.path().join("config/migration/apirun.db").is_file());
@@ -253,7 +256,8 @@ fn quickstart_config_layout() {
     let down = fx.apirun(&["down", "--to", "0"], &env);
     down.code(2);
     assert!(
-        down.stderr.contains("has no `down` block; nothing was rolled back"),
+        down.stderr
+            .contains("has no `down` block; nothing was rolled back"),
         "{}",
         down.stderr
     );
@@ -295,7 +299,10 @@ impl OAuthServer {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("oauth2-mock-server exited early with {status}");
             }
-            assert!(Instant::now() < deadline, "oauth2-mock-server did not start");
+            assert!(
+                Instant::now() < deadline,
+                "oauth2-mock-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         OAuthServer {
@@ -375,7 +382,8 @@ fn grafana_migration() {
     let dashboards = api.requests_to("POST", "/api/dashboards");
     assert_eq!(dashboards.len(), 1);
     assert_eq!(dashboards[0]["user"], "admin");
-    let body: Value = serde_json::from_str(dashboards[0]["body"].as_str().unwrap_or("")).expect("json body");
+    let body: Value =
+        serde_json::from_str(dashboards[0]["body"].as_str().unwrap_or("")).expect("json body");
     assert_eq!(body["dashboard"]["title"], "Compat Dashboard for sample");
     assert_eq!(items(&api, "grafana_users")[0]["login"], "sample");
     assert_eq!(status(&fx, config, &env)["applied"], json!([1, 2]));
@@ -392,7 +400,10 @@ fn grafana_migration() {
 #[test]
 fn stages_published_example_fails_validate_with_the_documented_reason() {
     let project = Project::new();
-    copy_tree(&repo_root().join("tests/fixtures/seed-tree"), project.path());
+    copy_tree(
+        &repo_root().join("tests/fixtures/seed-tree"),
+        project.path(),
+    );
     let mut cmd = Command::new(apirun_bin());
     cmd.current_dir(project.path())
         .args(["stages", "validate", "-c", "stages.yaml"]);
@@ -422,7 +433,11 @@ fn stages_embedded() {
     let validate = fx.stages("validate", &[], &env);
     validate.success();
     for key in ["store.driver", "store.path"] {
-        assert!(validate.stderr.contains(key), "warns about {key}: {}", validate.stderr);
+        assert!(
+            validate.stderr.contains(key),
+            "warns about {key}: {}",
+            validate.stderr
+        );
     }
     fx.stages("up", &[], &env).success();
     assert_eq!(items(&api, "setups").len(), 1);
@@ -468,7 +483,11 @@ fn orchestrator_embedded() {
     fx.stages("validate", &[], &env).success();
     let up = fx.stages("up", &[], &env);
     up.success();
-    assert!(up.stderr.contains("vpc_id"), "warns about the missing import: {}", up.stderr);
+    assert!(
+        up.stderr.contains("vpc_id"),
+        "warns about the missing import: {}",
+        up.stderr
+    );
     assert_eq!(items(&api, "orchestrated").len(), 4);
     for stage in ["infrastructure", "database", "services", "configuration"] {
         assert!(
@@ -532,7 +551,10 @@ fn embedded_postgresql() {
         db.query("SELECT version FROM schema_migrations"),
         vec![vec![Some("1".to_string())]]
     );
-    assert!(!fx.path().join("migration/apirun.db").exists(), "no SQLite store");
+    assert!(
+        !fx.path().join("migration/apirun.db").exists(),
+        "no SQLite store"
+    );
     assert_eq!(status(&fx, "config.yaml", &env)["applied"], json!([1]));
 }
 
@@ -548,9 +570,21 @@ impl TlsServer {
         let made = Command::new("openssl")
             .current_dir(dir)
             .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "key.pem",
-                "-out", "cert.pem",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -560,7 +594,9 @@ impl TlsServer {
         let port = support::free_port();
         let child = Command::new("openssl")
             .current_dir(dir)
-            .args(["s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem"])
+            .args([
+                "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
+            ])
             .args(["-accept", &format!("127.0.0.1:{port}")])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -615,12 +651,18 @@ fn embedded_custom_table() {
         })
         .expect("tables");
     names.retain(|n| !n.starts_with("sqlite_"));
-    for table in ["demo_schema_migrations", "demo_migration_runs", "demo_stored_env"] {
+    for table in [
+        "demo_schema_migrations",
+        "demo_migration_runs",
+        "demo_stored_env",
+    ] {
         assert!(names.iter().any(|n| n == table), "{table} in {names:?}");
     }
     assert!(!names.iter().any(|n| n == "schema_migrations"), "{names:?}");
     let version: i64 = db
-        .query_row("SELECT version FROM demo_schema_migrations", [], |r| r.get(0))
+        .query_row("SELECT version FROM demo_schema_migrations", [], |r| {
+            r.get(0)
+        })
         .expect("applied version");
     assert_eq!(version, 1);
     drop(db);
@@ -666,7 +708,10 @@ fn auth_embedded_lazy() {
     fx.single(&["up"], &env).success();
     assert_eq!(users(&api, "GET", "/api/a2"), vec![json!("u2")]);
     assert_eq!(users(&api, "GET", "/api/a3"), vec![json!("u3")]);
-    assert_eq!(status(&fx, "config.yaml", &env)["applied"], json!([1, 2, 3]));
+    assert_eq!(
+        status(&fx, "config.yaml", &env)["applied"],
+        json!([1, 2, 3])
+    );
 }
 
 /// auth_embedded_multi_registry: two providers registered together.
@@ -698,7 +743,13 @@ fn auth_embedded_multi_registry_type2() {
     assert_eq!(users(&api, "GET", "/api/b"), vec![json!("u2"); 2]);
     // Rolled back newest first.
     let paths: Vec<Value> = api.requests().iter().map(|r| r["path"].clone()).collect();
-    assert_eq!(paths, json!(["/api/a", "/api/b", "/api/b", "/api/a"]).as_array().cloned().unwrap_or_default());
+    assert_eq!(
+        paths,
+        json!(["/api/a", "/api/b", "/api/b", "/api/a"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    );
     assert_eq!(status(&fx, "config.yaml", &env)["applied"], json!([]));
 }
 
@@ -736,8 +787,14 @@ fn validate_ok_implies_dry_run_ok_on_the_corpus() {
     ];
     let singles = [
         ("quickstart", "config/config.yaml"),
-        ("keycloak_migration", "examples/keycloak_migration/config.yaml"),
-        ("grafana_migration", "examples/grafana_migration/config.yaml"),
+        (
+            "keycloak_migration",
+            "examples/keycloak_migration/config.yaml",
+        ),
+        (
+            "grafana_migration",
+            "examples/grafana_migration/config.yaml",
+        ),
         ("embedded_sqlite", "config.yaml"),
         ("embedded_custom_table", "config.yaml"),
         ("auth_embedded", "config.yaml"),
@@ -754,7 +811,11 @@ fn validate_ok_implies_dry_run_ok_on_the_corpus() {
         }
         checked += 1;
         let dry = fx.apirun(&["--config", config, "up", "--dry-run"], &env);
-        assert_eq!(dry.code, 0, "{name}: validate ok but dry run failed:\n{}", dry.stderr);
+        assert_eq!(
+            dry.code, 0,
+            "{name}: validate ok but dry run failed:\n{}",
+            dry.stderr
+        );
     }
     assert!(checked >= 8, "most of the corpus validates ({checked})");
     assert!(api.requests().is_empty(), "a dry run sends nothing");

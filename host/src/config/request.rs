@@ -101,7 +101,9 @@ pub fn status_pattern(code: &str) -> Option<String> {
     let b = code.as_bytes();
     let valid = code == ANY_STATUS
         || (b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && &b[1..] == b"xx")
-        || (b.len() == 3 && b.iter().all(u8::is_ascii_digit) && ("100"..="599").contains(&code.as_str()));
+        || (b.len() == 3
+            && b.iter().all(u8::is_ascii_digit)
+            && ("100"..="599").contains(&code.as_str()));
     valid.then_some(code)
 }
 
