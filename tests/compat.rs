@@ -233,6 +233,12 @@ fn quickstart_config_layout() {
     fx.apirun(&["validate"], &env).success();
     let up = fx.apirun(&["up"], &env);
     up.success();
+    // The Go tool's working-directory-relative migrate_dir: found, with a warning.
+    assert!(
+        up.stderr.contains("migrate_dir") && up.stderr.contains("from the working directory"),
+        "{}",
+        up.stderr
+    );
     let seen = api.requests_to("GET", "/api/samples");
     assert_eq!(seen.len(), 1, "{:?}", api.requests());
     assert_eq!(
@@ -378,7 +384,13 @@ fn grafana_migration() {
     let config = "examples/grafana_migration/config.yaml";
 
     fx.apirun(&["--config", config, "validate"], &env).success();
-    fx.apirun(&["--config", config, "up"], &env).success();
+    let up = fx.apirun(&["--config", config, "up"], &env);
+    up.success();
+    assert!(
+        up.stderr.contains("body_file") && up.stderr.contains("from the working directory"),
+        "{}",
+        up.stderr
+    );
     let dashboards = api.requests_to("POST", "/api/dashboards");
     assert_eq!(dashboards.len(), 1);
     assert_eq!(dashboards[0]["user"], "admin");
