@@ -66,8 +66,9 @@ pub struct ExtractSpec {
 /// What a response must look like and what to take from it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ResponseSpec {
-    /// Accepted status codes as written: 3-digit codes, or templates (`{{.code}}`) checked
-    /// when rendered. Empty: any 2xx.
+    /// Accepted statuses as written: 3-digit codes, a class (`2xx`), `any`, or templates
+    /// (`{{.code}}`) checked when rendered. Empty (the key absent): any 2xx. An explicit
+    /// `result_code: []` is stored as `["any"]` (see docs/compatibility.md).
     pub result_code: Vec<String>,
     pub env_missing: EnvMissing,
     /// Variable name -> extraction, in file order.
@@ -88,6 +89,33 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
 ];
 
 const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from"];
+
+/// The `result_code` entry that accepts every status.
+pub const ANY_STATUS: &str = "any";
+
+/// A literal `result_code` entry in its canonical form: a 3-digit code from 100 to 599,
+/// a class `1xx`..`5xx` (any case, stored lowercase), or `any`. None if it is none of these.
+/// Also used on rendered templates when the status is checked.
+pub fn status_pattern(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_lowercase();
+    let b = code.as_bytes();
+    let valid = code == ANY_STATUS
+        || (b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && &b[1..] == b"xx")
+        || (b.len() == 3
+            && b.iter().all(u8::is_ascii_digit)
+            && ("100"..="599").contains(&code.as_str()));
+    valid.then_some(code)
+}
+
+/// Whether `status` matches one canonical `result_code` entry (see [`status_pattern`]).
+pub fn status_matches(pattern: &str, status: u16) -> bool {
+    match status_pattern(pattern) {
+        Some(p) if p == ANY_STATUS => true,
+        Some(p) if p.ends_with("xx") => p.as_bytes()[0] - b'0' == (status / 100) as u8,
+        Some(p) => p == status.to_string(),
+        None => false,
+    }
+}
 
 /// `headers` / `queries`: the Go list form `[{name: X, value: Y}]` or a mapping `{X: Y}`.
 pub(crate) fn name_values(ctx: &mut Ctx, node: &Node, path: &str, what: &str) -> Vec<NameValue> {
@@ -276,6 +304,24 @@ pub(crate) fn decode_response(
     if let Some(n) = f.get("result_code") {
         let p = f.path_of("result_code");
         let items: Vec<(usize, &Node)> = match &n.value {
+            // The Go tool documents `result_code: []` as "any status code accepted" (and its
+            // code does that), so a Go-tool file keeps that meaning; the warning points to the
+            // explicit spelling, because an empty list reads like "nothing" and an absent key
+            // means any 2xx here (docs/compatibility.md).
+            Value::Seq(items) if items.is_empty() => {
+                ctx.warning(
+                    Some(n.pos),
+                    &p,
+                    "`result_code: []` accepts any status, as in the Go tool",
+                    Some(
+                        "write result_code: [\"any\"] to say so without this warning, a class \
+                         such as [\"2xx\", \"404\"], or remove the key to accept any 2xx"
+                            .to_string(),
+                    ),
+                );
+                out.result_code.push(ANY_STATUS.to_string());
+                Vec::new()
+            }
             Value::Seq(items) => items.iter().enumerate().collect(),
             Value::Scalar { .. } => vec![(0, n)],
             _ => {
@@ -297,18 +343,20 @@ pub(crate) fn decode_response(
                 continue;
             };
             let code = code.trim().to_string();
-            let valid = code.contains("{{")
-                || (code.len() == 3
-                    && code.bytes().all(|b| b.is_ascii_digit())
-                    && ("100"..="599").contains(&code.as_str()));
-            if valid {
+            if code.contains("{{") {
+                out.result_code.push(code);
+            } else if let Some(code) = status_pattern(&code) {
                 out.result_code.push(code);
             } else {
                 ctx.error(
                     Some(item.pos),
                     &ip,
                     format!("\"{code}\" is not an HTTP status code"),
-                    Some("use 3-digit codes from 100 to 599, e.g. \"200\"".to_string()),
+                    Some(
+                        "use 3-digit codes from 100 to 599 (\"200\"), a class (\"2xx\") or \
+                         \"any\""
+                            .to_string(),
+                    ),
                 );
             }
         }

@@ -430,7 +430,9 @@ impl StepEnv {
         let accepted = if codes.is_empty() {
             (200..300).contains(&status)
         } else {
-            codes.iter().any(|c| c == &status.to_string())
+            codes
+                .iter()
+                .any(|c| crate::config::request::status_matches(c, status))
         };
         if accepted {
             return Ok(());
