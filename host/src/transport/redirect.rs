@@ -66,7 +66,7 @@ impl std::fmt::Display for RedirectRefusal {
                  the request to follow it (its headers and auth are not sent there), or \
                  `follow_redirects: none` to take the redirect itself as the answer",
             ),
-            RedirectRefusal::Denied(policy) => write!(f, "denied by policy: {policy}"),
+            RedirectRefusal::Denied(policy) => f.write_str(policy),
             RedirectRefusal::TooMany => write!(f, "more than {MAX_REDIRECTS} redirects"),
             RedirectRefusal::BadLocation(why) => write!(f, "bad Location: {why}"),
         }

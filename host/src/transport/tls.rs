@@ -128,24 +128,26 @@ impl ServerCertVerifier for PinnedOrWebPki {
     }
 }
 
-/// The rustls error somewhere in `error`'s cause chain (an `io::Error`
-/// hides its inner error from `source()`, so look inside those too).
+/// The rustls error somewhere in `error`'s cause chain. An `io::Error`
+/// hides its inner error from `source()` (and hyper wraps io errors in io
+/// errors), so look inside those too.
 pub(crate) fn find_tls_error<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
     let mut current = Some(error);
-    while let Some(e) = current {
+    // Bounded: cause chains are short; a cycle must not hang a send.
+    for _ in 0..32 {
+        let e = current?;
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(inner) = e
+        current = match e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
         {
-            return Some(tls);
-        }
-        current = e.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -161,9 +163,11 @@ pub(crate) fn describe_tls_error(error: &rustls::Error, host: &str) -> String {
             CertificateError::UnknownIssuer => {
                 refused("it is not signed by a trusted certificate authority")
             }
-            CertificateError::CaUsedAsEndEntity => refused(
-                "it is a CA (self-signed) certificate that is not in client.ca_file",
-            ),
+            // webpki's CaUsedAsEndEntity reaches rustls as an opaque `Other`
+            // error; its text is the only handle on it.
+            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+                refused("it is a CA (self-signed) certificate that is not in client.ca_file")
+            }
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 format!(
                     "TLS: the certificate of {host} is not valid for that name ({error}); \
