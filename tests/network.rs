@@ -115,7 +115,11 @@ fn a_plugin_redirected_outside_its_allowed_hosts_is_denied_and_nothing_reaches_t
         b.requests()
     );
     assert_eq!(a.requests_to("GET", "/api/start").len(), 1);
-    assert!(status(&project)["applied"].as_array().is_some_and(|a| a.is_empty()));
+    assert!(
+        status(&project)["applied"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    );
 }
 
 #[test]
@@ -182,8 +186,15 @@ fn the_http_step_does_not_follow_a_redirect_to_another_origin_by_default() {
     run.code(1);
     let text = run.all_output();
     assert!(text.contains("follow_redirects: any"), "says how: {text}");
-    assert!(text.contains(&format!("{}/api/things", b.url())), "names the Location: {text}");
-    assert!(b.requests().is_empty(), "B gets nothing: {:?}", b.requests());
+    assert!(
+        text.contains(&format!("{}/api/things", b.url())),
+        "names the Location: {text}"
+    );
+    assert!(
+        b.requests().is_empty(),
+        "B gets nothing: {:?}",
+        b.requests()
+    );
 }
 
 #[test]
@@ -205,7 +216,10 @@ fn follow_redirects_any_sends_no_header_and_no_auth_to_the_other_origin() {
     let next = a.requests_to("GET", "/api/next");
     assert_eq!(next.len(), 1, "{:?}", a.requests());
     assert_eq!(header(&next[0], "x-api-key"), Some("key-for-a-only"));
-    assert!(header(&next[0], "authorization").is_some(), "same origin keeps auth");
+    assert!(
+        header(&next[0], "authorization").is_some(),
+        "same origin keeps auth"
+    );
 
     let at_b = b.requests_to("GET", "/api/things");
     assert_eq!(at_b.len(), 1, "{:?}", b.requests());
@@ -399,7 +413,9 @@ fn apirun_measured(project: &Project, args: &[&str]) -> (Run, u64) {
         stderr: std::fs::read_to_string(&err).unwrap_or_default(),
     };
     // Linux reports ru_maxrss in KiB.
-    (run, usage.ru_maxrss as u64)
+    let rss_kib = usage.ru_maxrss as u64;
+    eprintln!("apirun {args:?}: peak RSS {rss_kib} KiB");
+    (run, rss_kib)
 }
 
 fn big_project(url: &str, method: &str, client: &str) -> Project {
@@ -408,7 +424,11 @@ fn big_project(url: &str, method: &str, client: &str) -> Project {
         "config.yaml",
         &format!("migrate_dir: ./migration\nenv:\n  - name: api_base\n    value: {url}\n{client}"),
     );
-    let body = if method == "GET" { "" } else { "    body: '{\"a\": 1}'\n" };
+    let body = if method == "GET" {
+        ""
+    } else {
+        "    body: '{\"a\": 1}'\n"
+    };
     project.write(
         "migration/001_big.yaml",
         &format!(
@@ -430,9 +450,15 @@ fn a_2_gib_content_length_body_fails_the_step_naming_the_limit_and_memory_stays_
     let (run, rss_kib) = apirun_measured(&project, &["up"]);
     run.code(1);
     let text = run.all_output();
-    assert!(text.contains("client.max_response_bytes"), "names the setting: {text}");
+    assert!(
+        text.contains("client.max_response_bytes"),
+        "names the setting: {text}"
+    );
     assert!(text.contains("8 MiB"), "names the limit: {text}");
-    assert!(text.contains(&TWO_GIB.to_string()), "names the declared size: {text}");
+    assert!(
+        text.contains(&TWO_GIB.to_string()),
+        "names the declared size: {text}"
+    );
     assert!(rss_kib < MAX_RSS_KIB, "peak RSS {rss_kib} KiB");
     assert_eq!(
         server.connections.load(Ordering::SeqCst),
@@ -450,7 +476,10 @@ fn a_2_gib_chunked_body_fails_the_step_and_memory_stays_bounded() {
     let (run, rss_kib) = apirun_measured(&project, &["up"]);
     run.code(1);
     let text = run.all_output();
-    assert!(text.contains("larger than the response limit of 8 MiB"), "{text}");
+    assert!(
+        text.contains("larger than the response limit of 8 MiB"),
+        "{text}"
+    );
     assert!(text.contains("client.max_response_bytes"), "{text}");
     assert!(rss_kib < MAX_RSS_KIB, "peak RSS {rss_kib} KiB");
 }
@@ -460,7 +489,11 @@ fn max_response_bytes_raises_the_limit() {
     // 9 MiB: over the default, under the configured 16 MiB.
     let size = 9 * 1024 * 1024;
     let server = BigServer::start(200, size, true);
-    let project = big_project(&server.url(), "GET", "client:\n  max_response_bytes: 16MiB\n");
+    let project = big_project(
+        &server.url(),
+        "GET",
+        "client:\n  max_response_bytes: 16MiB\n",
+    );
     project.apirun(&["up"]).success();
     let project = big_project(&server.url(), "GET", "");
     project.apirun(&["up"]).code(1);
@@ -469,7 +502,11 @@ fn max_response_bytes_raises_the_limit() {
 #[test]
 fn a_post_accepted_with_a_body_over_the_cap_is_an_unknown_outcome_not_a_failure() {
     let server = BigServer::start(201, 1024 * 1024, true);
-    let project = big_project(&server.url(), "POST", "client:\n  max_response_bytes: 64KiB\n");
+    let project = big_project(
+        &server.url(),
+        "POST",
+        "client:\n  max_response_bytes: 64KiB\n",
+    );
     let run = project.apirun(&["up"]);
     run.code(1);
     let text = run.all_output();
@@ -536,7 +573,9 @@ impl TlsServer {
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
         let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
             .args(["-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
             .arg("-keyout")
@@ -570,7 +609,10 @@ impl TlsServer {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
                 break text.trim().parse().expect("port");
             }
-            assert!(std::time::Instant::now() < deadline, "TLS server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "TLS server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         TlsServer { child, port, dir }
@@ -628,9 +670,19 @@ fn an_untrusted_certificate_fails_once_naming_the_host_and_the_fix() {
     let run = project.apirun(&["up"]);
     run.code(1);
     let text = run.all_output();
-    assert!(text.contains(&format!("127.0.0.1:{}", server.port)), "names the host: {text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", server.port)),
+        "names the host: {text}"
+    );
     assert!(text.contains("client.ca_file"), "says ca_file: {text}");
     assert!(text.contains("insecure: true"), "says insecure: {text}");
-    assert!(!text.contains("CaUsedAsEndEntity"), "no rustls debug text: {text}");
-    assert_eq!(server.connections(), 1, "a certificate error is not retried");
+    assert!(
+        !text.contains("CaUsedAsEndEntity"),
+        "no rustls debug text: {text}"
+    );
+    assert_eq!(
+        server.connections(),
+        1,
+        "a certificate error is not retried"
+    );
 }

@@ -306,10 +306,7 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
             Some(body) => json_status(code, body),
             None => error(code, "injected fault"),
         };
-        if let Some(location) = fired
-            .location
-            .and_then(|l| HeaderValue::from_str(&l).ok())
-        {
+        if let Some(location) = fired.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             resp.headers_mut().insert(header::LOCATION, location);
         }
         return resp;

@@ -335,7 +335,10 @@ pub(crate) fn decode_follow_redirects(ctx: &mut Ctx, f: &Fields<'_>) -> Option<F
             Some(node.pos),
             &path,
             format!("unknown follow_redirects \"{text}\""),
-            Some(format!("use one of {}", FollowRedirects::CHOICES.join(", "))),
+            Some(format!(
+                "use one of {}",
+                FollowRedirects::CHOICES.join(", ")
+            )),
         );
     }
     parsed

@@ -526,7 +526,11 @@ impl StepEnv {
 /// redirect rules), and the server may have applied it (a 303, or a 302 after
 /// a form-style POST, says it did), so the outcome is unknown
 /// (docs/migrations.md, "Redirects").
-fn redirect_refused(mut failure: StepFailure, method: &str, response: &PluginResponse) -> StepFailure {
+fn redirect_refused(
+    mut failure: StepFailure,
+    method: &str,
+    response: &PluginResponse,
+) -> StepFailure {
     let status = response.status;
     let safe = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
     if safe || !(301..=303).contains(&status) {

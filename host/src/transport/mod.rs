@@ -79,13 +79,16 @@ pub struct InboundResponse {
     pub attempts: u32,
 }
 
+/// A sender's policy for one URL: `Err(why)` refuses it.
+pub type UrlPolicy<'a> = dyn Fn(&reqwest::Url) -> Result<(), String> + Send + Sync + 'a;
+
 /// How one send treats redirects.
 #[derive(Clone, Copy, Default)]
 pub struct Redirects<'a> {
     pub follow: FollowRedirects,
     /// The sender's policy (a plugin's `allowed_hosts`), asked before every
     /// hop: `Err(why)` refuses it.
-    pub policy: Option<&'a (dyn Fn(&reqwest::Url) -> Result<(), String> + Send + Sync)>,
+    pub policy: Option<&'a UrlPolicy<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,9 +330,7 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self
-                .send_once(method.clone(), url, headers, request)
-                .await;
+            let outcome = self.send_once(method.clone(), url, headers, request).await;
             let retryable = match &outcome {
                 Ok(response) => RetryPolicy::is_retryable_status(response.status),
                 // A request reqwest cannot even build (bad header name or
@@ -495,10 +496,16 @@ mod tests {
     #[test]
     fn a_too_large_answer_names_the_limit_and_the_setting() {
         let declared = too_large_message("GET", "http://x/big", 200, Some(5000), 4096, false);
-        assert!(declared.contains("5000 bytes, above the response limit of 4 KiB"), "{declared}");
+        assert!(
+            declared.contains("5000 bytes, above the response limit of 4 KiB"),
+            "{declared}"
+        );
         assert!(declared.contains("client.max_response_bytes"), "{declared}");
         let streamed = too_large_message("POST", "http://x/big", 201, None, 4096, true);
-        assert!(streamed.contains("a body larger than the response limit of 4 KiB"), "{streamed}");
+        assert!(
+            streamed.contains("a body larger than the response limit of 4 KiB"),
+            "{streamed}"
+        );
         assert!(streamed.contains("outcome is unknown"), "{streamed}");
     }
 }
