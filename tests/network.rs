@@ -686,3 +686,22 @@ fn an_untrusted_certificate_fails_once_naming_the_host_and_the_fix() {
         "a certificate error is not retried"
     );
 }
+
+#[test]
+fn bad_network_settings_are_config_errors_naming_the_field() {
+    let a = Api::start();
+    let b = Api::start();
+    let project = step_project(&a, &b, "GET", "    follow_redirects: sometimes\n", "");
+    let run = project.apirun(&["validate"]);
+    run.code(2);
+    let text = run.all_output();
+    assert!(text.contains("up.request.follow_redirects"), "{text}");
+    assert!(text.contains("same-origin, any, none"), "{text}");
+
+    let project = big_project(&a.url(), "GET", "client:\n  max_response_bytes: 2TB\n");
+    let run = project.apirun(&["validate"]);
+    run.code(2);
+    let text = run.all_output();
+    assert!(text.contains("client.max_response_bytes"), "{text}");
+    assert!(a.requests().is_empty() && b.requests().is_empty());
+}

@@ -430,3 +430,21 @@ pub(crate) fn decode_logging(ctx: &mut Ctx, node: Option<&Node>) -> LoggingConfi
     }
     out
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("8MiB"), Some(8 << 20));
+        assert_eq!(parse_size("8 MiB"), Some(8 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("64MB"), Some(64_000_000));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("8 parsecs"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+}
