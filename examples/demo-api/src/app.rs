@@ -302,10 +302,14 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
     if let Some(s) = fired.status.or(status) {
         let code = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         state.log_status(seq, code.as_u16());
-        return match fired.body {
+        let mut resp = match fired.body {
             Some(body) => json_status(code, body),
             None => error(code, "injected fault"),
         };
+        if let Some(location) = fired.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            resp.headers_mut().insert(header::LOCATION, location);
+        }
+        return resp;
     }
 
     if !auth.ok {

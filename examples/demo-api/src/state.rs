@@ -100,6 +100,9 @@ pub(crate) struct Fault {
     /// JSON body to answer with instead of the default error body.
     #[serde(default)]
     pub body: Option<Value>,
+    /// `Location` header of the answer (with a 3xx `status`: a redirect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 fn one() -> u32 {
@@ -130,6 +133,7 @@ pub(crate) struct FiredFault {
     pub delay_ms: u64,
     pub reset: bool,
     pub body: Option<Value>,
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -277,6 +281,7 @@ impl AppState {
             delay_ms: fault.delay_ms,
             reset: fault.reset,
             body: fault.body.clone(),
+            location: fault.location.clone(),
         };
         fault.times = fault.times.saturating_sub(1);
         if fault.times == 0 {
@@ -330,6 +335,7 @@ mod tests {
             delay_ms: 0,
             reset: false,
             body: None,
+            location: None,
         };
         assert!(f(None, None).matches("GET", "/x"));
         assert!(f(Some("post"), Some("/api/users")).matches("POST", "/api/users"));

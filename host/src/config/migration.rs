@@ -119,6 +119,7 @@ const DOWN_KEYS: &[&str] = &[
     "body_file",
     "render_body",
     "retry",
+    "follow_redirects",
     "response",
     "steps",
     "request",
@@ -133,6 +134,7 @@ const DOWN_FLAT_KEYS: &[&str] = &[
     "body_file",
     "render_body",
     "retry",
+    "follow_redirects",
 ];
 
 /// SHA-256 of `bytes` as lower-case hex.

@@ -10,6 +10,7 @@ use super::decode::{self, Ctx, Fields, child, fields, index};
 use super::paths::{Need, resolve, tidy};
 use super::suggest::closest;
 use super::yaml::{Node, Value};
+use crate::transport::FollowRedirects;
 
 /// HTTP methods a request may use.
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -41,6 +42,8 @@ pub struct RequestSpec {
     pub render_body: Option<bool>,
     /// Some(true): retry even if the method is not idempotent.
     pub retry: Option<bool>,
+    /// Which redirects to follow; None: `client.follow_redirects`.
+    pub follow_redirects: Option<FollowRedirects>,
 }
 
 /// `env_missing`.
@@ -86,6 +89,7 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
     "body_file",
     "render_body",
     "retry",
+    "follow_redirects",
 ];
 
 const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from"];
@@ -266,6 +270,7 @@ pub(crate) fn request_from_fields(
 
     let render_body = f.opt_bool(ctx, "render_body");
     let retry = f.opt_bool(ctx, "retry");
+    let follow_redirects = super::settings::decode_follow_redirects(ctx, f);
 
     Some(RequestSpec {
         auth_name,
@@ -277,6 +282,7 @@ pub(crate) fn request_from_fields(
         body_file,
         render_body,
         retry,
+        follow_redirects,
     })
 }
 

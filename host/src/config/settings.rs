@@ -9,6 +9,7 @@ use super::decode::{self, Ctx, Fields, child, fields, index};
 use super::paths::{Need, resolve};
 use super::request::{NameValue, name_values};
 use super::yaml::Node;
+use crate::transport::{DEFAULT_MAX_RESPONSE_BYTES, FollowRedirects};
 
 /// `wait.method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,6 +90,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Retries for idempotent requests (default 3).
     pub retries: u32,
+    /// Largest response body read (default 8 MiB).
+    pub max_response_bytes: u64,
+    /// Default `follow_redirects` of requests (default same-origin).
+    pub follow_redirects: FollowRedirects,
 }
 
 impl Default for ClientConfig {
@@ -100,6 +105,8 @@ impl Default for ClientConfig {
             ca_file: None,
             timeout: Duration::from_secs(30),
             retries: 3,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            follow_redirects: FollowRedirects::SameOrigin,
         }
     }
 }
@@ -209,7 +216,14 @@ const CLIENT_KEYS: &[&str] = &[
     "ca_file",
     "timeout",
     "retries",
+    "max_response_bytes",
+    "follow_redirects",
 ];
+
+/// Bounds of `client.max_response_bytes`: at least 1 KiB (an error page must
+/// fit), at most 1 GiB (a plugin's memory is capped well below that anyway).
+const MIN_RESPONSE_BYTES: u64 = 1024;
+const MAX_RESPONSE_BYTES: u64 = 1024 * 1024 * 1024;
 
 fn tls(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Option<TlsVersion> {
     let node = f.get(key)?;
@@ -268,6 +282,31 @@ pub(crate) fn decode_client(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> 
         .opt_uint(ctx, "retries", 0, 100)
         .and_then(|r| u32::try_from(r).ok())
         .unwrap_or(3);
+    let max_response_bytes = f
+        .get("max_response_bytes")
+        .and_then(|n| {
+            let path = f.path_of("max_response_bytes");
+            let text = decode::string(ctx, n, &path)?;
+            match parse_size(&text) {
+                Some(bytes) if (MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(&bytes) => {
+                    Some(bytes)
+                }
+                parsed => {
+                    ctx.error(
+                        Some(n.pos),
+                        &path,
+                        match parsed {
+                            Some(_) => format!("{text:?} is outside 1 KiB .. 1 GiB"),
+                            None => format!("{text:?} is not a size"),
+                        },
+                        Some("write bytes or a size such as 512KiB, 8MiB, 64MB".to_string()),
+                    );
+                    None
+                }
+            }
+        })
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+    let follow_redirects = decode_follow_redirects(ctx, &f).unwrap_or_default();
     ClientConfig {
         insecure: f.bool_or(ctx, "insecure", false),
         min_tls_version,
@@ -275,7 +314,57 @@ pub(crate) fn decode_client(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> 
         ca_file,
         timeout,
         retries,
+        max_response_bytes,
+        follow_redirects,
     }
+}
+
+/// `follow_redirects: same-origin | any | none` (client default or one request).
+pub(crate) fn decode_follow_redirects(ctx: &mut Ctx, f: &Fields<'_>) -> Option<FollowRedirects> {
+    let node = f.get("follow_redirects")?;
+    let path = f.path_of("follow_redirects");
+    // YAML reads a bare `none` as a string, but `false`/`no` as booleans.
+    let text = match decode::string(ctx, node, &path) {
+        Some(text) if matches!(text.trim(), "false" | "no" | "off") => "none".to_string(),
+        Some(text) => text,
+        None => return None,
+    };
+    let parsed = FollowRedirects::parse(&text);
+    if parsed.is_none() {
+        ctx.error(
+            Some(node.pos),
+            &path,
+            format!("unknown follow_redirects \"{text}\""),
+            Some(format!(
+                "use one of {}",
+                FollowRedirects::CHOICES.join(", ")
+            )),
+        );
+    }
+    parsed
+}
+
+/// `1048576`, `512KiB`, `8 MiB`, `64MB`, `1G` (K/M/G are powers of 1024, as
+/// KiB/MiB/GiB; KB/MB/GB powers of 1000). Hand-written: a dozen lines, no
+/// crate needed for it.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 pub(crate) fn decode_logging(ctx: &mut Ctx, node: Option<&Node>) -> LoggingConfig {
@@ -340,4 +429,22 @@ pub(crate) fn decode_logging(ctx: &mut Ctx, node: Option<&Node>) -> LoggingConfi
         }
     }
     out
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("8MiB"), Some(8 << 20));
+        assert_eq!(parse_size("8 MiB"), Some(8 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("64MB"), Some(64_000_000));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("8 parsecs"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
 }

@@ -91,6 +91,11 @@ pub struct StepFailure {
     pub message: String,
     pub status: Option<u16>,
     pub body: Option<Vec<u8>>,
+    /// The server may have applied the step's request although the step
+    /// failed (a 2xx POST whose body was over the cap, a POST answered with
+    /// a redirect): the outcome is unknown, so the run is left marked as
+    /// interrupted (dirty), not recorded as failed-and-safe-to-resend.
+    pub outcome_unknown: bool,
 }
 
 impl StepFailure {
@@ -100,6 +105,16 @@ impl StepFailure {
             message: message.into(),
             status: None,
             body: None,
+            outcome_unknown: false,
+        }
+    }
+
+    /// A plugin call that failed; keeps whether its outcome is unknown.
+    pub fn plugin(field: impl Into<Option<String>>, error: PluginError) -> Self {
+        let outcome_unknown = matches!(error, PluginError::OutcomeUnknown { .. });
+        StepFailure {
+            outcome_unknown,
+            ..StepFailure::new(field, error.to_string())
         }
     }
 }

@@ -159,6 +159,7 @@ impl Stage {
                 masker: services.masker.clone(),
                 render_body: config.render_body,
                 unset_os,
+                follow_redirects: config.client.follow_redirects,
             },
             config,
             migrations,
@@ -222,6 +223,7 @@ fn client_settings(config: &StageConfig) -> ClientSettings {
             max_retries: config.client.retries,
             ..RetryPolicy::default()
         },
+        max_response_bytes: config.client.max_response_bytes,
     }
 }
 

@@ -385,7 +385,19 @@ impl Stage {
                 } else {
                     None
                 };
-                if let (Some(store), Some(id)) = (&self.store, run_id) {
+                if failure.outcome_unknown {
+                    // The server may have applied it: leave the run row
+                    // `running`, as a killed run does (docs/store.md, dirty
+                    // state), so that nothing reruns it before a person looks.
+                    tracing::warn!(
+                        "version {} ({}): the outcome is unknown; its run stays marked as \
+                         interrupted: check the server, then `apirun resolve {} --applied` or \
+                         `--rolled-back`",
+                        migration.version,
+                        migration.name,
+                        migration.version
+                    );
+                } else if let (Some(store), Some(id)) = (&self.store, run_id) {
                     store
                         .finish_failed(
                             id,

@@ -14,6 +14,7 @@ use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::Masker;
 use crate::plugin::{PluginKind, PluginResponse, PluginSet};
 use crate::template::{Context, RefKind, Template, TemplateError};
+use crate::transport::FollowRedirects;
 
 /// What a stage's steps share.
 pub struct StepEnv {
@@ -24,6 +25,8 @@ pub struct StepEnv {
     pub render_body: bool,
     /// Variables whose `valueFromEnv` OS variable is unset: name -> OS variable.
     pub unset_os: BTreeMap<String, String>,
+    /// The config's `client.follow_redirects` (a request's own setting wins).
+    pub follow_redirects: FollowRedirects,
 }
 
 /// How to treat values that are not known yet.
@@ -46,6 +49,8 @@ pub struct RenderedRequest {
     pub body: Option<String>,
     pub retry: Option<bool>,
     pub auth_name: Option<String>,
+    /// The request's `follow_redirects` (None: the config's default).
+    pub follow_redirects: Option<FollowRedirects>,
 }
 
 impl RenderedRequest {
@@ -237,6 +242,7 @@ impl StepEnv {
             body,
             retry: request.retry,
             auth_name: request.auth_name.clone(),
+            follow_redirects: request.follow_redirects,
         })
     }
 
@@ -299,6 +305,8 @@ impl StepEnv {
     ) -> Result<StepResult, StepFailure> {
         apply_local_env(&step.env, vars)
             .map_err(|(name, e)| self.template_error(&format!("{field}.env.{name}"), e))?;
+        // The http step's method, for the redirect rule of `redirect_refused`.
+        let mut http_method = None;
         let (response, step_vars) = if step.kind == HTTP_STEP {
             let request = step.request.as_ref().ok_or_else(|| {
                 StepFailure::new(Some(field.to_string()), "an http step needs a `request`")
@@ -306,6 +314,7 @@ impl StepEnv {
             let rendered = self
                 .render_request(request, vars, &format!("{field}.request"), RenderMode::Run)
                 .await?;
+            http_method = Some(rendered.method.clone());
             let response = self.send_http(rendered, vars).await?;
             (Some(response), Vec::new())
         } else {
@@ -328,7 +337,7 @@ impl StepEnv {
             let outcome = plugin
                 .run_step(&spec, &list)
                 .await
-                .map_err(|e| StepFailure::new(Some(field.to_string()), e.to_string()))?;
+                .map_err(|e| StepFailure::plugin(Some(field.to_string()), e))?;
             (outcome.response, outcome.variables)
         };
         let mut result = StepResult {
@@ -341,7 +350,11 @@ impl StepEnv {
             result.extracted.push((name, value));
         }
         if let Some(response) = &response {
-            self.check_status(step.response.as_ref(), response, vars, field)?;
+            self.check_status(step.response.as_ref(), response, vars, field)
+                .map_err(|failure| match &http_method {
+                    Some(method) => redirect_refused(failure, method, response),
+                    None => failure,
+                })?;
             if let Some(spec) = &step.response {
                 let extracted = self.extract(spec, response, field).await?;
                 for (name, value) in extracted {
@@ -367,12 +380,13 @@ impl StepEnv {
             .map_err(|e| StepFailure::new(None, e.to_string()))?;
         let bare = rendered.clone();
         self.inject_auth(&mut rendered, vars).await?;
+        let follow = Some(rendered.follow_redirects.unwrap_or(self.follow_redirects));
         let send = |spec: serde_json::Value| {
             let http = http.clone();
             async move {
-                http.run_step(&spec, &[])
+                http.run_step_with(&spec, &[], follow)
                     .await
-                    .map_err(|e| StepFailure::new(None, e.to_string()))?
+                    .map_err(|e| StepFailure::plugin(None, e))?
                     .response
                     .ok_or_else(|| StepFailure::new(None, "the http step returned no response"))
             }
@@ -442,10 +456,16 @@ impl StepEnv {
         } else {
             codes.join(", ")
         };
+        let redirect = match response.header("location") {
+            Some(location) if (300..400).contains(&status) => {
+                format!(" redirecting to {location}")
+            }
+            _ => String::new(),
+        };
         let mut failure = StepFailure::new(
             Some(format!("{field}.response.result_code")),
             format!(
-                "the server answered {status}, expected {expected}; body: {}",
+                "the server answered {status}{redirect}, expected {expected}; body: {}",
                 self.masker.mask(&snippet(&response.body))
             ),
         );
@@ -501,6 +521,33 @@ impl StepEnv {
         }
         Ok(out)
     }
+}
+
+/// A 301/302/303 answer to a POST, PUT, PATCH or DELETE that the step did
+/// not accept: the host did not turn the request into a GET (transport's
+/// redirect rules), and the server may have applied it (a 303, or a 302 after
+/// a form-style POST, says it did), so the outcome is unknown
+/// (docs/migrations.md, "Redirects").
+fn redirect_refused(
+    mut failure: StepFailure,
+    method: &str,
+    response: &PluginResponse,
+) -> StepFailure {
+    let status = response.status;
+    let safe = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
+    if safe || !(301..=303).contains(&status) {
+        return failure;
+    }
+    let location = response.header("location").unwrap_or("(no Location)");
+    failure.message = format!(
+        "the server answered {status} to the {method}, redirecting to {location}; apirun does \
+         not re-send a {method} as a GET, and the server may have applied it, so the outcome \
+         is unknown: check the server. If the endpoint moved, set the url to the new location \
+         (or have the server answer 307/308); if this answer means success, accept it with \
+         `result_code: [\"{status}\"]`"
+    );
+    failure.outcome_unknown = true;
+    failure
 }
 
 /// The start of a body, for error messages.

@@ -68,6 +68,12 @@ pub enum PluginError {
     MemoryExceeded { plugin: String, limit_bytes: usize },
     #[error("plugin `{plugin}` crashed: {message}")]
     Trap { plugin: String, message: String },
+    /// A request the plugin sent may have been applied by the server, and
+    /// then the call failed (e.g. a 2xx answer to a POST with a body over
+    /// `client.max_response_bytes`): the outcome is unknown, the step must
+    /// not be recorded as failed-and-safe-to-resend.
+    #[error("plugin `{plugin}`: {message}")]
+    OutcomeUnknown { plugin: String, message: String },
     #[error("plugin `{plugin}`: {failure}")]
     Returned {
         plugin: String,

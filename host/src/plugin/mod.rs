@@ -42,6 +42,7 @@ pub use registry::{PluginSet, PluginSource};
 pub use state::HostServices;
 pub use version::{ComponentInfo, HOST_WIT_VERSION, PluginKind, compatible, host_version};
 
+use crate::transport::FollowRedirects;
 use bindings::types as wit;
 use state::PluginState;
 
@@ -347,10 +348,14 @@ impl PluginRuntime {
         Ok(version::inspect(&self.engine, &component))
     }
 
-    fn new_store(&self, services: Arc<HostServices>) -> Store<PluginState> {
+    fn new_store(
+        &self,
+        services: Arc<HostServices>,
+        follow_redirects: Option<FollowRedirects>,
+    ) -> Store<PluginState> {
         let mut store = Store::new(
             &self.engine,
-            PluginState::new(services, self.limits.memory_bytes),
+            PluginState::new(services, self.limits.memory_bytes, follow_redirects),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(CHECK_EVERY_TICKS);
@@ -550,6 +555,19 @@ impl Plugin {
         spec: &serde_json::Value,
         variables: &[(String, String)],
     ) -> Result<StepOutcome, PluginError> {
+        self.run_step_with(spec, variables, None).await
+    }
+
+    /// Run a step whose sends follow redirects as `follow_redirects` says
+    /// (the http step's `follow_redirects`); None: the plugin's default
+    /// (see `PluginState::new`). Hops are always checked against the
+    /// plugin's `allowed_hosts`.
+    pub async fn run_step_with(
+        &self,
+        spec: &serde_json::Value,
+        variables: &[(String, String)],
+        follow_redirects: Option<FollowRedirects>,
+    ) -> Result<StepOutcome, PluginError> {
         let pre = self
             .component
             .step
@@ -557,7 +575,9 @@ impl Plugin {
             .ok_or_else(|| self.not_a(PluginKind::Step))?;
         // Declared before the store so the store (and its instance) is dropped first.
         let _slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone());
+        let mut store = self
+            .runtime
+            .new_store(self.services.clone(), follow_redirects);
         let input = bindings::step::exports::apirun::plugin::step::StepInput {
             spec: spec.to_string(),
             variables: variables
@@ -577,6 +597,16 @@ impl Plugin {
                 .await
         }
         .await;
+        // A send the server may have applied makes the call's failure an
+        // unknown outcome, whatever the plugin made of it.
+        if !matches!(result, Ok(Ok(_)))
+            && let Some(message) = store.data_mut().outcome_unknown.take()
+        {
+            return Err(PluginError::OutcomeUnknown {
+                plugin: self.name.clone(),
+                message,
+            });
+        }
         match result {
             Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
             Ok(Err(failure)) => Err(self.returned(failure)),
@@ -604,7 +634,7 @@ impl Plugin {
             .ok_or_else(|| self.not_a(PluginKind::Auth))?;
         // Declared before the store so the store (and its instance) is dropped first.
         let _slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone());
+        let mut store = self.runtime.new_store(self.services.clone(), None);
         let config = config.to_string();
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -639,7 +669,7 @@ impl Plugin {
             .ok_or_else(|| self.not_a(PluginKind::Extractor))?;
         // Declared before the store so the store (and its instance) is dropped first.
         let _slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone());
+        let mut store = self.runtime.new_store(self.services.clone(), None);
         let input = bindings::extractor::exports::apirun::plugin::extractor::ExtractInput {
             status: response.status,
             headers: response

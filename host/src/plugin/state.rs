@@ -10,7 +10,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::host_iface::{self, LogLevel};
 use super::bindings::types::{self, Header, HttpRequest, HttpResponse, PluginError};
 use super::policy::AllowedHosts;
-use crate::transport::{HttpClient, OutboundRequest, TransportError};
+use crate::transport::{
+    FollowRedirects, HttpClient, OutboundRequest, RedirectRefusal, Redirects, TransportError,
+};
 
 /// What the host gives one plugin instance: its HTTP client and its policy.
 pub struct HostServices {
@@ -58,10 +60,25 @@ pub(crate) struct PluginState {
     /// plugin's execution-time budget.
     pub host_time: Duration,
     services: Arc<HostServices>,
+    /// Which redirects this call's sends follow (see [`PluginState::new`]).
+    follow_redirects: FollowRedirects,
+    /// Set when a send of this call failed after the server may have
+    /// applied it (e.g. a 2xx POST whose body was over the cap): the call's
+    /// failure then has an unknown outcome, whatever the plugin reports.
+    pub outcome_unknown: Option<String>,
 }
 
 impl PluginState {
-    pub fn new(services: Arc<HostServices>, max_memory_bytes: usize) -> Self {
+    /// `follow_redirects`: the http step passes its request's setting. Other
+    /// plugins follow a redirect to another origin only when their
+    /// `allowed_hosts` names hosts (each hop must be in it); with any host
+    /// allowed (`*`, the built-in auth providers), only within the origin,
+    /// so a redirect cannot carry their requests somewhere nobody named.
+    pub fn new(
+        services: Arc<HostServices>,
+        max_memory_bytes: usize,
+        follow_redirects: Option<FollowRedirects>,
+    ) -> Self {
         // No preopened directories, no environment, no arguments, stdio closed
         // or discarded, and no sockets: the only way out is `host.send`.
         let mut builder = WasiCtx::builder();
@@ -77,6 +94,11 @@ impl PluginState {
                 exceeded: false,
             },
             host_time: Duration::ZERO,
+            follow_redirects: follow_redirects.unwrap_or(match services.allowed_hosts {
+                AllowedHosts::Any => FollowRedirects::SameOrigin,
+                AllowedHosts::Only(_) => FollowRedirects::Any,
+            }),
+            outcome_unknown: None,
             services,
         }
     }
@@ -99,16 +121,20 @@ impl host_iface::Host for PluginState {
         let url = reqwest::Url::parse(&request.url).map_err(|e| {
             PluginError::InvalidConfig(format!("invalid url {:?}: {e}", request.url))
         })?;
-        if !services.allowed_hosts.permits(&url) {
-            return Err(PluginError::Denied(format!(
+        let policy = |url: &reqwest::Url| -> Result<(), String> {
+            if services.allowed_hosts.permits(url) {
+                return Ok(());
+            }
+            Err(format!(
                 "plugin `{}` may not send to {}://{}; its allowed_hosts: {}",
                 services.plugin_name,
                 url.scheme(),
                 url.host_str().unwrap_or("?").to_string()
                     + &url.port().map(|p| format!(":{p}")).unwrap_or_default(),
                 services.allowed_hosts
-            )));
-        }
+            ))
+        };
+        policy(&url).map_err(PluginError::Denied)?;
         let outbound = OutboundRequest {
             method: request.method,
             url: request.url,
@@ -124,7 +150,11 @@ impl host_iface::Host for PluginState {
             retry: request.retry,
         };
         let started = std::time::Instant::now();
-        let sent = services.http.send(&outbound).await;
+        let redirects = Redirects {
+            follow: self.follow_redirects,
+            policy: Some(&policy),
+        };
+        let sent = services.http.send_with(&outbound, redirects).await;
         self.host_time += started.elapsed();
         match sent {
             Ok(response) => Ok(HttpResponse {
@@ -139,6 +169,19 @@ impl host_iface::Host for PluginState {
             Err(TransportError::InvalidRequest(message))
             | Err(TransportError::Settings(message)) => Err(PluginError::InvalidConfig(message)),
             Err(e @ TransportError::Send { .. }) => Err(PluginError::Transport(e.to_string())),
+            Err(
+                e @ TransportError::Redirect {
+                    reason: RedirectRefusal::Denied(_),
+                    ..
+                },
+            ) => Err(PluginError::Denied(e.to_string())),
+            Err(e @ TransportError::Redirect { .. }) => Err(PluginError::Failed(e.to_string())),
+            Err(e @ TransportError::TooLarge { .. }) => {
+                if e.may_have_applied() {
+                    self.outcome_unknown = Some(e.to_string());
+                }
+                Err(PluginError::Failed(e.to_string()))
+            }
         }
     }
 

@@ -2,12 +2,23 @@
 //! polling) goes through here, so TLS settings, timeouts and retries are
 //! applied in one place.
 
+mod redirect;
 mod retry;
+mod tls;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use redirect::{FollowRedirects, MAX_REDIRECTS, RedirectRefusal};
 pub use retry::RetryPolicy;
+
+use redirect::NextHop;
+
+/// `client.max_response_bytes` by default: 8 MiB, plenty for the JSON
+/// answers values are extracted from, small enough that a hostile server
+/// cannot make apirun hold gigabytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// TLS protocol versions a user can name (`1.2` or `tls1.2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,6 +38,9 @@ pub struct ClientSettings {
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Largest response body read (`client.max_response_bytes`); a larger
+    /// one fails the request (see [`TransportError::TooLarge`]).
+    pub max_response_bytes: u64,
 }
 
 impl Default for ClientSettings {
@@ -38,6 +52,7 @@ impl Default for ClientSettings {
             ca_file: None,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -64,6 +79,18 @@ pub struct InboundResponse {
     pub attempts: u32,
 }
 
+/// A sender's policy for one URL: `Err(why)` refuses it.
+pub type UrlPolicy<'a> = dyn Fn(&reqwest::Url) -> Result<(), String> + Send + Sync + 'a;
+
+/// How one send treats redirects.
+#[derive(Clone, Copy, Default)]
+pub struct Redirects<'a> {
+    pub follow: FollowRedirects,
+    /// The sender's policy (a plugin's `allowed_hosts`), asked before every
+    /// hop: `Err(why)` refuses it.
+    pub policy: Option<&'a UrlPolicy<'a>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("invalid client settings: {0}")]
@@ -78,6 +105,82 @@ pub enum TransportError {
         attempts: u32,
         timed_out: bool,
     },
+    /// A redirect that the request's `follow_redirects` or the sender's
+    /// policy does not allow; nothing was sent to `location`.
+    #[error("{method} {url}: answered {status} redirecting to {location}; not followed: {reason}")]
+    Redirect {
+        method: String,
+        url: String,
+        status: u16,
+        location: String,
+        reason: RedirectRefusal,
+    },
+    /// The response body is larger than `client.max_response_bytes`.
+    #[error("{}", too_large_message(method, url, *status, *declared, *limit, *may_have_applied))]
+    TooLarge {
+        method: String,
+        url: String,
+        status: u16,
+        /// The Content-Length, when the server declared one.
+        declared: Option<u64>,
+        limit: u64,
+        /// The server accepted (2xx) a non-idempotent request: it may have
+        /// applied it, so the outcome is unknown (not safe to resend).
+        may_have_applied: bool,
+    },
+}
+
+impl TransportError {
+    /// The request may have changed the server's state although it failed:
+    /// it must not be recorded as failed-and-safe-to-resend.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            TransportError::TooLarge {
+                may_have_applied: true,
+                ..
+            }
+        )
+    }
+}
+
+fn too_large_message(
+    method: &str,
+    url: &str,
+    status: u16,
+    declared: Option<u64>,
+    limit: u64,
+    may_have_applied: bool,
+) -> String {
+    let size = match declared {
+        Some(bytes) => format!("a body of {bytes} bytes, above"),
+        None => "a body larger than".to_string(),
+    };
+    let mut text = format!(
+        "{method} {url}: answered {status} with {size} the response limit of {} \
+         (client.max_response_bytes); raise client.max_response_bytes in the stage config \
+         if such an answer is expected",
+        human_bytes(limit)
+    );
+    if may_have_applied {
+        text.push_str(&format!(
+            "; the server accepted the {method} ({status}) and may have applied it:              the outcome is unknown"
+        ));
+    }
+    text
+}
+
+/// `8 MiB`, `512 KiB`, or bytes.
+pub fn human_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    match bytes {
+        b if b >= GIB && b % GIB == 0 => format!("{} GiB", b / GIB),
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// A configured client. Cheap to clone (reqwest's client is reference counted).
@@ -87,18 +190,14 @@ pub struct HttpClient {
     settings: ClientSettings,
 }
 
+/// Why one attempt failed.
+enum AttemptError {
+    Http(reqwest::Error),
+    TooLarge { status: u16, declared: Option<u64> },
+}
+
 impl HttpClient {
     pub fn new(settings: ClientSettings) -> Result<Self, TransportError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .danger_accept_invalid_certs(settings.insecure);
-        if let Some(min) = settings.min_tls_version {
-            builder = builder.min_tls_version(reqwest_tls(min));
-        }
-        if let Some(max) = settings.max_tls_version {
-            builder = builder.max_tls_version(reqwest_tls(max));
-        }
         if let (Some(min), Some(max)) = (settings.min_tls_version, settings.max_tls_version)
             && min > max
         {
@@ -106,15 +205,28 @@ impl HttpClient {
                 "min_tls_version {min:?} is above max_tls_version {max:?}"
             )));
         }
-        if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|e| {
-                TransportError::Settings(format!("cannot read ca_file {}: {e}", ca_file.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                TransportError::Settings(format!("ca_file {} is not PEM: {e}", ca_file.display()))
-            })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
+        let mut builder = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            // Redirects are followed by `send`, hop by hop, so that each hop
+            // is checked against policy (see redirect.rs).
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(settings.insecure);
+        match &settings.ca_file {
+            // `insecure` verifies nothing, so a ca_file changes nothing then.
+            Some(ca_file) if !settings.insecure => {
+                builder = builder.use_preconfigured_tls(tls::client_config(
+                    ca_file,
+                    settings.min_tls_version,
+                    settings.max_tls_version,
+                )?);
+            }
+            _ => {
+                if let Some(min) = settings.min_tls_version {
+                    builder = builder.min_tls_version(reqwest_tls(min));
+                }
+                if let Some(max) = settings.max_tls_version {
+                    builder = builder.max_tls_version(reqwest_tls(max));
+                }
             }
         }
         let inner = builder
@@ -127,11 +239,90 @@ impl HttpClient {
         &self.settings
     }
 
-    /// Send a request, retrying as the policy allows.
+    /// Send a request, retrying as the policy allows and following
+    /// same-origin redirects.
     pub async fn send(&self, request: &OutboundRequest) -> Result<InboundResponse, TransportError> {
+        self.send_with(request, Redirects::default()).await
+    }
+
+    /// Send a request, retrying as the policy allows; follow redirects as
+    /// `redirects` allows, checking every hop (docs/security.md, "Network").
+    pub async fn send_with(
+        &self,
+        request: &OutboundRequest,
+        redirects: Redirects<'_>,
+    ) -> Result<InboundResponse, TransportError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
             TransportError::InvalidRequest(format!("bad method {:?}", request.method))
         })?;
+        let origin = reqwest::Url::parse(&request.url).map_err(|e| {
+            TransportError::InvalidRequest(format!("invalid url {:?}: {e}", request.url))
+        })?;
+        let mut url = origin.clone();
+        let mut headers = Cow::Borrowed(&request.headers);
+        let mut hops = 0;
+        loop {
+            let response = self.send_retrying(&method, &url, &headers, request).await?;
+            if redirects.follow == FollowRedirects::None
+                || redirect::next_hop(response.status, method.as_str()) == NextHop::Stop
+            {
+                return Ok(response);
+            }
+            // A 3xx without a Location is an answer like any other.
+            let Some(location) = response.header("location").map(str::to_string) else {
+                return Ok(response);
+            };
+            let refuse = |reason: RedirectRefusal| TransportError::Redirect {
+                method: request.method.clone(),
+                url: url.to_string(),
+                status: response.status,
+                location: location.clone(),
+                reason,
+            };
+            let next = url
+                .join(&location)
+                .map_err(|e| refuse(RedirectRefusal::BadLocation(e.to_string())))?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(refuse(RedirectRefusal::BadLocation(format!(
+                    "scheme {:?} is not http or https",
+                    next.scheme()
+                ))));
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(refuse(RedirectRefusal::TooMany));
+            }
+            let cross = !redirect::same_origin(&origin, &next);
+            if cross && redirects.follow == FollowRedirects::SameOrigin {
+                return Err(refuse(RedirectRefusal::CrossOrigin));
+            }
+            if let Some(policy) = redirects.policy {
+                policy(&next).map_err(|why| refuse(RedirectRefusal::Denied(why)))?;
+            }
+            if cross {
+                // Once stripped, they stay stripped (even back on the origin).
+                headers = Cow::Owned(redirect::cross_origin_headers(
+                    &headers,
+                    request.body.is_some(),
+                ));
+            }
+            tracing::debug!(
+                "{} {url} answered {}: following to {next}",
+                request.method,
+                response.status
+            );
+            url = next;
+        }
+    }
+
+    /// One hop, retried as the policy allows.
+    async fn send_retrying(
+        &self,
+        method: &reqwest::Method,
+        url: &reqwest::Url,
+        headers: &[(String, String)],
+        request: &OutboundRequest,
+    ) -> Result<InboundResponse, TransportError> {
         let may_retry = self
             .settings
             .retry
@@ -139,12 +330,14 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self.send_once(method.clone(), request).await;
+            let outcome = self.send_once(method.clone(), url, headers, request).await;
             let retryable = match &outcome {
                 Ok(response) => RetryPolicy::is_retryable_status(response.status),
                 // A request reqwest cannot even build (bad header name or
-                // value, bad URL) fails the same way every time: not retried.
-                Err(e) => !e.is_builder(),
+                // value, bad URL) fails the same way every time, and so does a
+                // refused certificate: not retried. Nor is a body over the cap.
+                Err(AttemptError::Http(e)) => !e.is_builder() && tls::find_tls_error(e).is_none(),
+                Err(AttemptError::TooLarge { .. }) => false,
             };
             if !retryable || !may_retry || attempt > self.settings.retry.max_retries {
                 return match outcome {
@@ -152,13 +345,24 @@ impl HttpClient {
                         response.attempts = attempt;
                         Ok(response)
                     }
-                    Err(e) => Err(TransportError::Send {
+                    Err(AttemptError::Http(e)) => Err(TransportError::Send {
                         method: request.method.clone(),
-                        url: request.url.clone(),
-                        message: describe_reqwest_error(&e),
+                        url: url.to_string(),
+                        message: describe_reqwest_error(&e, url),
                         attempts: attempt,
                         timed_out: e.is_timeout(),
                     }),
+                    Err(AttemptError::TooLarge { status, declared }) => {
+                        Err(TransportError::TooLarge {
+                            method: request.method.clone(),
+                            url: url.to_string(),
+                            status,
+                            declared,
+                            limit: self.settings.max_response_bytes,
+                            may_have_applied: (200..300).contains(&status)
+                                && !RetryPolicy::is_idempotent(method.as_str()),
+                        })
+                    }
                 };
             }
             tokio::time::sleep(self.settings.retry.backoff(attempt)).await;
@@ -168,10 +372,12 @@ impl HttpClient {
     async fn send_once(
         &self,
         method: reqwest::Method,
+        url: &reqwest::Url,
+        headers: &[(String, String)],
         request: &OutboundRequest,
-    ) -> Result<InboundResponse, reqwest::Error> {
-        let mut builder = self.inner.request(method, &request.url);
-        for (name, value) in &request.headers {
+    ) -> Result<InboundResponse, AttemptError> {
+        let mut builder = self.inner.request(method, url.clone());
+        for (name, value) in headers {
             builder = builder.header(name, value);
         }
         if let Some(body) = &request.body {
@@ -180,7 +386,7 @@ impl HttpClient {
         if let Some(timeout) = request.timeout {
             builder = builder.timeout(timeout);
         }
-        let response = builder.send().await?;
+        let mut response = builder.send().await.map_err(AttemptError::Http)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -192,13 +398,46 @@ impl HttpClient {
                 )
             })
             .collect();
-        let body = response.bytes().await?.to_vec();
+        // Bounded: refuse a declared length over the cap before reading any
+        // of it, and stop reading a chunked body once it passes the cap.
+        let limit = self.settings.max_response_bytes;
+        let declared = response.content_length();
+        if let Some(length) = declared
+            && length > limit
+        {
+            return Err(AttemptError::TooLarge {
+                status,
+                declared: Some(length),
+            });
+        }
+        // One copy per chunk, as `bytes().to_vec()` did for a one-chunk body;
+        // the declared length (at most the cap) sizes the buffer up front.
+        let mut body = Vec::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(AttemptError::Http)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(AttemptError::TooLarge {
+                    status,
+                    declared: None,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(InboundResponse {
             status,
             headers,
             body,
             attempts: 1,
         })
+    }
+}
+
+impl InboundResponse {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -213,7 +452,16 @@ fn reqwest_tls(version: TlsVersion) -> reqwest::tls::Version {
 
 /// reqwest's Display stops at the outermost layer ("error sending request");
 /// the cause chain says what actually happened (connection refused, reset...).
-fn describe_reqwest_error(error: &reqwest::Error) -> String {
+/// A TLS failure is put in words that name the host and the fix.
+fn describe_reqwest_error(error: &reqwest::Error, url: &reqwest::Url) -> String {
+    if let Some(tls) = tls::find_tls_error(error) {
+        let host = match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            _ => url.to_string(),
+        };
+        return tls::describe_tls_error(tls, &host);
+    }
     let mut message = if error.is_timeout() {
         "timed out".to_string()
     } else if error.is_connect() {
@@ -231,4 +479,33 @@ fn describe_reqwest_error(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(DEFAULT_MAX_RESPONSE_BYTES), "8 MiB");
+        assert_eq!(human_bytes(512 * 1024), "512 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+        assert_eq!(human_bytes(2 * 1024 * 1024 * 1024), "2 GiB");
+    }
+
+    #[test]
+    fn a_too_large_answer_names_the_limit_and_the_setting() {
+        let declared = too_large_message("GET", "http://x/big", 200, Some(5000), 4096, false);
+        assert!(
+            declared.contains("5000 bytes, above the response limit of 4 KiB"),
+            "{declared}"
+        );
+        assert!(declared.contains("client.max_response_bytes"), "{declared}");
+        let streamed = too_large_message("POST", "http://x/big", 201, None, 4096, true);
+        assert!(
+            streamed.contains("a body larger than the response limit of 4 KiB"),
+            "{streamed}"
+        );
+        assert!(streamed.contains("outcome is unknown"), "{streamed}");
+    }
 }

@@ -32,8 +32,13 @@ impl RetryPolicy {
         }
         match request_override {
             Some(choice) => choice,
-            None => IDEMPOTENT.iter().any(|m| m.eq_ignore_ascii_case(method)),
+            None => Self::is_idempotent(method),
         }
+    }
+
+    /// GET, HEAD, PUT, DELETE, OPTIONS: sending one twice does no more than once.
+    pub fn is_idempotent(method: &str) -> bool {
+        IDEMPOTENT.iter().any(|m| m.eq_ignore_ascii_case(method))
     }
 
     pub fn is_retryable_status(status: u16) -> bool {
