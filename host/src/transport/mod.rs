@@ -107,9 +107,8 @@ impl HttpClient {
             )));
         }
         if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|e| {
-                TransportError::Settings(format!("cannot read ca_file {}: {e}", ca_file.display()))
-            })?;
+            let pem = crate::config::files::read(ca_file, crate::config::files::FileKind::Certificate)
+                .map_err(|e| TransportError::Settings(format!("ca_file {e}")))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 TransportError::Settings(format!("ca_file {} is not PEM: {e}", ca_file.display()))
             })?;
