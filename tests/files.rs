@@ -223,28 +223,32 @@ fn body_file_plugin_and_stage_paths_follow_the_same_rule() {
     assert_eq!(api.requests_to("GET", "/api/staged").len(), 1);
 }
 
-/// A FIFO named like a migration used to block `up` forever; a symlink to /dev/zero (as a
-/// migration, the config, a plugin, a body_file, stages.yaml) was read until memory ran
-/// out; a 3 GB plugin file was read whole before its magic was checked. Each is now
-/// refused with an error naming the file, before anything is sent.
-#[cfg(unix)]
-#[test]
-fn special_files_and_huge_files_are_refused_before_reading() {
-    let api = Api::start();
+/// A project with one valid migration, for the special-file tests.
+fn small_project(api: &Api) -> Project {
     let project = Project::new();
-    let dir = project.path();
     project.write("config.yaml", &basic_config(&api.url()));
     project.write("migration/001_ok.yaml", &get_up_down("/api/ok", "/api/ok"));
-    let config = project.config();
-    let config = config.to_str().expect("utf-8 path");
+    project
+}
 
-    // A FIFO named like a migration.
-    let fifo = dir.join("migration/002_fifo.yaml");
+fn config_arg(project: &Project) -> String {
+    project.config().to_string_lossy().into_owned()
+}
+
+/// A FIFO named like a migration used to block `up` (and `validate`) forever, waiting for
+/// a writer. Now it is refused with an error naming it, before anything is sent.
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_migration_is_refused_not_waited_on() {
+    let api = Api::start();
+    let project = small_project(&api);
+    let config = config_arg(&project);
+    let fifo = project.path().join("migration/002_fifo.yaml");
     let c = std::ffi::CString::new(fifo.to_str().expect("path")).expect("cstring");
     // SAFETY: mkfifo only reads the NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     for command in ["up", "validate"] {
-        let run = apirun_in(dir, &["--config", config, command], &[]);
+        let run = apirun_in(project.path(), &["--config", &config, command], &[]);
         run.code(2);
         assert!(
             run.stderr.contains("002_fifo.yaml") && run.stderr.contains("FIFO"),
@@ -252,57 +256,92 @@ fn special_files_and_huge_files_are_refused_before_reading() {
             run.stderr
         );
     }
-    std::fs::remove_file(&fifo).expect("rm fifo");
+    assert!(api.requests().is_empty(), "nothing was sent");
+}
 
-    // A symlink to /dev/zero as a migration.
+/// A symlink to /dev/zero as a migration, as `--config`, as stages.yaml, as a body_file
+/// and as a plugin `path:` used to be read until memory ran out (here: until the 1 GiB
+/// data limit of the test aborted apirun). Each is now refused, naming the file.
+#[cfg(unix)]
+#[test]
+fn symlinks_to_dev_zero_are_refused_wherever_a_file_is_named() {
+    let api = Api::start();
+    let project = small_project(&api);
+    let dir = project.path();
+    let config = config_arg(&project);
+    let expect_refused = |run: &Run, file: &str| {
+        run.code(2);
+        assert!(
+            run.stderr.contains(file) && run.stderr.contains("not a regular file"),
+            "{file}: {}",
+            run.stderr
+        );
+    };
+
+    // As a migration.
     let zero = dir.join("migration/002_zero.yaml");
     std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
-    let run = apirun_in(dir, &["--config", config, "up"], &[]);
-    run.code(2);
-    assert!(
-        run.stderr.contains("002_zero.yaml") && run.stderr.contains("character device"),
-        "{}",
-        run.stderr
-    );
+    let run = apirun_in(dir, &["--config", &config, "up"], &[]);
+    expect_refused(&run, "002_zero.yaml");
+    assert!(run.stderr.contains("character device"), "{}", run.stderr);
     std::fs::remove_file(&zero).expect("rm");
 
-    // ... as --config.
+    // As --config, and as stages.yaml.
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero-config.yaml")).expect("symlink");
     let run = apirun_in(dir, &["--config", "zero-config.yaml", "status"], &[]);
-    run.code(2);
-    assert!(run.stderr.contains("character device"), "{}", run.stderr);
-
-    // ... as stages.yaml.
+    expect_refused(&run, "zero-config.yaml");
     let run = apirun_in(
         dir,
         &["stages", "validate", "--config", "zero-config.yaml"],
         &[],
     );
-    run.code(2);
-    assert!(run.stderr.contains("character device"), "{}", run.stderr);
+    expect_refused(&run, "zero-config.yaml");
 
-    // ... as a body_file.
+    // As a body_file.
     std::os::unix::fs::symlink("/dev/zero", dir.join("migration/zero.json")).expect("symlink");
     project.write(
         "migration/002_body.yaml",
         "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/body\"\n    body_file: zero.json\n",
     );
-    let run = apirun_in(dir, &["--config", config, "up"], &[]);
-    run.code(2);
-    assert!(
-        run.stderr.contains("zero.json") && run.stderr.contains("not a regular file"),
-        "{}",
-        run.stderr
-    );
+    let run = apirun_in(dir, &["--config", &config, "up"], &[]);
+    expect_refused(&run, "zero.json");
     std::fs::remove_file(dir.join("migration/002_body.yaml")).expect("rm");
 
-    // ... as a plugin path; and a 3 GB (sparse) plugin file.
+    // As a plugin.
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero.wasm")).expect("symlink");
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}plugins:\n  - name: p\n    path: ./zero.wasm\n",
+            basic_config(&api.url())
+        ),
+    );
+    let run = apirun_in(dir, &["--config", &config, "up"], &[]);
+    expect_refused(&run, "zero.wasm");
+    assert!(api.requests().is_empty(), "nothing was sent");
+}
+
+/// A 3 GB (sparse) plugin file used to be read whole before its magic was checked. It is
+/// now refused by its size before reading; a file without the WebAssembly magic is refused
+/// after four bytes; the limit is configurable and the message names the variable.
+#[test]
+fn plugin_files_are_checked_before_being_read_whole() {
+    let api = Api::start();
+    let project = small_project(&api);
+    let dir = project.path();
+    let config = config_arg(&project);
     let big = std::fs::File::create(dir.join("big.wasm")).expect("create");
     big.set_len(3 << 30).expect("sparse 3 GB");
-    for (file, expected) in [
-        ("zero.wasm", "not a regular file"),
-        ("big.wasm", "over the limit of 268435456 bytes"),
+    project.write("text.wasm", "hello, not a component");
+    project.write("small.wasm", "\0asm\x0d\0\x01\0 and more bytes than ten");
+    for (file, env, expected) in [
+        ("big.wasm", None, "over the limit of 268435456 bytes"),
+        ("text.wasm", None, "not a WebAssembly file"),
+        (
+            "small.wasm",
+            Some(("APIRUN_MAX_PLUGIN_SIZE", "10")),
+            "raise APIRUN_MAX_PLUGIN_SIZE",
+        ),
     ] {
         project.write(
             "config.yaml",
@@ -311,7 +350,8 @@ fn special_files_and_huge_files_are_refused_before_reading() {
                 basic_config(&api.url())
             ),
         );
-        let run = apirun_in(dir, &["--config", config, "up"], &[]);
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        let run = apirun_in(dir, &["--config", &config, "up"], &env);
         run.code(2);
         assert!(
             run.stderr.contains(file) && run.stderr.contains(expected),
@@ -319,33 +359,25 @@ fn special_files_and_huge_files_are_refused_before_reading() {
             run.stderr
         );
     }
-    // The plugin limit is configurable; the message names the variable.
-    project.write("small.wasm", "\0asm\x0d\0\x01\0 and more bytes than ten");
-    project.write(
-        "config.yaml",
-        &format!(
-            "{}plugins:\n  - name: p\n    path: ./small.wasm\n",
-            basic_config(&api.url())
-        ),
-    );
-    let run = apirun_in(
-        dir,
-        &["--config", config, "up"],
-        &[("APIRUN_MAX_PLUGIN_SIZE", "10")],
-    );
-    run.code(2);
-    assert!(run.stderr.contains("APIRUN_MAX_PLUGIN_SIZE"), "{}", run.stderr);
+    assert!(api.requests().is_empty(), "nothing was sent");
+}
 
-    // A directory named like a migration is reported, not skipped.
-    project.write("config.yaml", &basic_config(&api.url()));
-    std::fs::create_dir(dir.join("migration/003_dir.yaml")).expect("mkdir");
-    let run = apirun_in(dir, &["--config", config, "validate"], &[]);
-    run.code(2);
-    assert!(
-        run.stderr.contains("003_dir.yaml") && run.stderr.contains("is a directory"),
-        "{}",
-        run.stderr
-    );
+/// A directory named like a migration (`003_dir.yaml/`) used to be skipped silently; it
+/// is reported.
+#[test]
+fn a_directory_named_like_a_migration_is_reported() {
+    let api = Api::start();
+    let project = small_project(&api);
+    std::fs::create_dir(project.path().join("migration/003_dir.yaml")).expect("mkdir");
+    for command in ["validate", "up"] {
+        let run = project.apirun(&[command]);
+        run.code(2);
+        assert!(
+            run.stderr.contains("003_dir.yaml") && run.stderr.contains("is a directory"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
     assert!(api.requests().is_empty(), "nothing was sent");
 }
 
