@@ -85,7 +85,11 @@ fn apirun_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn status_json_in(cwd: &Path, config: &str) -> Value {
-    let run = apirun_in(cwd, &["--config", config, "status", "--output", "json"], &[]);
+    let run = apirun_in(
+        cwd,
+        &["--config", config, "status", "--output", "json"],
+        &[],
+    );
     run.success();
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
@@ -106,7 +110,10 @@ fn go_layout_project_run_from_the_parent_directory_keeps_one_store() {
             api.url()
         ),
     );
-    root.write("proj/migration/001_one.yaml", &get_up_down("/api/one", "/api/one-down"));
+    root.write(
+        "proj/migration/001_one.yaml",
+        &get_up_down("/api/one", "/api/one-down"),
+    );
     let cwd = root.path();
     let config = "proj/config.yaml";
 
@@ -123,7 +130,10 @@ fn go_layout_project_run_from_the_parent_directory_keeps_one_store() {
         "nothing is created under proj/proj"
     );
 
-    root.write("proj/migration/002_two.yaml", &get_up_down("/api/two", "/api/two-down"));
+    root.write(
+        "proj/migration/002_two.yaml",
+        &get_up_down("/api/two", "/api/two-down"),
+    );
     let second = apirun_in(cwd, &["--config", config, "up"], &[]);
     second.success();
     assert!(second.stdout.contains("1 applied"), "{}", second.stdout);
@@ -178,7 +188,11 @@ fn body_file_plugin_and_stage_paths_follow_the_same_rule() {
         .lines()
         .filter(|l| l.contains("bodies/one.json"))
         .count();
-    assert_eq!(warned, 1, "one warning for the shared body_file:\n{}", up.stderr);
+    assert_eq!(
+        warned, 1,
+        "one warning for the shared body_file:\n{}",
+        up.stderr
+    );
 
     // A plugin path from the working directory: found (and then refused for what it is,
     // which shows the resolved path was read).
@@ -212,7 +226,10 @@ fn body_file_plugin_and_stage_paths_follow_the_same_rule() {
             api.url()
         ),
     );
-    stages.write("top/only/migration/001_s.yaml", &get_up_down("/api/staged", "/api/x"));
+    stages.write(
+        "top/only/migration/001_s.yaml",
+        &get_up_down("/api/staged", "/api/x"),
+    );
     let run = apirun_in(
         stages.path(),
         &["stages", "up", "--config", "top/stages.yaml"],
@@ -404,14 +421,24 @@ fn go_tool_keys_are_warnings_not_errors() {
     );
     let validate = project.apirun(&["validate"]);
     validate.success();
-    for key in ["base_env", "store.driver", "store.path", "apiVersion", "kind"] {
+    for key in [
+        "base_env",
+        "store.driver",
+        "store.path",
+        "apiVersion",
+        "kind",
+    ] {
         assert!(
             validate.stderr.contains(&format!("warning: {key}")),
             "warning for {key}:\n{}",
             validate.stderr
         );
     }
-    assert!(validate.stderr.contains("store.sqlite.path"), "{}", validate.stderr);
+    assert!(
+        validate.stderr.contains("store.sqlite.path"),
+        "{}",
+        validate.stderr
+    );
     let up = project.apirun(&["up"]);
     up.success();
     assert_eq!(api.requests_to("GET", "/api/go").len(), 1);
@@ -475,14 +502,21 @@ fn create_twice_never_reuses_a_version() {
     let project = Project::new();
     project.write("config.yaml", &basic_config(&api.url()));
     // A file already above the clock, applied: a timestamp would be out of order.
-    project.write("migration/99990101000000_later.yaml", &get_up_down("/api/later", "/api/l"));
+    project.write(
+        "migration/99990101000000_later.yaml",
+        &get_up_down("/api/later", "/api/l"),
+    );
     project.apirun(&["up"]).success();
     let mut versions = Vec::new();
     for _ in 0..3 {
         let run = project.apirun(&["create", "same name"]);
         run.success();
         let path = std::path::PathBuf::from(run.stdout.trim());
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let (digits, slug) = name.split_once('_').expect("version_slug");
         assert_eq!(slug, "same_name.yaml");
         versions.push(digits.parse::<u64>().expect("version"));

@@ -121,12 +121,15 @@ impl<'a> Fields<'a> {
 
     /// The entry written under `key`, or under a Go-tool key read as `key`.
     fn entry(&self, key: &str) -> Option<&'a (Key, Node)> {
-        self.entries.iter().find(|(k, _)| k.text == key).or_else(|| {
-            self.aliases
-                .iter()
-                .find(|(name, _)| *name == key)
-                .and_then(|(_, i)| self.entries.get(*i))
-        })
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find(|(name, _)| *name == key)
+                    .and_then(|(_, i)| self.entries.get(*i))
+            })
     }
 
     /// The value of `key`, null values included.

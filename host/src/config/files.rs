@@ -111,7 +111,9 @@ impl FileError {
         match self.path() {
             Some(p) => {
                 let prefix = format!("{}: ", p.display());
-                full.strip_prefix(&prefix).map(str::to_string).unwrap_or(full)
+                full.strip_prefix(&prefix)
+                    .map(str::to_string)
+                    .unwrap_or(full)
             }
             None => full,
         }
@@ -348,9 +350,8 @@ mod tests {
         f.set_len(DEFAULT_MAX_FILE_SIZE + 1).expect("set_len");
         let e = read(&file, FileKind::Yaml).expect_err("too large");
         assert!(
-            e.to_string().contains(&format!(
-                "over the limit of {DEFAULT_MAX_FILE_SIZE} bytes"
-            )),
+            e.to_string()
+                .contains(&format!("over the limit of {DEFAULT_MAX_FILE_SIZE} bytes")),
             "{e}"
         );
         assert!(e.to_string().contains(MAX_FILE_SIZE_VAR), "{e}");

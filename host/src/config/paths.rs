@@ -219,8 +219,14 @@ mod tests {
         std::fs::create_dir_all(root.join("proj/migration")).expect("mkdir");
         let base = root.join("proj");
         // Nothing of proj/proj/... exists; proj/migration does under root.
-        assert_eq!(existing_prefix(&base, Path::new("proj/migration/apirun.db")), 0);
-        assert_eq!(existing_prefix(root, Path::new("proj/migration/apirun.db")), 2);
+        assert_eq!(
+            existing_prefix(&base, Path::new("proj/migration/apirun.db")),
+            0
+        );
+        assert_eq!(
+            existing_prefix(root, Path::new("proj/migration/apirun.db")),
+            2
+        );
         assert_eq!(existing_prefix(&base, Path::new("migration/apirun.db")), 1);
         assert_eq!(existing_prefix(&base, Path::new(".")), 1);
         // Absolute paths are used as written.

@@ -147,7 +147,11 @@ mod tests {
         let second = create_migration(dir.path(), "add users").expect("created");
         let version = |p: &Path| -> u64 {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.split('_').next().unwrap_or_default().parse().expect("digits")
+            name.split('_')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("digits")
         };
         assert!(version(&second) > version(&first), "{first:?} {second:?}");
         // A file numbered above the clock: the next one goes above it.

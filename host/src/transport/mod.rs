@@ -107,8 +107,9 @@ impl HttpClient {
             )));
         }
         if let Some(ca_file) = &settings.ca_file {
-            let pem = crate::config::files::read(ca_file, crate::config::files::FileKind::Certificate)
-                .map_err(|e| TransportError::Settings(format!("ca_file {e}")))?;
+            let pem =
+                crate::config::files::read(ca_file, crate::config::files::FileKind::Certificate)
+                    .map_err(|e| TransportError::Settings(format!("ca_file {e}")))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 TransportError::Settings(format!("ca_file {} is not PEM: {e}", ca_file.display()))
             })?;
