@@ -353,7 +353,7 @@ fn plugin_files_are_checked_before_being_read_whole() {
     project.write("small.wasm", "\0asm\x0d\0\x01\0 and more bytes than ten");
     for (file, env, expected) in [
         ("big.wasm", None, "over the limit of 268435456 bytes"),
-        ("text.wasm", None, "not a WebAssembly file"),
+        ("text.wasm", None, "does not start with \\0asm"),
         (
             "small.wasm",
             Some(("APIRUN_MAX_PLUGIN_SIZE", "10")),

@@ -682,12 +682,19 @@ impl Plugin {
 /// size limit, WebAssembly magic first: see config/files.rs).
 fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, PluginError> {
     use crate::config::files;
-    files::read(path, files::FileKind::Plugin).map_err(|e| PluginError::Read {
-        plugin: name.to_string(),
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            e.io_kind().unwrap_or(std::io::ErrorKind::InvalidData),
-            e.reason(),
-        ),
+    files::read(path, files::FileKind::Plugin).map_err(|e| match e {
+        // Same error as a component that fails to compile, found before reading it whole.
+        files::FileError::BadMagic { .. } => PluginError::Compile {
+            plugin: name.to_string(),
+            message: format!("{} does not start with \\0asm", path.display()),
+        },
+        e => PluginError::Read {
+            plugin: name.to_string(),
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                e.io_kind().unwrap_or(std::io::ErrorKind::InvalidData),
+                e.reason(),
+            ),
+        },
     })
 }
