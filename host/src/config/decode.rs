@@ -103,6 +103,9 @@ pub(crate) struct Fields<'a> {
     pub pos: Option<Pos>,
     pub path: String,
     entries: &'a [(Key, Node)],
+    /// Go-tool keys read under apirun's name (`store.driver` as `store.type`): the apirun
+    /// key and the index of the entry that stands for it.
+    aliases: Vec<(&'static str, usize)>,
 }
 
 impl<'a> Fields<'a> {
@@ -112,15 +115,26 @@ impl<'a> Fields<'a> {
             pos: None,
             path: path.to_string(),
             entries: &[],
+            aliases: Vec::new(),
         }
+    }
+
+    /// The entry written under `key`, or under a Go-tool key read as `key`.
+    fn entry(&self, key: &str) -> Option<&'a (Key, Node)> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find(|(name, _)| *name == key)
+                    .and_then(|(_, i)| self.entries.get(*i))
+            })
     }
 
     /// The value of `key`, null values included.
     pub fn raw(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(_, v)| v)
+        self.entry(key).map(|(_, v)| v)
     }
 
     /// The value of `key`; a null value counts as absent.
@@ -136,11 +150,7 @@ impl<'a> Fields<'a> {
     /// The position of `key` itself (for "remove this key" messages), else of its value,
     /// else of the mapping.
     pub fn key_pos(&self, key: &str) -> Option<Pos> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(k, _)| k.pos)
-            .or(self.pos)
+        self.entry(key).map(|(k, _)| k.pos).or(self.pos)
     }
 
     /// The position of `key`'s value (or the mapping when absent).
@@ -267,28 +277,60 @@ pub(crate) fn fields<'a>(
     known: &[&str],
 ) -> Option<Fields<'a>> {
     let Some(node) = node else {
-        return Some(Fields {
-            pos: None,
-            path: path.to_string(),
-            entries: &[],
-        });
+        return Some(Fields::empty(path));
     };
     match &node.value {
         Value::Null => Some(Fields {
             pos: Some(node.pos),
-            path: path.to_string(),
-            entries: &[],
+            ..Fields::empty(path)
         }),
         Value::Map(entries) => {
-            for (key, _) in entries {
-                if !known.contains(&key.text.as_str()) {
-                    unknown_key(ctx, key, path, known);
+            let mut aliases = Vec::new();
+            for (i, (key, _)) in entries.iter().enumerate() {
+                if known.contains(&key.text.as_str()) {
+                    continue;
+                }
+                match go_tool_key(&ctx.doc_name, path, &key.text) {
+                    Some(go) => {
+                        let alias = go
+                            .read_as
+                            .filter(|a| !entries.iter().any(|(k, _)| k.text == *a));
+                        let (message, hint) = match (go.read_as, alias) {
+                            (_, Some(a)) => (
+                                format!(
+                                    "\"{}\" is the Go tool's key; apirun reads it as \"{a}\"",
+                                    key.text
+                                ),
+                                format!("write `{a}:` instead"),
+                            ),
+                            (Some(a), None) => (
+                                format!(
+                                    "\"{}\" (the Go tool's key) is ignored: \"{a}\" is set too",
+                                    key.text
+                                ),
+                                format!("remove `{}:`", key.text),
+                            ),
+                            (None, _) => (
+                                format!(
+                                    "\"{}\" (a key of the Go tool) is ignored: {}",
+                                    key.text, go.instead
+                                ),
+                                format!("remove `{}:`", key.text),
+                            ),
+                        };
+                        ctx.warning(Some(key.pos), &child(path, &key.text), message, Some(hint));
+                        if let Some(a) = alias {
+                            aliases.push((a, i));
+                        }
+                    }
+                    None => unknown_key(ctx, key, path, known),
                 }
             }
             Some(Fields {
                 pos: Some(node.pos),
                 path: path.to_string(),
                 entries,
+                aliases,
             })
         }
         _ => {
@@ -306,6 +348,67 @@ pub(crate) fn fields<'a>(
             None
         }
     }
+}
+
+/// A key the Go tool reads or tolerates but apirun does not use: a warning, not an error,
+/// so that the Go tool's files run unchanged (docs/configuration.md, "Keys of the Go tool").
+pub(crate) struct GoToolKey {
+    /// Which file: the `Ctx::doc_name` ("config.yaml", "migration file", "stages.yaml").
+    pub doc: &'static str,
+    /// The dotted path of the mapping the key is in ("" for the top level).
+    pub path: &'static str,
+    pub key: &'static str,
+    /// The apirun key it is read as (when that one is not written too).
+    pub read_as: Option<&'static str>,
+    /// What apirun does instead, for the warning (when `read_as` is None).
+    pub instead: &'static str,
+}
+
+/// Every Go-tool key apirun warns about instead of refusing. The Go tool decodes with
+/// yaml.v3 defaults, which ignore unknown keys, and its examples and library use these.
+pub(crate) const GO_TOOL_KEYS: &[GoToolKey] = &[
+    GoToolKey {
+        doc: "config.yaml",
+        path: "",
+        key: "base_env",
+        read_as: None,
+        instead: "variables come from `env:`",
+    },
+    GoToolKey {
+        doc: "config.yaml",
+        path: "store",
+        key: "driver",
+        read_as: Some("type"),
+        instead: "",
+    },
+    GoToolKey {
+        doc: "config.yaml",
+        path: "store",
+        key: "path",
+        read_as: None,
+        instead: "the SQLite file is `store.sqlite.path` (default <migrate_dir>/apirun.db); \
+                  move the value there to choose it",
+    },
+    GoToolKey {
+        doc: "migration file",
+        path: "",
+        key: "apiVersion",
+        read_as: None,
+        instead: "migration files have no version header",
+    },
+    GoToolKey {
+        doc: "migration file",
+        path: "",
+        key: "kind",
+        read_as: None,
+        instead: "migration files have no kind header",
+    },
+];
+
+fn go_tool_key(doc: &str, path: &str, key: &str) -> Option<&'static GoToolKey> {
+    GO_TOOL_KEYS
+        .iter()
+        .find(|g| g.doc == doc && g.path == path && g.key == key)
 }
 
 fn unknown_key(ctx: &mut Ctx, key: &Key, path: &str, known: &[&str]) {

@@ -163,7 +163,8 @@ pub fn load_migration_file_with_warnings(
     version: u64,
     name: &str,
 ) -> Result<Loaded<Migration>, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|e| Diagnostics::from(super::io_error(path, &e)))?;
+    let bytes = super::files::read(path, super::files::FileKind::Yaml)
+        .map_err(|e| Diagnostics::from(super::file_error(path, &e)))?;
     let mut ctx = Ctx::new(path, "migration file");
     let migration = decode_migration(&mut ctx, &bytes, version, name);
     finish(migration, ctx.diags)

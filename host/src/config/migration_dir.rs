@@ -44,6 +44,16 @@ fn is_store_file(name: &str) -> bool {
         || (name.ends_with(".lock") && (name.contains(".db.") || name.contains(".sqlite")))
 }
 
+/// The stage's own files, which live in migrate_dir by default (it defaults to the
+/// config's directory): `config.yaml` and `stages.yaml` are not "files not named like a
+/// migration".
+fn is_config_file(name: &str) -> bool {
+    matches!(
+        name,
+        "config.yaml" | "config.yml" | "stages.yaml" | "stages.yml"
+    )
+}
+
 /// Lists and loads every migration file in `dir`, sorted by version. Every file is checked
 /// and all problems of all files are returned together. Other files are reported as notes
 /// (or warnings for YAML files whose name does not fit).
@@ -81,10 +91,20 @@ pub fn load_migrations_lenient(dir: &Path) -> (Vec<Migration>, Vec<Diagnostic>) 
         match entry {
             Ok(entry) => {
                 let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // Follows symlinks. A directory named like a migration is reported (it
+                // was meant to be a file, or is a mistake); other directories are not
+                // ours to mention.
                 if path.is_dir() {
+                    if parse_migration_file_name(&name).is_some() {
+                        diags.push(
+                            Diagnostic::error(&path, "is a directory, not a migration file")
+                                .hint("migration files are regular files; rename or move the directory out of migrate_dir"),
+                        );
+                    }
                     continue;
                 }
-                names.push((entry.file_name().to_string_lossy().into_owned(), path));
+                names.push((name, path));
             }
             Err(e) => diags.push(Diagnostic::error(
                 dir,
@@ -99,7 +119,8 @@ pub fn load_migrations_lenient(dir: &Path) -> (Vec<Migration>, Vec<Diagnostic>) 
     let mut migrations: Vec<Migration> = Vec::new();
     for (file_name, path) in names {
         let Some((digits, name)) = parse_migration_file_name(&file_name) else {
-            if file_name.starts_with('.') || is_store_file(&file_name) {
+            if file_name.starts_with('.') || is_store_file(&file_name) || is_config_file(&file_name)
+            {
                 continue;
             }
             let yaml = file_name.ends_with(".yaml") || file_name.ends_with(".yml");
@@ -148,10 +169,11 @@ pub fn load_migrations_lenient(dir: &Path) -> (Vec<Migration>, Vec<Diagnostic>) 
             by_version.insert(version, path.clone());
         }
 
-        let bytes = match std::fs::read(&path) {
+        // Not a regular file (a FIFO, a device), too large: refused before reading.
+        let bytes = match super::files::read(&path, super::files::FileKind::Yaml) {
             Ok(b) => b,
             Err(e) => {
-                diags.push(super::io_error(&path, &e));
+                diags.push(super::file_error(&path, &e));
                 continue;
             }
         };
@@ -163,5 +185,30 @@ pub fn load_migrations_lenient(dir: &Path) -> (Vec<Migration>, Vec<Diagnostic>) 
         }
     }
     migrations.sort_by_key(|m| m.version);
-    (migrations, diags)
+    (migrations, merge_repeated_warnings(diags))
+}
+
+/// The same warning from several files (e.g. every migration naming one `body_file` that
+/// is found only from the working directory) is printed once, saying how many files.
+fn merge_repeated_warnings(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    let mut repeats: Vec<usize> = Vec::new();
+    for d in diags {
+        if d.severity == super::Severity::Warning
+            && let Some(i) = out.iter().position(|o| {
+                o.severity == d.severity && o.message == d.message && o.hint == d.hint
+            })
+        {
+            repeats[i] += 1;
+            continue;
+        }
+        out.push(d);
+        repeats.push(0);
+    }
+    for (d, n) in out.iter_mut().zip(repeats) {
+        if n > 0 {
+            d.message = format!("{} (and in {n} other migration file(s))", d.message);
+        }
+    }
+    out
 }

@@ -70,6 +70,7 @@
 mod decode;
 pub mod duration;
 pub mod error;
+pub mod files;
 pub mod migration;
 pub mod migration_dir;
 pub(crate) mod paths;
@@ -109,25 +110,35 @@ pub use stages_file::{
 };
 pub use store::{PostgresConfig, SqliteConfig, StoreConfig, StoreKind};
 
-/// An I/O error on `path` as a diagnostic.
-pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> Diagnostic {
-    let hint = match e.kind() {
-        std::io::ErrorKind::NotFound => Some(
-            "check the path (relative paths are relative to the working directory on the command line, and to the file that names them inside files)",
-        ),
-        std::io::ErrorKind::PermissionDenied => Some("check the file's permissions"),
+/// A file that could not be read (or was refused: not a regular file, too large) as a
+/// diagnostic.
+pub(crate) fn file_error(path: &Path, e: &files::FileError) -> Diagnostic {
+    use files::FileError;
+    let hint = match e {
+        FileError::Io { source, .. } => match source.kind() {
+            std::io::ErrorKind::NotFound => Some(
+                "check the path (relative paths are relative to the working directory on the command line, and to the file that names them inside files)",
+            ),
+            std::io::ErrorKind::PermissionDenied => Some("check the file's permissions"),
+            _ => None,
+        },
+        FileError::NotRegular { .. } => {
+            Some("point to a regular file (a symlink to a regular file is fine)")
+        }
         _ => None,
     };
-    let d = Diagnostic::error(path, format!("cannot read the file: {e}"));
+    let d = Diagnostic::error(path, e.reason());
     match hint {
         Some(h) => d.hint(h),
         None => d,
     }
 }
 
-/// Reads a whole file as UTF-8 text.
+/// Reads a whole user-named file (config.yaml, stages.yaml) as UTF-8 text, through the
+/// checks of [`files::read`].
 pub(crate) fn read_file(path: &Path) -> Result<String, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|e| Diagnostics::from(io_error(path, &e)))?;
+    let bytes = files::read(path, files::FileKind::Yaml)
+        .map_err(|e| Diagnostics::from(file_error(path, &e)))?;
     let mut ctx = decode::Ctx::new(path, "");
     match utf8(&mut ctx, &bytes) {
         Some(s) => Ok(s.to_string()),

@@ -102,10 +102,23 @@ const TOP_KEYS: &[&str] = &[
 ];
 
 /// Loads and checks a `config.yaml`. Every problem in the file is reported at once.
+///
+/// When the config has errors, the migration files of its `migrate_dir` (as far as the
+/// broken config says where that is) are checked too and their errors and warnings are
+/// part of the returned [`Diagnostics`]: one run lists every problem, instead of a config
+/// error hiding those of the migration files until it is fixed.
 pub fn load_stage_config(path: &Path) -> Result<Loaded<StageConfig>, Diagnostics> {
     let src = super::read_file(path)?;
     let mut ctx = Ctx::new(path, "config.yaml");
     let config = decode_stage_config(&mut ctx, &src);
+    if ctx.has_errors() && config.migrate_dir.is_dir() {
+        let (_, diags) = super::load_migrations_lenient(&config.migrate_dir);
+        ctx.diags.extend(
+            diags
+                .into_iter()
+                .filter(|d| d.severity != super::Severity::Note),
+        );
+    }
     finish(config, ctx.diags)
 }
 

@@ -29,7 +29,10 @@ down:
     result_code: ["200", "204", "404"]
 "#;
 
-/// Write `<UTC YYYYMMDDHHMMSS>_<slug>.yaml` into `dir`; refuses to overwrite.
+/// Write `<version>_<slug>.yaml` into `dir` and return its path. The version is the UTC
+/// time `YYYYMMDDHHMMSS`, or one more than the highest version already in `dir` when that
+/// is not below it, so two `create`s in the same second (or a clock that went back) never
+/// give two files the same version. Never overwrites a file.
 pub fn create_migration(dir: &Path, name: &str) -> Result<PathBuf, EngineError> {
     let slug = slugify(name);
     if slug.is_empty() {
@@ -47,23 +50,71 @@ pub fn create_migration(dir: &Path, name: &str) -> Result<PathBuf, EngineError> 
         now.minute(),
         now.second()
     );
+    // 14 digits always fit in a u64.
+    let stamp: u64 = stamp.parse().unwrap_or(0);
     std::fs::create_dir_all(dir)
         .map_err(|e| EngineError::Usage(format!("cannot create {}: {e}", dir.display())))?;
-    let path = dir.join(format!("{stamp}_{slug}.yaml"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
-            EngineError::Usage(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                format!("{} already exists; not overwriting it", path.display())
-            } else {
-                format!("cannot write {}: {e}", path.display())
-            })
+    let written = |path: &Path, e: std::io::Error| {
+        EngineError::Usage(format!("cannot write {}: {e}", path.display()))
+    };
+    // Another `create` running at the same moment may take the same version between our
+    // listing and our write: then ours is removed and the next version tried.
+    for _ in 0..100 {
+        let version = match highest_version(dir)? {
+            Some(last) if last >= stamp => last.checked_add(1).filter(|v| *v <= MAX_VERSION),
+            _ => Some(stamp),
+        }
+        .ok_or_else(|| {
+            EngineError::Usage(format!(
+                "{} already holds the highest version a migration can have; renumber its files",
+                dir.display()
+            ))
         })?;
-    file.write_all(TEMPLATE.replace("{name}", &slug).as_bytes())
-        .map_err(|e| EngineError::Usage(format!("cannot write {}: {e}", path.display())))?;
-    Ok(path)
+        let path = dir.join(format!("{version}_{slug}.yaml"));
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(written(&path, e)),
+        };
+        file.write_all(TEMPLATE.replace("{name}", &slug).as_bytes())
+            .map_err(|e| written(&path, e))?;
+        drop(file);
+        if versions_in(dir)?.iter().filter(|v| **v == version).count() > 1 {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        return Ok(path);
+    }
+    Err(EngineError::Usage(format!(
+        "could not find a free version in {}: other processes keep creating migrations",
+        dir.display()
+    )))
+}
+
+/// Versions are stored as signed 64-bit integers: the highest a new file may get.
+const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// The versions of the files in `dir` named like migrations.
+fn versions_in(dir: &Path) -> Result<Vec<u64>, EngineError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::Usage(format!("cannot list {}: {e}", dir.display())))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let name = name.to_str()?;
+            let (digits, _) = crate::config::parse_migration_file_name(name)?;
+            digits.parse::<u64>().ok()
+        })
+        .collect())
+}
+
+fn highest_version(dir: &Path) -> Result<Option<u64>, EngineError> {
+    Ok(versions_in(dir)?.into_iter().max())
 }
 
 fn slugify(name: &str) -> String {
@@ -90,19 +141,22 @@ mod tests {
     }
 
     #[test]
-    fn creates_and_refuses_to_overwrite() {
+    fn same_second_gives_distinct_increasing_versions() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = create_migration(dir.path(), "add users").expect("created");
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        assert!(name.ends_with("_add_users.yaml"), "{name}");
-        assert_eq!(name.len(), "20261127093000_add_users.yaml".len());
-        // Same second, same name: refused (retry until the clock second matches).
-        let again = create_migration(dir.path(), "add users");
-        if let Err(e) = again {
-            assert!(e.to_string().contains("already exists"), "{e}");
-        }
+        let first = create_migration(dir.path(), "add users").expect("created");
+        let second = create_migration(dir.path(), "add users").expect("created");
+        let version = |p: &Path| -> u64 {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.split('_')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("digits")
+        };
+        assert!(version(&second) > version(&first), "{first:?} {second:?}");
+        // A file numbered above the clock: the next one goes above it.
+        std::fs::write(dir.path().join("99990101000000_future.yaml"), "").expect("write");
+        let third = create_migration(dir.path(), "x").expect("created");
+        assert_eq!(version(&third), 99990101000001);
     }
 }

@@ -265,12 +265,8 @@ impl StepEnv {
         } else {
             path.to_path_buf()
         };
-        std::fs::read_to_string(&resolved).map_err(|e| {
-            StepFailure::new(
-                Some(format!("{field}.body_file")),
-                format!("cannot read {}: {e}", resolved.display()),
-            )
-        })
+        crate::config::files::read_to_string(&resolved, crate::config::files::FileKind::Body)
+            .map_err(|e| StepFailure::new(Some(format!("{field}.body_file")), e.to_string()))
     }
 
     /// Add the provider's header unless the request sets it itself.

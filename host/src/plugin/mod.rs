@@ -217,11 +217,7 @@ impl PluginRuntime {
 
     /// Load a component from a `.wasm` file.
     pub fn load_file(&self, name: &str, path: &Path) -> Result<Arc<LoadedComponent>, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-            plugin: name.to_string(),
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_component(name, path)?;
         self.load_bytes(name, &bytes)
     }
 
@@ -336,11 +332,7 @@ impl PluginRuntime {
     /// it implements and what it imports.
     pub fn inspect_file(&self, path: &Path) -> Result<ComponentInfo, PluginError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-            plugin: name.clone(),
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_component(&name, path)?;
         let component = Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
             plugin: name,
             message: format!("{e:#}"),
@@ -714,4 +706,25 @@ impl Plugin {
             found_kinds: self.kind.world().into(),
         }
     }
+}
+
+/// Reads a component file through the checks every user-named file gets (regular file,
+/// size limit, WebAssembly magic first: see config/files.rs).
+fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, PluginError> {
+    use crate::config::files;
+    files::read(path, files::FileKind::Plugin).map_err(|e| match e {
+        // Same error as a component that fails to compile, found before reading it whole.
+        files::FileError::BadMagic { .. } => PluginError::Compile {
+            plugin: name.to_string(),
+            message: format!("{} does not start with \\0asm", path.display()),
+        },
+        e => PluginError::Read {
+            plugin: name.to_string(),
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                e.io_kind().unwrap_or(std::io::ErrorKind::InvalidData),
+                e.reason(),
+            ),
+        },
+    })
 }

@@ -22,8 +22,10 @@ pub(crate) fn client_config(
     max: Option<TlsVersion>,
 ) -> Result<rustls::ClientConfig, TransportError> {
     let settings = |message: String| TransportError::Settings(message);
-    let pem = std::fs::read(ca_file)
-        .map_err(|e| settings(format!("cannot read ca_file {}: {e}", ca_file.display())))?;
+    // One reading rule for every user-named file (regular, size-capped):
+    // see docs/security.md#files.
+    let pem = crate::config::files::read(ca_file, crate::config::files::FileKind::Certificate)
+        .map_err(|e| settings(format!("ca_file {e}")))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| settings(format!("ca_file {} is not PEM: {e}", ca_file.display())))?;
