@@ -3,14 +3,29 @@
 //! or invalid files). Errors go to stderr and name what to fix.
 
 /// `println!` that ignores a closed stdout (`apirun status | head`)
-/// instead of panicking.
+/// instead of panicking, and escapes control characters (text from servers
+/// and plugins must not drive the terminal; docs/security.md).
 macro_rules! out {
     () => {
         out!("")
     };
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        let line = format!($($arg)*);
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::output::escape_control(&line)
+        );
+    }};
+}
+
+/// `eprintln!` for messages that may quote servers, plugins or secrets:
+/// masked with the process masker and escaped ([`crate::output::for_terminal`]).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        eprintln!("{}", $crate::output::for_terminal(&line));
     }};
 }
 
@@ -78,7 +93,7 @@ async fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("{}", failure.message);
+            err!("{}", failure.message);
             failure.code
         }
     }
