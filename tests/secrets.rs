@@ -157,11 +157,12 @@ plugins:
     project.write(
         "migration/001_echo.yaml",
         r#"up:
-  type: echo
-  with:
-    url: "{{.api_base}}/api/echoes"
-  response:
-    result_code: ["201"]
+  steps:
+    - type: echo
+      with:
+        url: "{{.api_base}}/api/echoes"
+      response:
+        result_code: ["201"]
 "#,
     );
     project
@@ -342,7 +343,7 @@ plugins:
     );
     project.write(
         "migration/001_echo.yaml",
-        "up:\n  type: echo\n  with: {status: 403}\n",
+        "up:\n  steps:\n    - type: echo\n      with: {status: 403}\n",
     );
     let up = project.apirun(&["up"]);
     up.code(1);
@@ -483,7 +484,7 @@ fn trap_project() -> Project {
     );
     project.write(
         "migration/001_trap.yaml",
-        "up:\n  type: echo\n  with: {trap: true}\n",
+        "up:\n  steps:\n    - type: echo\n      with: {trap: true}\n",
     );
     project
 }

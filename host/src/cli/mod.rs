@@ -20,6 +20,21 @@ macro_rules! out {
     }};
 }
 
+/// Prints a JSON value, pretty, ignoring a closed stdout; characters
+/// [`out!`] would escape are written as JSON `\uXXXX` escapes, so the output
+/// stays valid JSON with the same content.
+macro_rules! out_json {
+    ($value:expr) => {{
+        use std::io::Write as _;
+        let text = serde_json::to_string_pretty($value).unwrap_or_default();
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::output::escape::escape_json_line(&text)
+        );
+    }};
+}
+
 /// `eprintln!` for messages that may quote servers, plugins or secrets:
 /// masked with the process masker and escaped ([`crate::output::for_terminal`]).
 macro_rules! err {

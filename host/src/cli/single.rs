@@ -227,10 +227,7 @@ pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
                 code: 1,
             })?;
             masker.mask_json(&mut value);
-            out!(
-                "{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
-            );
+            out_json!(&value);
         }
         OutputFormat::Text => render::print_status(&report, &masker),
     }

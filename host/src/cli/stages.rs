@@ -377,7 +377,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
             let mut out =
                 json!({"file": orchestration.file.path.display().to_string(), "stages": stages});
             masker.mask_json(&mut out);
-            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            out_json!(&out);
         }
         OutputFormat::Text => {
             out!("stages: {}", orchestration.file.path.display());

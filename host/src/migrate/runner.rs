@@ -327,10 +327,11 @@ impl Stage {
         let duration = started.elapsed();
         match outcome {
             Ok((last, extracted)) => {
+                // Saved bodies are masked like everything else the store keeps.
                 let body = if self.config.store.save_response_body {
                     last.body
                         .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .map(|b| self.steps.masker.mask(&String::from_utf8_lossy(b)).into_owned())
                 } else {
                     None
                 };
@@ -381,7 +382,7 @@ impl Stage {
                     failure
                         .body
                         .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .map(|b| self.steps.masker.mask(&String::from_utf8_lossy(b)).into_owned())
                 } else {
                     None
                 };
