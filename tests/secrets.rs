@@ -121,10 +121,7 @@ fn everything(project: &Project, run: &Run) -> String {
 
 #[track_caller]
 fn assert_absent(haystack: &str, secret: &str) {
-    assert!(
-        !haystack.contains(secret),
-        "`{secret}` leaked:\n{haystack}"
-    );
+    assert!(!haystack.contains(secret), "`{secret}` leaked:\n{haystack}");
 }
 
 // ---------------------------------------------------------------------------
@@ -221,7 +218,10 @@ const PLUGIN_TOKEN: &str = "Lit3ral-Plugin-Tok-99";
 fn echoing_server(seen: &Seen) -> (u16, Vec<u8>) {
     use base64::Engine as _;
     let mut told = String::new();
-    if let Some(basic) = seen.header("authorization").and_then(|v| v.strip_prefix("Basic ")) {
+    if let Some(basic) = seen
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(basic)
             .unwrap_or_default();
@@ -273,7 +273,8 @@ auth:
     let up = project.apirun(&["up"]);
     up.code(1);
     assert!(
-        up.stderr.contains("user admin may not do this (you sent ***)"),
+        up.stderr
+            .contains("user admin may not do this (you sent ***)"),
         "the server's answer is shown, masked:\n{}",
         up.stderr
     );
@@ -430,7 +431,10 @@ auth:
 // Item 8: the terminal is not the server's.
 
 fn hostile_server(_seen: &Seen) -> (u16, Vec<u8>) {
-    (500, b"\x1b[2J\rok up 999\n\x07\xc2\x9b\xe2\x80\xae".to_vec())
+    (
+        500,
+        b"\x1b[2J\rok up 999\n\x07\xc2\x9b\xe2\x80\xae".to_vec(),
+    )
 }
 
 #[test]
@@ -460,7 +464,8 @@ fn control_characters_from_a_server_are_escaped_in_every_output() {
         );
     }
     assert!(
-        up.stderr.contains(r"\x1b[2J\rok up 999\n\x07\u{9b}\u{202e}"),
+        up.stderr
+            .contains(r"\x1b[2J\rok up 999\n\x07\u{9b}\u{202e}"),
         "the escaped form is shown:\n{}",
         up.stderr
     );

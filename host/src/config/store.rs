@@ -275,6 +275,9 @@ mod debug_tests {
         let shown = format!("{config:?} {config:#?}");
         assert!(!shown.contains("dsn-pw-1234"), "{shown}");
         assert!(!shown.contains("field-pw-5678"), "{shown}");
-        assert!(shown.contains("<hidden>") && shown.contains("\"db\""), "{shown}");
+        assert!(
+            shown.contains("<hidden>") && shown.contains("\"db\""),
+            "{shown}"
+        );
     }
 }

@@ -148,14 +148,23 @@ mod tests {
             escape_control("\x1b[2J\rok up 999\n"),
             "\\x1b[2J\\rok up 999\n"
         );
-        assert_eq!(escape_control("bell\x07 del\x7f nul\0"), "bell\\x07 del\\x7f nul\\x00");
+        assert_eq!(
+            escape_control("bell\x07 del\x7f nul\0"),
+            "bell\\x07 del\\x7f nul\\x00"
+        );
         assert_eq!(escape_control("csi\u{9b}2J"), "csi\\u{9b}2J");
         assert_eq!(
             escape_control("a\u{202e}txt.exe\u{2066}b"),
             "a\\u{202e}txt.exe\\u{2066}b"
         );
-        assert_eq!(escape_control("tab\tkept\nnewline kept"), "tab\tkept\nnewline kept");
-        assert!(matches!(escape_control("plain ünïcode ✓"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_control("tab\tkept\nnewline kept"),
+            "tab\tkept\nnewline kept"
+        );
+        assert!(matches!(
+            escape_control("plain ünïcode ✓"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

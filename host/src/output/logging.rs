@@ -558,17 +558,29 @@ mod tests {
         let text = capture(LogLevel::Info, LogFormat::Text, None, masker(), || {
             tracing::warn!("{hostile}");
         });
-        assert!(!text.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']), "{text:?}");
-        assert!(text.contains("\\x1b[2J\\rok up 999 \\u{9b}\\u{202e}"), "{text:?}");
+        assert!(
+            !text.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\x1b[2J\\rok up 999 \\u{9b}\\u{202e}"),
+            "{text:?}"
+        );
         let color = capture(LogLevel::Info, LogFormat::Color, None, masker(), || {
             tracing::warn!("{hostile}");
         });
         assert!(color.contains("\x1b["), "colours kept: {color:?}");
-        assert!(!color.contains("\x1b[2J") && !color.contains('\r'), "{color:?}");
+        assert!(
+            !color.contains("\x1b[2J") && !color.contains('\r'),
+            "{color:?}"
+        );
         let json = capture(LogLevel::Info, LogFormat::Json, None, masker(), || {
             tracing::warn!("{hostile}");
         });
-        assert!(!json.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']), "{json:?}");
+        assert!(
+            !json.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']),
+            "{json:?}"
+        );
         let line: Value = serde_json::from_str(json.trim()).expect("JSON line");
         assert_eq!(line["message"], hostile);
     }
