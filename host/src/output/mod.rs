@@ -15,8 +15,10 @@
 //!   terminal, as plain grep-friendly lines elsewhere.
 //!
 //! The host builds one `Arc<Masker>` per process, registers every secret on
-//! it as it learns them (secret-named variables, acquired tokens, injected
-//! header values), and hands the same masker to logging and progress.
+//! it as it learns them (secret-named variables, secrets written literally
+//! in auth and plugin configs and the store's password, acquired tokens,
+//! injected header values), and hands the same masker to logging and
+//! progress.
 
 pub mod escape;
 pub mod logging;
