@@ -122,6 +122,9 @@ impl AuthManager {
                 source,
             }
         })?;
+        // Secret-named values as rendered (`password: "{{.pw}}"`) are masked
+        // like secret variables from now on (docs/security.md).
+        self.masker.add_secret_fields(&config);
         let plugin = self
             .plugins
             .get(PluginKind::Auth, &provider.kind)

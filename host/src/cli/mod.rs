@@ -3,14 +3,44 @@
 //! or invalid files). Errors go to stderr and name what to fix.
 
 /// `println!` that ignores a closed stdout (`apirun status | head`)
-/// instead of panicking.
+/// instead of panicking, and escapes control characters (text from servers
+/// and plugins must not drive the terminal; docs/security.md).
 macro_rules! out {
     () => {
         out!("")
     };
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        let line = format!($($arg)*);
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::output::escape_control(&line)
+        );
+    }};
+}
+
+/// Prints a JSON value, pretty, ignoring a closed stdout; characters
+/// [`out!`] would escape are written as JSON `\uXXXX` escapes, so the output
+/// stays valid JSON with the same content.
+macro_rules! out_json {
+    ($value:expr) => {{
+        use std::io::Write as _;
+        let text = serde_json::to_string_pretty($value).unwrap_or_default();
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::output::escape::escape_json_line(&text)
+        );
+    }};
+}
+
+/// `eprintln!` for messages that may quote servers, plugins or secrets:
+/// masked with the process masker and escaped ([`crate::output::for_terminal`]).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        eprintln!("{}", $crate::output::for_terminal(&line));
     }};
 }
 
@@ -104,8 +134,8 @@ async fn run(cli: Cli) -> u8 {
             // make one instead of only that it cannot be read.
             let hint = needs.and_then(|(path, stages)| init::missing_config_hint(&path, stages));
             match hint {
-                Some(hint) => eprintln!("{hint}"),
-                None => eprintln!("{}", failure.message),
+                Some(hint) => err!("{hint}"),
+                None => err!("{}", failure.message),
             }
             failure.code
         }

@@ -70,6 +70,10 @@ pub(crate) fn load_config(path: &Path) -> Result<(Loaded<StageConfig>, Arc<Maske
             code: 2,
         })?,
     );
+    // Literal secrets of the config (auth and plugin `config:` values named
+    // like secrets, the PostgreSQL password) are masked from the start.
+    crate::migrate::register_config_secrets(&loaded.value, &masker);
+    output::set_process_masker(&masker);
     init_logging(&loaded.value, &masker);
     Ok((loaded, masker))
 }
@@ -92,7 +96,7 @@ pub(crate) fn init_logging(config: &StageConfig, masker: &Arc<Masker>) {
         format,
         masker: masker.clone(),
     }) {
-        eprintln!("warning: logging not set up: {e:?}");
+        err!("warning: logging not set up: {e:?}");
     }
 }
 
@@ -116,7 +120,7 @@ async fn open(path: &Path) -> Result<(Stage, Arc<Masker>), Failure> {
         .iter()
         .filter(|d| d.severity == crate::config::Severity::Warning)
     {
-        eprintln!("{warning}");
+        err!("{warning}");
     }
     Ok((stage, masker))
 }
@@ -223,10 +227,7 @@ pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
                 code: 1,
             })?;
             masker.mask_json(&mut value);
-            out!(
-                "{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
-            );
+            out_json!(&value);
         }
         OutputFormat::Text => render::print_status(&report, &masker),
     }
@@ -243,7 +244,7 @@ pub async fn create(path: &Path, args: &CreateArgs) -> Result<u8, Failure> {
 pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
     let result = crate::validate::validate_stage(path, &Default::default());
     for diagnostic in &result.diagnostics {
-        eprintln!("{diagnostic}");
+        err!("{diagnostic}");
     }
     let mut errors = result.errors().count();
     // Drift: compare the files with what the store says was applied. Reads the
@@ -254,7 +255,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
         match crate::migrate::drift_against_store(config, &result.migrations).await {
             Ok(Some(drift)) => {
                 for d in &drift {
-                    eprintln!("{level}: {}", d.describe());
+                    err!("{level}: {}", d.describe());
                 }
                 if args.strict {
                     errors += drift.len();
@@ -262,7 +263,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
             }
             Ok(None) => {}
             Err(e) => {
-                eprintln!(
+                err!(
                     "{level}: cannot compare the migration files with the store, so changed or \
                      deleted applied files are not reported: {e}"
                 );
@@ -273,7 +274,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
         }
     }
     if errors > 0 {
-        eprintln!("{errors} problem(s) found; nothing was sent");
+        err!("{errors} problem(s) found; nothing was sent");
         return Ok(2);
     }
     out!(

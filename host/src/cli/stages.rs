@@ -127,7 +127,7 @@ fn init_logging(masker: &Arc<Masker>) {
         format: output::LogFormat::Text,
         masker: masker.clone(),
     }) {
-        eprintln!("warning: logging not set up: {e:?}");
+        err!("warning: logging not set up: {e:?}");
     }
 }
 
@@ -138,7 +138,7 @@ fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
         .iter()
         .filter(|d| d.severity == crate::config::Severity::Warning)
     {
-        eprintln!("{warning}");
+        err!("{warning}");
     }
     Ok(Arc::new(orchestration))
 }
@@ -157,6 +157,7 @@ async fn up_or_down(
     let selected = orchestration.select(&selection, way)?;
     orchestration.check_files(&selected)?;
     let masker = Arc::new(process_masker(&orchestration, &selected)?);
+    output::set_process_masker(&masker);
     let services = services(&masker)?;
     match way {
         Way::Up => {
@@ -209,9 +210,9 @@ async fn up_or_down(
                 _ => None,
             })
             .collect();
-        eprintln!("error: stage(s) failed:\n{}", failed.join("\n"));
+        err!("error: stage(s) failed:\n{}", failed.join("\n"));
         for e in &outcome.rollback_errors {
-            eprintln!("error: {}", masker.mask(e));
+            err!("error: {}", masker.mask(e));
         }
     }
     Ok(outcome.code)
@@ -315,7 +316,8 @@ fn print_dry_run(
 
 async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
     let orchestration = load(&args.file.config)?;
-    let masker = Masker::new();
+    let masker = Arc::new(Masker::new());
+    output::set_process_masker(&masker);
     // Register secret-named variables known without running anything, so a
     // value that appears elsewhere is masked too.
     for (k, v) in &orchestration.file.global.env {
@@ -325,6 +327,16 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
     for def in &orchestration.file.stages {
         for (k, v) in &def.env {
             masker.add_variable(k, v);
+        }
+        // What `status` of the stage alone masks: its config's literal
+        // secrets and its secret-named variables, so an exported value that
+        // contains one is masked here too.
+        if let Ok(loaded) = crate::config::load_stage_config(&def.config_path) {
+            crate::migrate::register_stage_secrets(
+                &loaded.value,
+                &orchestration.inherited(def),
+                &masker,
+            );
         }
         let info = inspect_stage(def).await?;
         for (k, v) in &info.exported {
@@ -368,7 +380,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
             let mut out =
                 json!({"file": orchestration.file.path.display().to_string(), "stages": stages});
             masker.mask_json(&mut out);
-            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            out_json!(&out);
         }
         OutputFormat::Text => {
             out!("stages: {}", orchestration.file.path.display());
@@ -450,7 +462,7 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
 fn validate(path: &Path) -> Result<u8, Failure> {
     let result = validate_stages(path);
     for d in result.all() {
-        eprintln!("{d}");
+        err!("{d}");
     }
     let errors = result.error_count();
     if errors > 0 {
@@ -460,7 +472,7 @@ fn validate(path: &Path) -> Result<u8, Failure> {
             .filter(|(_, d)| d.iter().any(|d| d.is_error()))
             .map(|(n, _)| n.as_str())
             .collect();
-        eprintln!(
+        err!(
             "{errors} problem(s) found{}; nothing was sent",
             if stages.is_empty() {
                 String::new()

@@ -74,6 +74,9 @@ pub struct PluginEntry {
     pub allowed_hosts: Vec<String>,
     /// Static configuration handed to the plugin (a JSON object, empty by default).
     pub config: Json,
+    /// The variables a step plugin is handed in `step-input.variables`
+    /// (default: none; docs/plugins.md, "What a plugin sees").
+    pub variables: Vec<String>,
 }
 
 impl StageConfig {
@@ -282,7 +285,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             ctx,
             Some(item),
             &path,
-            &["name", "path", "allowed_hosts", "config"],
+            &["name", "path", "allowed_hosts", "config", "variables"],
         ) else {
             continue;
         };
@@ -319,6 +322,17 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             }
         }
         let config = json_object(ctx, f.get("config"), &f.path_of("config"));
+        let variables = f.string_list(ctx, "variables");
+        for (j, variable) in variables.iter().enumerate() {
+            if variable.trim().is_empty() {
+                ctx.error(
+                    f.value_pos("variables"),
+                    &index(&f.path_of("variables"), j),
+                    "empty variable name",
+                    Some("list the names of the variables the plugin may read".to_string()),
+                );
+            }
+        }
         let (Some(name), Some(file)) = (name, file) else {
             continue;
         };
@@ -336,6 +350,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             path: file,
             allowed_hosts,
             config,
+            variables,
         });
     }
     out

@@ -44,8 +44,9 @@ pub struct SqliteConfig {
     pub path: PathBuf,
 }
 
-/// `store.postgres:`: either `dsn` or the parts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// `store.postgres:`: either `dsn` or the parts. `Debug` hides the password
+/// and the DSN (which may hold one).
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PostgresConfig {
     pub dsn: Option<String>,
     pub host: Option<String>,
@@ -54,6 +55,21 @@ pub struct PostgresConfig {
     pub password: Option<String>,
     pub dbname: Option<String>,
     pub sslmode: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        f.debug_struct("PostgresConfig")
+            .field("dsn", &hidden(&self.dsn))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &hidden(&self.password))
+            .field("dbname", &self.dbname)
+            .field("sslmode", &self.sslmode)
+            .finish()
+    }
 }
 
 const STORE_KEYS: &[&str] = &[
@@ -241,5 +257,27 @@ pub(crate) fn decode_store(
         lock_timeout,
         sqlite: SqliteConfig { path: sqlite_path },
         postgres,
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::PostgresConfig;
+
+    #[test]
+    fn debug_hides_the_password_and_the_dsn() {
+        let config = PostgresConfig {
+            dsn: Some("postgres://app:dsn-pw-1234@db/x".into()),
+            host: Some("db".into()),
+            password: Some("field-pw-5678".into()),
+            ..PostgresConfig::default()
+        };
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("dsn-pw-1234"), "{shown}");
+        assert!(!shown.contains("field-pw-5678"), "{shown}");
+        assert!(
+            shown.contains("<hidden>") && shown.contains("\"db\""),
+            "{shown}"
+        );
     }
 }

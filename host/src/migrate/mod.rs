@@ -100,6 +100,7 @@ impl Stage {
                 services.masker.add_secret(value);
             }
         }
+        register_config_secrets(&config, &services.masker);
 
         let http = HttpClient::new(client_settings(&config))?;
         let plugins = Arc::new(PluginSet::new(
@@ -113,6 +114,7 @@ impl Stage {
                     path: p.path.clone(),
                     allowed_hosts: p.allowed_hosts.clone(),
                     config: p.config.clone(),
+                    variables: p.variables.clone(),
                 })
                 .collect(),
         ));
@@ -200,6 +202,53 @@ impl Stage {
         let stored = store.stored_env().await.map_err(|e| store_err(store, e))?;
         Ok(stored.into_iter().map(|v| (v.name, v.value)).collect())
     }
+}
+
+/// Registers on `masker` the secrets a stage config holds literally, so
+/// that they are masked like secret variables wherever they show up (a
+/// server echoing them in an error, the store's run history): the values of
+/// secret-named keys in every `auth[].config` and `plugins[].config`
+/// ([`Masker::add_secret_fields`]), and the PostgreSQL password
+/// (`store.postgres.password`, or the one inside `dsn`). Templates are
+/// skipped here; rendered auth configs are registered when rendered.
+pub fn register_config_secrets(config: &StageConfig, masker: &Masker) {
+    for auth in &config.auth {
+        masker.add_secret_fields(&auth.config);
+    }
+    for plugin in &config.plugins {
+        masker.add_secret_fields(&plugin.config);
+    }
+    let pg = &config.store.postgres;
+    if let Some(password) = &pg.password {
+        masker.add_secret(password);
+    }
+    if let Some(password) = pg.dsn.as_deref().and_then(dsn_password) {
+        masker.add_secret(&password);
+    }
+}
+
+/// Registers everything a stage's config and variables make secret without
+/// running anything: [`register_config_secrets`] and the values of its
+/// secret-named variables as far as they resolve (`stages status` uses this
+/// to mask the stage's exported values).
+pub fn register_stage_secrets(config: &StageConfig, inherited: &InheritedVars, masker: &Masker) {
+    register_config_secrets(config, masker);
+    let mut unset = BTreeMap::new();
+    // A variable that cannot be resolved here (a template error) masks
+    // nothing; the same error stops `up` before anything is sent.
+    if let Ok(vars) = vars::resolve_base(&config.env, inherited, &mut unset) {
+        for (name, value) in &vars {
+            masker.add_variable(name, value);
+        }
+    }
+}
+
+/// The password in a PostgreSQL connection string (URL or keyword form),
+/// read by tokio-postgres's own parser so it matches what is sent.
+fn dsn_password(dsn: &str) -> Option<String> {
+    let config: tokio_postgres::Config = dsn.parse().ok()?;
+    let password = String::from_utf8_lossy(config.get_password()?).into_owned();
+    Some(password).filter(|p| !p.is_empty())
 }
 
 pub(crate) fn store_err(store: &Arc<dyn Store>, source: crate::store::StoreError) -> EngineError {
@@ -347,4 +396,27 @@ fn wrong_roles(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dsn_password;
+
+    #[test]
+    fn dsn_passwords() {
+        assert_eq!(
+            dsn_password("postgres://app:s3cr%40t@db:5432/x?sslmode=disable").as_deref(),
+            Some("s3cr@t")
+        );
+        assert_eq!(dsn_password("postgres://app@db/x"), None);
+        assert_eq!(
+            dsn_password("host=db user=app password=pw-1234 dbname=x").as_deref(),
+            Some("pw-1234")
+        );
+        assert_eq!(
+            dsn_password(r"host=db password='it\'s a pw' dbname=x").as_deref(),
+            Some("it's a pw")
+        );
+        assert_eq!(dsn_password("host=db dbname=x"), None);
+    }
 }

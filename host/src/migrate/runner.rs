@@ -327,10 +327,14 @@ impl Stage {
         let duration = started.elapsed();
         match outcome {
             Ok((last, extracted)) => {
+                // Saved bodies are masked like everything else the store keeps.
                 let body = if self.config.store.save_response_body {
-                    last.body
-                        .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                    last.body.as_ref().map(|b| {
+                        self.steps
+                            .masker
+                            .mask(&String::from_utf8_lossy(b))
+                            .into_owned()
+                    })
                 } else {
                     None
                 };
@@ -378,10 +382,12 @@ impl Stage {
             Err((step, failure)) => {
                 let message = self.steps.masker.mask(&failure.message).into_owned();
                 let body = if self.config.store.save_response_body {
-                    failure
-                        .body
-                        .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                    failure.body.as_ref().map(|b| {
+                        self.steps
+                            .masker
+                            .mask(&String::from_utf8_lossy(b))
+                            .into_owned()
+                    })
                 } else {
                     None
                 };

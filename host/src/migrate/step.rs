@@ -11,7 +11,7 @@ use super::error::StepFailure;
 use super::vars::{Vars, apply_local_env, context};
 use crate::auth::{AuthManager, render_json};
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
-use crate::output::Masker;
+use crate::output::{Masker, escape_line};
 use crate::plugin::{PluginKind, PluginResponse, PluginSet};
 use crate::template::{Context, RefKind, Template, TemplateError};
 use crate::transport::FollowRedirects;
@@ -328,8 +328,10 @@ impl StepEnv {
             let ctx = self.auth_context(&strings, vars, RenderMode::Run).await?;
             let spec = render_json(&with, &ctx, "")
                 .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
-            let list: Vec<(String, String)> =
-                vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            // Only the variables the plugin's `plugins:` entry grants: a
+            // third-party plugin is not trusted with every secret in scope
+            // (docs/plugins.md). Its `with:` is rendered with all of them.
+            let list = self.plugins.granted_variables(&step.kind, vars);
             let outcome = plugin
                 .run_step(&spec, &list)
                 .await
@@ -546,7 +548,9 @@ fn redirect_refused(
     failure
 }
 
-/// The start of a body, for error messages.
+/// The start of a body, for error messages: on one line, with control
+/// characters and newlines escaped (a server's `\r` or ESC must not reach a
+/// terminal, nor its newline forge an output line; docs/security.md).
 fn snippet(body: &[u8]) -> String {
     const MAX: usize = 300;
     let text = String::from_utf8_lossy(body);
@@ -555,13 +559,13 @@ fn snippet(body: &[u8]) -> String {
         return "(empty)".into();
     }
     if text.len() <= MAX {
-        return text.to_string();
+        return escape_line(text).into_owned();
     }
     let mut end = MAX;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}... ({} bytes)", &text[..end], body.len())
+    format!("{}... ({} bytes)", escape_line(&text[..end]), body.len())
 }
 
 /// Every string in a JSON value (the templates of a plugin step's `with:`).

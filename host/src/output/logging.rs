@@ -13,8 +13,9 @@
 //! `json` (one JSON object per line, event fields at the top level).
 //!
 //! Every formatted event goes through [`MaskingMakeWriter`]: it buffers the
-//! event's lines and masks them with the [`Masker`] before one write to
-//! stderr. JSON lines are parsed and masked string by string
+//! event's lines, masks them with the [`Masker`] and escapes control
+//! characters ([`super::escape`]: a server's ESC or CR is written as `\x1b`,
+//! `\r`) before one write to stderr. JSON lines are parsed and masked string by string
 //! ([`Masker::mask_json`]), so they stay valid JSON (a line in which
 //! something was masked is re-serialized, with its keys sorted). While a live
 //! progress display is on the terminal, it is cleared before a log line is
@@ -34,6 +35,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::Registry;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::escape;
 use super::masking::Masker;
 use super::progress;
 
@@ -167,6 +169,7 @@ pub fn init_logging(settings: LogSettings) -> Result<(), LogError> {
     );
     let writer = MaskingMakeWriter::new(io::stderr, settings.masker)
         .json(format == LogFormat::Json)
+        .color(format == LogFormat::Color)
         .live_area_aware(true);
     let subscriber = build_subscriber(settings.level, format, env.as_deref(), writer)?;
     subscriber
@@ -257,6 +260,7 @@ pub struct MaskingMakeWriter<M> {
     inner: M,
     masker: Arc<Masker>,
     json: bool,
+    color: bool,
     live_area_aware: bool,
 }
 
@@ -267,6 +271,7 @@ impl<M> MaskingMakeWriter<M> {
             inner,
             masker,
             json: false,
+            color: false,
             live_area_aware: false,
         }
     }
@@ -274,6 +279,13 @@ impl<M> MaskingMakeWriter<M> {
     /// Treat each line as a JSON object (masked value by value, kept valid).
     pub fn json(mut self, json: bool) -> MaskingMakeWriter<M> {
         self.json = json;
+        self
+    }
+
+    /// The formatter writes ANSI colour codes: keep those (and only those)
+    /// escape sequences.
+    pub fn color(mut self, color: bool) -> MaskingMakeWriter<M> {
+        self.color = color;
         self
     }
 
@@ -296,6 +308,7 @@ where
             inner: self.inner.make_writer(),
             masker: &self.masker,
             json: self.json,
+            color: self.color,
             live_area_aware: self.live_area_aware,
             buf: Vec::new(),
         }
@@ -308,6 +321,7 @@ pub struct MaskingWriter<'a, W: Write> {
     inner: W,
     masker: &'a Masker,
     json: bool,
+    color: bool,
     live_area_aware: bool,
     buf: Vec<u8>,
 }
@@ -320,10 +334,14 @@ impl<W: Write> MaskingWriter<'_, W> {
         // Chunks end at a newline (or the end of the event), so no UTF-8
         // sequence is split.
         let text = String::from_utf8_lossy(chunk);
-        let masked = if self.json {
-            mask_json_lines(self.masker, &text)
+        // Mask, then escape control characters a server or plugin put in a
+        // message (the formatter's own colour codes are kept).
+        let masked: String = if self.json {
+            escape::escape_json_line(&mask_json_lines(self.masker, &text)).into_owned()
+        } else if self.color {
+            escape::escape_keeping_sgr(&self.masker.mask(&text)).into_owned()
         } else {
-            self.masker.mask(&text)
+            escape::escape_control(&self.masker.mask(&text)).into_owned()
         };
         let inner = &mut self.inner;
         let mut write = || {
@@ -441,7 +459,9 @@ mod tests {
         f: impl FnOnce(),
     ) -> String {
         let buf = Buffer::default();
-        let writer = MaskingMakeWriter::new(buf.clone(), masker).json(format == LogFormat::Json);
+        let writer = MaskingMakeWriter::new(buf.clone(), masker)
+            .json(format == LogFormat::Json)
+            .color(format == LogFormat::Color);
         let subscriber = build_subscriber(level, format, env, writer).expect("subscriber");
         tracing::subscriber::with_default(subscriber, f);
         buf.text()
@@ -530,6 +550,39 @@ mod tests {
             !out.contains("tok-abcdef") && !out.contains("hunter2"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_every_format() {
+        let hostile = "server said \x1b[2J\rok up 999 \u{9b}\u{202e}";
+        let text = capture(LogLevel::Info, LogFormat::Text, None, masker(), || {
+            tracing::warn!("{hostile}");
+        });
+        assert!(
+            !text.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\x1b[2J\\rok up 999 \\u{9b}\\u{202e}"),
+            "{text:?}"
+        );
+        let color = capture(LogLevel::Info, LogFormat::Color, None, masker(), || {
+            tracing::warn!("{hostile}");
+        });
+        assert!(color.contains("\x1b["), "colours kept: {color:?}");
+        assert!(
+            !color.contains("\x1b[2J") && !color.contains('\r'),
+            "{color:?}"
+        );
+        let json = capture(LogLevel::Info, LogFormat::Json, None, masker(), || {
+            tracing::warn!("{hostile}");
+        });
+        assert!(
+            !json.contains(['\x1b', '\r', '\u{9b}', '\u{202e}']),
+            "{json:?}"
+        );
+        let line: Value = serde_json::from_str(json.trim()).expect("JSON line");
+        assert_eq!(line["message"], hostile);
     }
 
     #[test]

@@ -257,6 +257,18 @@ impl Masker {
         added
     }
 
+    /// Registers the values of a configuration object (an auth provider's
+    /// or a plugin's `config:`) whose key looks secret
+    /// ([`Masker::is_secret_name`]): strings and numbers, also inside arrays
+    /// and objects under such a key. Strings holding a template (`{{`) are
+    /// skipped: their rendered value is registered where it is rendered.
+    /// Returns how many values were new.
+    pub fn add_secret_fields(&self, config: &Value) -> usize {
+        let mut found = Vec::new();
+        collect_secret_fields(config, false, &mut found);
+        self.add_secrets(found.iter().map(String::as_str))
+    }
+
     /// Registers `value` when `name` looks secret; returns whether it did.
     pub fn add_variable(&self, name: &str, value: &str) -> bool {
         Masker::is_secret_name(name) && self.add_secret(value)
@@ -618,6 +630,22 @@ fn mask_spans<'a>(
     Cow::Owned(out)
 }
 
+/// The values under secret-looking keys of `value` (see
+/// [`Masker::add_secret_fields`]).
+fn collect_secret_fields(value: &Value, secret: bool, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if secret && !s.contains("{{") => out.push(s.clone()),
+        Value::Number(n) if secret => out.push(n.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_secret_fields(item, secret, out)),
+        Value::Object(map) => map.iter().for_each(|(key, item)| {
+            collect_secret_fields(item, secret || Masker::is_secret_name(key), out)
+        }),
+        _ => {}
+    }
+}
+
 /// Standard base64 (padding optional); `None` if `s` is not base64.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     fn sextet(c: u8) -> Option<u32> {
@@ -766,6 +794,25 @@ mod tests {
                 "{name} should not look secret"
             );
         }
+    }
+
+    #[test]
+    fn secret_fields_of_a_config_are_registered() {
+        let m = Masker::new();
+        let config = serde_json::json!({
+            "token_url": "https://sso.example.com/token",
+            "client_id": "app-1234",
+            "client_secret": "cs-literal-9876",
+            "password": "{{.admin_password}}",
+            "grant_config": {"refresh_token": "rt-abcdef", "scopes": ["read"]},
+            "api_keys": ["k-one-1111", 12345678],
+        });
+        assert_eq!(m.add_secret_fields(&config), 4);
+        assert_eq!(
+            masked(&m, "cs-literal-9876 rt-abcdef k-one-1111 12345678 app-1234"),
+            "*** *** *** *** app-1234"
+        );
+        assert_eq!(masked(&m, "{{.admin_password}}"), "{{.admin_password}}");
     }
 
     #[test]

@@ -761,17 +761,11 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Control characters (escape sequences from a server's error message, a
-/// carriage return) would corrupt the display: shown as `?`. Newlines and
-/// tabs are kept (tabs as a space).
+/// carriage return) would drive the terminal: they are shown escaped
+/// (`\x1b`, `\r`; see [`super::escape`]). Newlines are kept, tabs become a
+/// space.
 fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' => '\n',
-            '\t' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        })
-        .collect()
+    super::escape::escape_control(text).replace('\t', " ")
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -996,7 +990,10 @@ mod tests {
                 duration: ms(1),
             },
         );
-        assert_eq!(sink.text(), "FAILED  up 001 x (1 ms): bad?[2J?thing\n");
+        assert_eq!(
+            sink.text(),
+            "FAILED  up 001 x (1 ms): bad\\x1b[2J\\rthing\n"
+        );
     }
 
     #[test]

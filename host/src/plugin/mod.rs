@@ -383,11 +383,27 @@ impl PluginRuntime {
                 limit: self.limits.time,
             };
         }
+        // One line for the user: what trapped ("wasm `unreachable`
+        // instruction executed"). The wasm backtrace wasmtime attaches (often
+        // twenty lines) is for the plugin's author: debug level.
+        tracing::debug!("plugin `{plugin}` trapped: {error:?}");
         PluginError::Trap {
             plugin: plugin.to_string(),
-            message: format!("{error:#}"),
+            message: trap_summary(&error),
         }
     }
+}
+
+/// The one-line reason of a failed plugin call: the trap code when wasmtime
+/// reports one, else the innermost error's first line (a host function's
+/// error, an instantiation failure).
+fn trap_summary(error: &wasmtime::Error) -> String {
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return format!("wasm trap: {trap}");
+    }
+    let root = error.root_cause().to_string();
+    let first = root.lines().map(str::trim).find(|l| !l.is_empty());
+    crate::output::escape_line(first.unwrap_or("unknown error")).into_owned()
 }
 
 /// Pool sizes: generous per component (componentize-py and jco components
@@ -529,14 +545,18 @@ impl Plugin {
         &self.component
     }
 
+    /// A plugin's own error. Its message is put on one line with control
+    /// characters escaped: it often quotes a server (a token endpoint's
+    /// answer), and a plugin is not trusted to keep the terminal intact.
     fn returned(&self, failure: wit::PluginError) -> PluginError {
+        let line = |m: String| crate::output::escape_line(&m).into_owned();
         PluginError::Returned {
             plugin: self.name.clone(),
             failure: match failure {
-                wit::PluginError::InvalidConfig(m) => PluginFailure::InvalidConfig(m),
-                wit::PluginError::Transport(m) => PluginFailure::Transport(m),
-                wit::PluginError::Denied(m) => PluginFailure::Denied(m),
-                wit::PluginError::Failed(m) => PluginFailure::Failed(m),
+                wit::PluginError::InvalidConfig(m) => PluginFailure::InvalidConfig(line(m)),
+                wit::PluginError::Transport(m) => PluginFailure::Transport(line(m)),
+                wit::PluginError::Denied(m) => PluginFailure::Denied(line(m)),
+                wit::PluginError::Failed(m) => PluginFailure::Failed(line(m)),
             },
         }
     }

@@ -17,6 +17,9 @@ pub struct PluginSource {
     pub path: PathBuf,
     pub allowed_hosts: Vec<String>,
     pub config: serde_json::Value,
+    /// The variables granted to the plugin (`variables:`): a step plugin's
+    /// `step-input.variables` holds these and nothing else.
+    pub variables: Vec<String>,
 }
 
 pub struct PluginSet {
@@ -60,6 +63,28 @@ impl PluginSet {
     pub fn knows(&self, kind: PluginKind, name: &str) -> bool {
         self.sources.iter().any(|s| s.name == name)
             || BUILTINS.iter().any(|b| b.kind == kind && b.name == name)
+    }
+
+    /// The variables a step plugin named `name` is handed, from those in
+    /// scope: a `plugins:` entry gets only what its `variables:` grants
+    /// (in scope and granted; default none). A built-in step gets none: the
+    /// `http` step receives its request already rendered.
+    pub fn granted_variables(
+        &self,
+        name: &str,
+        in_scope: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<(String, String)> {
+        let Some(source) = self.sources.iter().find(|s| s.name == name) else {
+            return Vec::new();
+        };
+        let mut granted: Vec<(String, String)> = source
+            .variables
+            .iter()
+            .filter_map(|n| in_scope.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
+        granted.sort();
+        granted.dedup();
+        granted
     }
 
     /// The plugin named `name` in role `kind`.
