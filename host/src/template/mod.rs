@@ -85,6 +85,8 @@ mod analysis;
 mod error;
 mod eval;
 mod functions;
+#[cfg(test)]
+mod fuzz;
 mod lexer;
 mod parser;
 mod value;
