@@ -237,8 +237,14 @@ fn hostile_templates_are_refused_before_running() {
     project.write("config.yaml", &env_only(&api));
     for (body, says) in [
         ("{{range 1000000000}}x{{end}}", "evaluation steps"),
-        ("{{printf \"%0999999999d\" 1}}", "width 999999999 is larger than the limit 65535"),
-        ("{{printf \"%.70000f\" 1.0}}", "precision 70000 is larger than the limit 65535"),
+        (
+            "{{printf \"%0999999999d\" 1}}",
+            "width 999999999 is larger than the limit 65535",
+        ),
+        (
+            "{{printf \"%.70000f\" 1.0}}",
+            "precision 70000 is larger than the limit 65535",
+        ),
     ] {
         write_body_migration(&project, body);
         for cmd in ["validate", "up"] {
@@ -266,7 +272,10 @@ fn hostile_templates_stop_at_render_budgets() {
         "{{$a = print $a $a}}".repeat(40)
     );
     for (body, says) in [
-        ("{{range (mul 1000 1000000)}}{{end}}".to_string(), "evaluation steps"),
+        (
+            "{{range (mul 1000 1000000)}}{{end}}".to_string(),
+            "evaluation steps",
+        ),
         (doubling, "per rendered string"),
     ] {
         write_body_migration(&project, &body);

@@ -291,7 +291,9 @@ impl<'a> Builder<'a> {
                             "aliases expand to more than {} MiB of text",
                             MAX_ALIAS_BYTES >> 20
                         ),
-                        hint: Some("reduce the use of anchors and aliases to large values".to_string()),
+                        hint: Some(
+                            "reduce the use of anchors and aliases to large values".to_string(),
+                        ),
                         warning: false,
                     }));
                 }

@@ -1,11 +1,11 @@
 //! Evaluator: renders a parsed tree against a [`Context`].
 
-use super::{Context, Limits};
 use super::error::TemplateError;
 use super::functions::{self, Func};
 use super::lexer::Pos;
 use super::parser::{CmdKind, Command, Conditional, Node, OpKind, Operand, Pipeline, RangeNode};
 use super::value::Value;
+use super::{Context, Limits};
 
 /// What dot (or a variable) holds: the root context, or an ordinary value.
 /// The root is kept symbolic so `.x`, `.env.x` and `.auth.x` resolve against
@@ -512,14 +512,15 @@ impl<'t> Exec<'t, '_> {
             vals.push(self.to_value(p));
         }
         self.charge(pos, u64::try_from(vals.len()).unwrap_or(u64::MAX))?;
-        let result = functions::call(func, &vals, self.limits.max_output_bytes).map_err(|message| {
-            TemplateError::Function {
-                name: func.name().to_string(),
-                message,
-                line: pos.line,
-                column: pos.column,
-            }
-        })?;
+        let result =
+            functions::call(func, &vals, self.limits.max_output_bytes).map_err(|message| {
+                TemplateError::Function {
+                    name: func.name().to_string(),
+                    message,
+                    line: pos.line,
+                    column: pos.column,
+                }
+            })?;
         if let Value::String(s) = &result {
             self.check_size(s.len(), pos)?;
         }

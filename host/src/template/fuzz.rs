@@ -10,10 +10,46 @@ use crate::config::yaml;
 
 /// Template pieces, hostile ones included.
 const PIECES: [&str; 40] = [
-    "{{", "}}", "{{- ", " -}}", "{{/*", "*/}}", " ", ".a", ".auth.t", ".env.a", "$", "$x",
-    "$x := ", "$x = ", "|", "(", ")", "if", "else", "end", "range", "with", "break", "printf",
-    "\"%.70000f\"", "\"%0999999999d\"", "\"%s%s\"", "print", "replace", "\"\"", "index",
-    "add", "mul", "div", "9223372036854775807", "-1", "1000000000", "\"é\"", "\n", "default",
+    "{{",
+    "}}",
+    "{{- ",
+    " -}}",
+    "{{/*",
+    "*/}}",
+    " ",
+    ".a",
+    ".auth.t",
+    ".env.a",
+    "$",
+    "$x",
+    "$x := ",
+    "$x = ",
+    "|",
+    "(",
+    ")",
+    "if",
+    "else",
+    "end",
+    "range",
+    "with",
+    "break",
+    "printf",
+    "\"%.70000f\"",
+    "\"%0999999999d\"",
+    "\"%s%s\"",
+    "print",
+    "replace",
+    "\"\"",
+    "index",
+    "add",
+    "mul",
+    "div",
+    "9223372036854775807",
+    "-1",
+    "1000000000",
+    "\"é\"",
+    "\n",
+    "default",
 ];
 
 /// Whole templates known to be hostile, mutated below.
@@ -35,8 +71,10 @@ fn ctx() -> Context {
         "l".into(),
         Value::from(serde_json::json!([1, "x", null, [2.5]])),
     );
-    c.vars
-        .insert("m".into(), Value::from(serde_json::json!({"k": {"z": true}})));
+    c.vars.insert(
+        "m".into(),
+        Value::from(serde_json::json!({"k": {"z": true}})),
+    );
     c.auth.insert("t".into(), "tok".into());
     c
 }
@@ -50,8 +88,13 @@ fn mutate(rng: &mut fastrand::Rng, src: &str) -> String {
             0 if at < s.len() => {
                 s.remove(at);
             }
-            1 => s.insert(at, rng.choice(['{', '}', '(', ')', '|', '.', '$', '"', '%', '-', '0', '9', ' '])
-                    .unwrap_or('x')),
+            1 => s.insert(
+                at,
+                rng.choice([
+                    '{', '}', '(', ')', '|', '.', '$', '"', '%', '-', '0', '9', ' ',
+                ])
+                .unwrap_or('x'),
+            ),
             _ => {
                 let piece: Vec<char> = rng.choice(PIECES).unwrap_or("").chars().collect();
                 s.splice(at..at, piece);
@@ -88,8 +131,30 @@ fn templates_never_panic_and_stay_in_budget() {
 
 /// YAML pieces: anchors, aliases, merge keys, flow and block collections.
 const YAML_PIECES: [&str; 24] = [
-    "a: ", "- ", "  ", "\n", "&x ", "*x", "<<: ", "[", "]", "{", "}", ", ", "\"q\"", "'s'",
-    "|\n  t", "~", "!!str ", "!e ", "---\n", "? ", ": ", "#c", "&y [*x, *x, *x, *x]", "\t",
+    "a: ",
+    "- ",
+    "  ",
+    "\n",
+    "&x ",
+    "*x",
+    "<<: ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    "\"q\"",
+    "'s'",
+    "|\n  t",
+    "~",
+    "!!str ",
+    "!e ",
+    "---\n",
+    "? ",
+    ": ",
+    "#c",
+    "&y [*x, *x, *x, *x]",
+    "\t",
 ];
 
 #[test]
@@ -99,7 +164,9 @@ fn yaml_loader_never_panics() {
     for case in 0..4000 {
         let src: String = if case % 2 == 0 {
             let n = rng.usize(1..40);
-            (0..n).map(|_| rng.choice(YAML_PIECES).unwrap_or("")).collect()
+            (0..n)
+                .map(|_| rng.choice(YAML_PIECES).unwrap_or(""))
+                .collect()
         } else {
             let mut s: Vec<char> = base.chars().collect();
             for _ in 0..rng.usize(1..5) {

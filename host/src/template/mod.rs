@@ -851,8 +851,10 @@ mod tests {
         ] {
             let e = limit_err(src, &small);
             assert!(
-                matches!(&e, TemplateError::Limit { .. } | TemplateError::Function { .. })
-                    && e.to_string().contains("1000 bytes"),
+                matches!(
+                    &e,
+                    TemplateError::Limit { .. } | TemplateError::Function { .. }
+                ) && e.to_string().contains("1000 bytes"),
                 "{src}: {e:?}"
             );
         }

@@ -535,8 +535,13 @@ impl Parser {
             Term::Func(func, pos) => {
                 let args = terms.map(into_operand).collect::<Result<Vec<_>, _>>()?;
                 check_arity(func, args.len() + usize::from(piped), pos)?;
-                if let (Func::Printf, Some(Operand { kind: OpKind::Lit(Value::String(f)), pos })) =
-                    (func, args.first())
+                if let (
+                    Func::Printf,
+                    Some(Operand {
+                        kind: OpKind::Lit(Value::String(f)),
+                        pos,
+                    }),
+                ) = (func, args.first())
                 {
                     super::functions::check_format(f)
                         .map_err(|e| pos.error(format!("printf: {e}")))?;
