@@ -216,3 +216,177 @@ fn project_base(project: &Project) -> String {
         })
         .expect("api_base in config")
 }
+
+/// One migration whose body is `body` (a single-quoted YAML scalar).
+fn write_body_migration(project: &Project, body: &str) {
+    project.write(
+        "migration/001_thing.yaml",
+        &format!(
+            "up:\n  request:\n    method: POST\n    url: \"{{{{.api_base}}}}/api/things\"\n    body: '{body}'\n"
+        ),
+    );
+}
+
+/// Hostile templates that static analysis can see: `validate` and `up`
+/// refuse them with the file, the field and the limit (exit 2), nothing is
+/// sent, and nothing panics (`printf "%.70000f"` used to).
+#[test]
+fn hostile_templates_are_refused_before_running() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &env_only(&api));
+    for (body, says) in [
+        ("{{range 1000000000}}x{{end}}", "evaluation steps"),
+        (
+            "{{printf \"%0999999999d\" 1}}",
+            "width 999999999 is larger than the limit 65535",
+        ),
+        (
+            "{{printf \"%.70000f\" 1.0}}",
+            "precision 70000 is larger than the limit 65535",
+        ),
+    ] {
+        write_body_migration(&project, body);
+        for cmd in ["validate", "up"] {
+            let run = project.apirun(&[cmd]);
+            run.code(2);
+            let out = run.all_output();
+            assert!(out.contains("001_thing.yaml"), "{cmd} {body}: {out}");
+            assert!(out.contains("up.request.body"), "{cmd} {body}: {out}");
+            assert!(out.contains(says), "{cmd} {body}: {out}");
+            assert!(!out.contains("panicked"), "{cmd} {body}: {out}");
+        }
+    }
+    assert!(api.requests_to("POST", "/api/things").is_empty());
+}
+
+/// Hostile templates only rendering can see stop at the engine's budgets
+/// with a clear error before the request is sent, and no panic.
+#[test]
+fn hostile_templates_stop_at_render_budgets() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &env_only(&api));
+    let doubling = format!(
+        "{{{{$a := \"x\"}}}}{}{{{{$a}}}}",
+        "{{$a = print $a $a}}".repeat(40)
+    );
+    for (body, says) in [
+        (
+            "{{range (mul 1000 1000000)}}{{end}}".to_string(),
+            "evaluation steps",
+        ),
+        (doubling, "per rendered string"),
+    ] {
+        write_body_migration(&project, &body);
+        let run = project.apirun(&["up"]);
+        let out = run.all_output();
+        assert_eq!(run.code, 1, "{body}: {out}");
+        assert!(out.contains("up.request.body"), "{body}: {out}");
+        assert!(out.contains(says), "{body}: {out}");
+        assert!(!out.contains("panicked"), "{body}: {out}");
+    }
+    assert!(api.requests_to("POST", "/api/things").is_empty());
+}
+
+/// A hostile template in config env used to panic every command; now it is
+/// a clear error naming config.yaml, and so is a chain of env values that
+/// doubles 40 times.
+#[test]
+fn hostile_config_env_is_a_clear_error() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "{}  - name: pi\n    value: '{{{{printf \"%.70000f\" 1.0}}}}'\n",
+            env_only(&api)
+        ),
+    );
+    project.write(
+        "migration/001_thing.yaml",
+        "up:\n  request:\n    method: GET\n    url: \"{{.api_base}}/api/things\"\n",
+    );
+    for cmd in ["validate", "up"] {
+        let run = project.apirun(&[cmd]);
+        let out = run.all_output();
+        assert_eq!(run.code, 2, "{cmd}: {out}");
+        assert!(out.contains("config.yaml"), "{cmd}: {out}");
+        assert!(out.contains("precision 70000"), "{cmd}: {out}");
+        assert!(!out.contains("panicked"), "{cmd}: {out}");
+    }
+    let mut config = format!("{}  - name: v0\n    value: x\n", env_only(&api));
+    for i in 1..=40 {
+        let p = i - 1;
+        config.push_str(&format!(
+            "  - name: v{i}\n    value: '{{{{.v{p}}}}}{{{{.v{p}}}}}'\n"
+        ));
+    }
+    project.write("config.yaml", &config);
+    project.write(
+        "migration/001_thing.yaml",
+        "up:\n  request:\n    method: GET\n    url: \"{{.api_base}}/api/things?q={{.v40}}\"\n",
+    );
+    // validate does not render config env values; up does.
+    let run = project.apirun(&["up"]);
+    let out = run.all_output();
+    assert_ne!(run.code, 0, "{out}");
+    assert!(out.contains("per rendered string"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    assert!(api.requests_to("GET", "/api/things").is_empty());
+}
+
+/// Peak RSS of a finished child in KiB, measured by GNU time (None when
+/// /usr/bin/time is not installed).
+fn peak_rss_kib(project: &Project, args: &[&str]) -> Option<(support::Run, u64)> {
+    let time = std::path::Path::new("/usr/bin/time");
+    if !time.exists() {
+        return None;
+    }
+    let report = project.path().join("rss.txt");
+    let mut cmd = std::process::Command::new(time);
+    cmd.current_dir(project.path())
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(support::apirun_bin())
+        .arg("--config")
+        .arg(project.config())
+        .args(args);
+    let run = support::run(cmd);
+    let rss = std::fs::read_to_string(&report).ok()?.trim().parse().ok()?;
+    Some((run, rss))
+}
+
+/// A YAML alias bomb built from one 3 MiB string referenced 2,000 times
+/// (8 GB expanded) is refused quickly, with bounded memory.
+#[test]
+fn yaml_alias_bomb_of_one_large_string_is_refused() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("config.yaml", &env_only(&api));
+    let mut src = format!(
+        "up:\n  env:\n    big: &big \"{}\"\n  request:\n    method: GET\n    url: \"{{{{.api_base}}}}/api/things\"\n    headers:\n",
+        "x".repeat(3 << 20)
+    );
+    for i in 0..2000 {
+        src.push_str(&format!("      - name: h{i}\n        value: *big\n"));
+    }
+    project.write("migration/001_bomb.yaml", &src);
+    let check = |run: &support::Run| {
+        let out = run.all_output();
+        assert_eq!(run.code, 2, "{}", &out[..out.len().min(2000)]);
+        assert!(out.contains("001_bomb.yaml"), "{out}");
+        assert!(out.contains("MiB of text"), "{out}");
+    };
+    match peak_rss_kib(&project, &["validate"]) {
+        Some((run, rss)) => {
+            check(&run);
+            assert!(rss < 200 * 1024, "peak RSS {rss} KiB");
+        }
+        None => check(&project.apirun(&["validate"])),
+    }
+    check(&project.apirun(&["up"]));
+    assert!(api.requests_to("GET", "/api/things").is_empty());
+}

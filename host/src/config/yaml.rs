@@ -87,6 +87,11 @@ pub(crate) struct Parsed {
 /// Upper bound on nodes copied by alias expansion (a guard against "billion laughs").
 const MAX_ALIAS_NODES: usize = 100_000;
 
+/// Upper bound on the bytes (scalar and key text) copied by anchors and aliases. The node
+/// count alone let one 4 MiB scalar referenced 2,000 times expand to 8 GB. Documented in
+/// docs/security.md ("Templates and YAML").
+pub(crate) const MAX_ALIAS_BYTES: usize = 16 << 20;
+
 pub(crate) fn parse(src: &str) -> Parsed {
     // Comments are not captured: the crate is built without its `comments` feature.
     let mut builder = Builder {
@@ -95,6 +100,7 @@ pub(crate) fn parse(src: &str) -> Parsed {
         anchors: HashMap::new(),
         problems: Vec::new(),
         alias_nodes: 0,
+        alias_bytes: 0,
     };
     let root = match builder.stream() {
         Ok(root) => root,
@@ -152,6 +158,8 @@ struct Builder<'a> {
     anchors: HashMap<usize, Node>,
     problems: Vec<Problem>,
     alias_nodes: usize,
+    /// Bytes copied so far by anchors and aliases (see [`MAX_ALIAS_BYTES`]).
+    alias_bytes: usize,
 }
 
 type Ev<'a> = (Event<'a>, Span);
@@ -275,6 +283,20 @@ impl<'a> Builder<'a> {
                     }));
                 };
                 self.alias_nodes += count_nodes(target);
+                self.alias_bytes = self.alias_bytes.saturating_add(count_bytes(target));
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(Fatal(Problem {
+                        pos,
+                        message: format!(
+                            "aliases expand to more than {} MiB of text",
+                            MAX_ALIAS_BYTES >> 20
+                        ),
+                        hint: Some(
+                            "reduce the use of anchors and aliases to large values".to_string(),
+                        ),
+                        warning: false,
+                    }));
+                }
                 if self.alias_nodes > MAX_ALIAS_NODES {
                     return Err(Fatal(Problem {
                         pos,
@@ -296,6 +318,19 @@ impl<'a> Builder<'a> {
             ),
         };
         if anchor != 0 {
+            // Storing the anchor copies the node too (nested anchors copy it once per level).
+            self.alias_bytes = self.alias_bytes.saturating_add(count_bytes(&node));
+            if self.alias_bytes > MAX_ALIAS_BYTES {
+                return Err(Fatal(Problem {
+                    pos,
+                    message: format!(
+                        "anchors and aliases copy more than {} MiB of text",
+                        MAX_ALIAS_BYTES >> 20
+                    ),
+                    hint: Some("reduce the use of anchors on large values".to_string()),
+                    warning: false,
+                }));
+            }
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
@@ -455,6 +490,19 @@ fn count_nodes(node: &Node) -> usize {
     }
 }
 
+/// The text a node holds (scalars and keys), in bytes: what copying it costs.
+fn count_bytes(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar { text, .. } => text.len(),
+        Value::Seq(items) => items.iter().map(count_bytes).fold(0, usize::saturating_add),
+        Value::Map(items) => items
+            .iter()
+            .map(|(k, v)| k.text.len().saturating_add(count_bytes(v)))
+            .fold(0, usize::saturating_add),
+        Value::Null => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,5 +634,26 @@ mod tests {
         let p = parse(&src);
         assert!(p.root.is_none());
         assert!(p.problems[0].message.contains("aliases expand"));
+    }
+
+    /// One big scalar referenced many times: few nodes, many bytes.
+    #[test]
+    fn alias_bomb_of_one_large_string_is_stopped() {
+        let big = "x".repeat(1 << 20);
+        let mut src = format!("big: &s \"{big}\"\nlist:\n");
+        for _ in 0..100 {
+            src.push_str("  - *s\n");
+        }
+        let p = parse(&src);
+        assert!(p.root.is_none());
+        assert!(
+            p.problems[0].message.contains("MiB of text"),
+            "{:?}",
+            p.problems
+        );
+        assert_eq!(p.problems[0].pos.line, 18, "{:?}", p.problems);
+        // A few copies stay well under the limit.
+        let ok = format!("big: &s \"{big}\"\nlist: [*s, *s]\n");
+        assert!(parse(&ok).problems.is_empty());
     }
 }

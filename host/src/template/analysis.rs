@@ -25,6 +25,7 @@ pub struct Reference {
 pub(crate) fn references(nodes: &[Node]) -> Vec<Reference> {
     let mut a = Analyzer {
         refs: Vec::new(),
+        seen: std::collections::HashMap::new(),
         vars: vec![("$", true)],
     };
     a.nodes(nodes, true);
@@ -33,6 +34,8 @@ pub(crate) fn references(nodes: &[Node]) -> Vec<Reference> {
 
 struct Analyzer<'t> {
     refs: Vec<Reference>,
+    /// Index in `refs` by kind and name (a linear search was quadratic).
+    seen: std::collections::HashMap<(RefKind, String), usize>,
     /// Variables in scope and whether each holds the root data (`$r := .` at root).
     vars: Vec<(&'t str, bool)>,
 }
@@ -96,8 +99,10 @@ impl<'t> Analyzer<'t> {
     /// value is the root data.
     fn cmds(&mut self, p: &'t Pipeline, root: bool, optional: bool) -> bool {
         let mut is_root = false;
+        // Found once: scanning the rest of the pipeline per command was quadratic.
+        let last_default = p.cmds.iter().rposition(|c| c.is_default());
         for (i, cmd) in p.cmds.iter().enumerate() {
-            let opt = optional || p.cmds.iter().skip(i + 1).any(|c| c.is_default());
+            let opt = optional || last_default.is_some_and(|d| d > i);
             is_root = match &cmd.kind {
                 CmdKind::Call { func, args } => {
                     let opt = opt || *func == Func::Default;
@@ -156,16 +161,19 @@ impl<'t> Analyzer<'t> {
             [] => return,
         };
         match self
-            .refs
-            .iter_mut()
-            .find(|r| r.kind == kind && r.name == *name)
+            .seen
+            .get(&(kind, name.clone()))
+            .and_then(|&k| self.refs.get_mut(k))
         {
             Some(r) => r.optional &= optional,
-            None => self.refs.push(Reference {
-                name: name.clone(),
-                kind,
-                optional,
-            }),
+            None => {
+                self.seen.insert((kind, name.clone()), self.refs.len());
+                self.refs.push(Reference {
+                    name: name.clone(),
+                    kind,
+                    optional,
+                });
+            }
         }
     }
 }

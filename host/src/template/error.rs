@@ -56,6 +56,15 @@ pub enum TemplateError {
         column: usize,
     },
 
+    /// Rendering went over a budget of [`super::Limits`]: the output grew past
+    /// `max_output_bytes`, or evaluation took more than `max_steps` steps.
+    #[error("line {line}, column {column}: {message}")]
+    Limit {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+
     /// Any other rendering error (type mismatch, bad range target, ...).
     #[error("line {line}, column {column}: {message}")]
     Exec {
@@ -74,6 +83,7 @@ impl TemplateError {
             | TemplateError::UndefinedAuth { line, column, .. }
             | TemplateError::UndefinedField { line, column, .. }
             | TemplateError::Function { line, column, .. }
+            | TemplateError::Limit { line, column, .. }
             | TemplateError::Exec { line, column, .. } => (*line, *column),
         }
     }

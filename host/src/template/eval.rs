@@ -1,11 +1,11 @@
 //! Evaluator: renders a parsed tree against a [`Context`].
 
-use super::Context;
 use super::error::TemplateError;
 use super::functions::{self, Func};
 use super::lexer::Pos;
 use super::parser::{CmdKind, Command, Conditional, Node, OpKind, Operand, Pipeline, RangeNode};
 use super::value::Value;
+use super::{Context, Limits};
 
 /// What dot (or a variable) holds: the root context, or an ordinary value.
 /// The root is kept symbolic so `.x`, `.env.x` and `.auth.x` resolve against
@@ -26,12 +26,16 @@ pub(crate) fn render(
     nodes: &[Node],
     ctx: &Context,
     size_hint: usize,
+    limits: &Limits,
 ) -> Result<String, TemplateError> {
     let mut exec = Exec {
         ctx,
         vars: vec![("$", Data::Root)],
+        limits,
+        steps: 0,
+        at: Pos { line: 1, column: 1 },
     };
-    let mut out = String::with_capacity(size_hint);
+    let mut out = String::with_capacity(size_hint.min(limits.max_output_bytes));
     exec.walk(nodes, &Data::Root, &mut out)?;
     Ok(out)
 }
@@ -166,9 +170,59 @@ struct Exec<'t, 'c> {
     ctx: &'c Context,
     /// Variables in scope, innermost last; `$` is always first.
     vars: Vec<(&'t str, Data)>,
+    limits: &'c Limits,
+    /// Evaluation steps taken so far (see [`Limits::max_steps`]).
+    steps: u64,
+    /// The last position evaluated, for limit errors raised in plain text.
+    at: Pos,
+}
+
+/// What copying a value costs in steps, beyond the step itself: big strings
+/// and collections count more, so looping over a large value is bounded
+/// by the step budget too and not only by the number of loop iterations.
+fn weight(v: &Value) -> u64 {
+    let n = match v {
+        Value::String(s) => s.len() / 1024,
+        Value::List(l) => l.len(),
+        Value::Map(m) => m.len(),
+        _ => 0,
+    };
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 impl<'t> Exec<'t, '_> {
+    /// Counts `n` evaluation steps at `pos`; fails past the step budget.
+    fn charge(&mut self, pos: Pos, n: u64) -> Result<(), TemplateError> {
+        self.at = pos;
+        self.steps = self.steps.saturating_add(n).saturating_add(1);
+        if self.steps > self.limits.max_steps {
+            return Err(TemplateError::Limit {
+                message: format!(
+                    "the template takes more than {} evaluation steps (a range over a huge number or list?); simplify it",
+                    self.limits.max_steps
+                ),
+                line: pos.line,
+                column: pos.column,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails when `len` bytes (of output or of one value) pass the output budget.
+    fn check_size(&self, len: usize, pos: Pos) -> Result<(), TemplateError> {
+        if len > self.limits.max_output_bytes {
+            return Err(TemplateError::Limit {
+                message: format!(
+                    "the rendered text would be larger than {} bytes (the limit per rendered string)",
+                    self.limits.max_output_bytes
+                ),
+                line: pos.line,
+                column: pos.column,
+            });
+        }
+        Ok(())
+    }
+
     fn to_value(&self, d: Data) -> Value {
         match d {
             Data::Root => root_value(self.ctx),
@@ -199,13 +253,18 @@ impl<'t> Exec<'t, '_> {
         for node in nodes {
             let flow = match node {
                 Node::Text(s) => {
+                    let at = self.at;
+                    self.charge(at, 0)?;
+                    self.check_size(out.len().saturating_add(s.len()), at)?;
                     out.push_str(s);
                     Flow::Normal
                 }
                 Node::Action(p) => {
+                    self.charge(p.pos, 0)?;
                     let v = self.eval_pipeline(dot, p)?;
                     if p.decl.is_empty() {
                         self.write(&v, out);
+                        self.check_size(out.len(), p.pos)?;
                     }
                     Flow::Normal
                 }
@@ -263,6 +322,7 @@ impl<'t> Exec<'t, '_> {
         // Iterates lazily (no copy of the items, no huge Vec for `range N`).
         let mut step = |exec: &mut Self, key: Value, elem: Value| -> Result<bool, TemplateError> {
             ran = true;
+            exec.charge(r.pipe.pos, weight(&elem))?;
             exec.range_step(r, mark, key, elem, out)
         };
         match self.to_value(collection) {
@@ -451,17 +511,33 @@ impl<'t> Exec<'t, '_> {
         if let Some(p) = piped {
             vals.push(self.to_value(p));
         }
-        functions::call(func, &vals)
-            .map(Data::Val)
-            .map_err(|message| TemplateError::Function {
-                name: func.name().to_string(),
-                message,
-                line: pos.line,
-                column: pos.column,
-            })
+        self.charge(pos, u64::try_from(vals.len()).unwrap_or(u64::MAX))?;
+        let result =
+            functions::call(func, &vals, self.limits.max_output_bytes).map_err(|message| {
+                TemplateError::Function {
+                    name: func.name().to_string(),
+                    message,
+                    line: pos.line,
+                    column: pos.column,
+                }
+            })?;
+        if let Value::String(s) = &result {
+            self.check_size(s.len(), pos)?;
+        }
+        Ok(Data::Val(result))
     }
 
     fn eval_operand(&mut self, dot: &Data, op: &'t Operand) -> Result<Data, TemplateError> {
+        let d = self.eval_operand_inner(dot, op)?;
+        let cost = match &d {
+            Data::Root => u64::try_from(self.ctx.vars.len()).unwrap_or(u64::MAX),
+            Data::Val(v) => weight(v),
+        };
+        self.charge(op.pos, cost)?;
+        Ok(d)
+    }
+
+    fn eval_operand_inner(&mut self, dot: &Data, op: &'t Operand) -> Result<Data, TemplateError> {
         match &op.kind {
             OpKind::Dot => Ok(dot.clone()),
             OpKind::Field(names) => field_chain(self.ctx, dot, names, "", op.pos),

@@ -175,10 +175,19 @@ impl Func {
     }
 }
 
+/// Largest width or precision `printf` accepts (`%065535d`, `%.65535f`).
+/// Above it the call fails instead of allocating: `%0999999999d` would ask
+/// for a gigabyte, and Rust's float formatting panics on a precision above
+/// 65535. Go's fmt has a similar cap (1e6, printed as `%!(BADWIDTH)`).
+pub(crate) const MAX_FORMAT_WIDTH: usize = 65_535;
+
 /// Calls `func` on already evaluated arguments (the piped value last).
 /// The arity was checked at parse time. The error is a message without the
-/// function name or position; the evaluator adds those.
-pub(crate) fn call(func: Func, args: &[Value]) -> Result<Value, String> {
+/// function name or position; the evaluator adds those. A string result
+/// longer than `max_len` bytes is an error, checked before the result is
+/// built where it can grow much larger than the arguments (`printf`,
+/// `print`, `replace`), so no call allocates far beyond `max_len`.
+pub(crate) fn call(func: Func, args: &[Value], max_len: usize) -> Result<Value, String> {
     let arg = |k: usize| {
         args.get(k)
             .ok_or_else(|| format!("missing argument {}; usage: {}", k + 1, func.usage()))
@@ -193,7 +202,20 @@ pub(crate) fn call(func: Func, args: &[Value]) -> Result<Value, String> {
         Func::Upper => Value::String(text(0)?.to_uppercase()),
         Func::Lower => Value::String(text(0)?.to_lowercase()),
         Func::Trim => Value::String(text(0)?.trim().to_string()),
-        Func::Replace => Value::String(text(2)?.replace(&text(0)?, &text(1)?)),
+        Func::Replace => {
+            let (old, new, s) = (text(0)?, text(1)?, text(2)?);
+            // "" matches between every character and at both ends.
+            let hits = if old.is_empty() {
+                s.chars().count() + 1
+            } else {
+                s.matches(old.as_str()).count()
+            };
+            let size = hits
+                .saturating_mul(new.len())
+                .saturating_add(s.len().saturating_sub(hits.saturating_mul(old.len())));
+            check_len(size, max_len)?;
+            Value::String(s.replace(&old, &new))
+        }
         Func::ToJson => Value::String(arg(0)?.to_json_string()),
         Func::Add | Func::Sub | Func::Mul | Func::Div => arith(func, args)?,
         Func::Eq => {
@@ -230,9 +252,13 @@ pub(crate) fn call(func: Func, args: &[Value]) -> Result<Value, String> {
         Func::Not => Value::Bool(!arg(0)?.is_truthy()),
         Func::Len => len(arg(0)?)?,
         Func::Index => index(args)?,
-        Func::Printf => Value::String(sprintf(&text(0)?, args.get(1..).unwrap_or_default())),
-        Func::Print => Value::String(sprint(args)),
-        Func::UrlQuery => Value::String(query_escape(&sprint(args))),
+        Func::Printf => Value::String(sprintf(
+            &text(0)?,
+            args.get(1..).unwrap_or_default(),
+            max_len,
+        )?),
+        Func::Print => Value::String(sprint(args, max_len)?),
+        Func::UrlQuery => Value::String(query_escape(&sprint(args, max_len)?)),
         Func::B64Enc => Value::String(base64::engine::general_purpose::STANDARD.encode(text(0)?)),
         Func::B64Dec => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -249,6 +275,16 @@ pub(crate) fn call(func: Func, args: &[Value]) -> Result<Value, String> {
                 .unwrap_or_default(),
         ),
     })
+}
+
+/// Refuses a result of `size` bytes above `max_len`.
+fn check_len(size: usize, max_len: usize) -> Result<(), String> {
+    if size > max_len {
+        return Err(format!(
+            "the result would be {size} bytes, more than the limit of {max_len} bytes per rendered string"
+        ));
+    }
+    Ok(())
 }
 
 /// How a value reads inside an error message.
@@ -487,7 +523,7 @@ fn list_index(key: &Value, len: usize) -> Result<usize, String> {
 }
 
 /// Go's `fmt.Sprint`: operands separated by a space when neither is a string.
-fn sprint(args: &[Value]) -> String {
+fn sprint(args: &[Value], max_len: usize) -> Result<String, String> {
     let mut out = String::new();
     for (k, a) in args.iter().enumerate() {
         let prev_string = k > 0 && matches!(args[k - 1], Value::String(_));
@@ -495,8 +531,9 @@ fn sprint(args: &[Value]) -> String {
             out.push(' ');
         }
         a.write_display(&mut out);
+        check_len(out.len(), max_len)?;
     }
-    out
+    Ok(out)
 }
 
 /// Go's `url.QueryEscape`: space becomes `+`, unreserved bytes stay.
@@ -527,11 +564,55 @@ struct Spec {
     precision: Option<usize>,
 }
 
+/// Reads the flags, width and precision after a `%`.
+fn read_spec(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Spec, String> {
+    let mut spec = Spec::default();
+    while let Some(&f) = chars.peek() {
+        match f {
+            '-' => spec.minus = true,
+            '+' => spec.plus = true,
+            '0' => spec.zero = true,
+            ' ' => spec.space = true,
+            '#' => spec.sharp = true,
+            _ => break,
+        }
+        chars.next();
+    }
+    spec.width = read_digits(chars);
+    if chars.peek() == Some(&'.') {
+        chars.next();
+        spec.precision = Some(read_digits(chars).unwrap_or(0));
+    }
+    for (what, n) in [("width", spec.width), ("precision", spec.precision)] {
+        if let Some(n) = n.filter(|&n| n > MAX_FORMAT_WIDTH) {
+            return Err(format!(
+                "format {what} {n} is larger than the limit {MAX_FORMAT_WIDTH}"
+            ));
+        }
+    }
+    Ok(spec)
+}
+
+/// Checks a literal `printf` format at parse time, so `validate` reports a
+/// width or precision above [`MAX_FORMAT_WIDTH`] without rendering.
+pub(crate) fn check_format(format: &str) -> Result<(), String> {
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            read_spec(&mut chars)?;
+            chars.next();
+        }
+    }
+    Ok(())
+}
+
 /// Go's `fmt.Sprintf` for the verbs `%s %v %d %f %F %x %X %q %t %%`, with
 /// flags `- + 0 space #`, width and precision. Go's in-band diagnostics
-/// (`%!d(string=abc)`, `%!s(MISSING)`, `%!(EXTRA ...)`) are kept.
-pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
-    let mut out = String::with_capacity(format.len() + 16);
+/// (`%!d(string=abc)`, `%!s(MISSING)`, `%!(EXTRA ...)`) are kept. Fails on a
+/// width or precision above [`MAX_FORMAT_WIDTH`] and on a result above
+/// `max_len` bytes.
+pub(crate) fn sprintf(format: &str, args: &[Value], max_len: usize) -> Result<String, String> {
+    let mut out = String::with_capacity(format.len().min(max_len) + 16);
     let mut next_arg = 0;
     let mut chars = format.chars().peekable();
     while let Some(c) = chars.next() {
@@ -539,23 +620,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             out.push(c);
             continue;
         }
-        let mut spec = Spec::default();
-        while let Some(&f) = chars.peek() {
-            match f {
-                '-' => spec.minus = true,
-                '+' => spec.plus = true,
-                '0' => spec.zero = true,
-                ' ' => spec.space = true,
-                '#' => spec.sharp = true,
-                _ => break,
-            }
-            chars.next();
-        }
-        spec.width = read_digits(&mut chars);
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            spec.precision = Some(read_digits(&mut chars).unwrap_or(0));
-        }
+        let spec = read_spec(&mut chars)?;
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
             break;
@@ -570,6 +635,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
         };
         next_arg += 1;
         out.push_str(&format_verb(verb, &spec, arg));
+        check_len(out.len(), max_len)?;
     }
     if let Some(extra) = args.get(next_arg..).filter(|e| !e.is_empty()) {
         out.push_str("%!(EXTRA ");
@@ -581,7 +647,8 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
         }
         out.push(')');
     }
-    out
+    check_len(out.len(), max_len)?;
+    Ok(out)
 }
 
 fn read_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
@@ -768,14 +835,14 @@ mod tests {
     }
 
     fn ok(func: Func, args: &[Value]) -> Value {
-        match call(func, args) {
+        match call(func, args, usize::MAX) {
             Ok(v) => v,
             Err(e) => panic!("{} {args:?}: {e}", func.name()),
         }
     }
 
     fn fails(func: Func, args: &[Value]) -> String {
-        match call(func, args) {
+        match call(func, args, usize::MAX) {
             Ok(v) => panic!("{} {args:?}: expected an error, got {v:?}", func.name()),
             Err(e) => e,
         }
@@ -986,7 +1053,7 @@ mod tests {
 
     #[test]
     fn printf_verbs() {
-        let p = |f: &str, args: &[Value]| sprintf(f, args);
+        let p = |f: &str, args: &[Value]| sprintf(f, args, usize::MAX).unwrap_or_default();
         assert_eq!(p("%s-%v", &[s("a"), Value::Int(1)]), "a-1");
         assert_eq!(p("%d", &[Value::Int(-42)]), "-42");
         assert_eq!(p("%d|%d", &[s("7"), Value::Float(3.0)]), "7|3");

@@ -113,6 +113,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
         line_starts,
         tokens: Vec::new(),
         space: false,
+        last_pos: std::cell::Cell::new((0, Pos { line: 1, column: 1 })),
     };
     lexer.run()?;
     Ok(lexer.tokens)
@@ -124,21 +125,29 @@ struct Lexer<'a> {
     line_starts: Vec<usize>,
     tokens: Vec<Token>,
     space: bool,
+    /// The last offset given to [`Lexer::pos`] and its position. Tokens come
+    /// in source order, so the next column is counted from there rather than
+    /// from the start of the line: counting from the line start made a long
+    /// one-line template (400k actions) quadratic.
+    last_pos: std::cell::Cell<(usize, Pos)>,
 }
 
 impl Lexer<'_> {
     fn pos(&self, offset: usize) -> Pos {
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let start = line
-            .checked_sub(1)
-            .and_then(|k| self.line_starts.get(k))
-            .copied()
-            .unwrap_or(0);
-        let column = self.src.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
-        Pos {
-            line: line.max(1),
-            column,
-        }
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let (last_offset, last) = self.last_pos.get();
+        // Count from the last position when it is on the same line and not
+        // after `offset` (the common case), else from the line start.
+        let (from, base) = if last.line == line && last_offset >= start && last_offset <= offset {
+            (last_offset, last.column)
+        } else {
+            (start, 1)
+        };
+        let column = base + self.src.get(from..offset).map_or(0, |s| s.chars().count());
+        let pos = Pos { line, column };
+        self.last_pos.set((offset, pos));
+        pos
     }
 
     fn push(&mut self, tok: Tok, offset: usize) {

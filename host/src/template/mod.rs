@@ -69,11 +69,24 @@
 //! numeric string are numeric (details in the `functions` module). `env "X"`
 //! reads the process environment (unset: ""); nothing else touches files,
 //! processes or the network.
+//!
+//! # Limits
+//!
+//! Templates come from the config author, but a mistake (or a copied
+//! snippet) must not hang or exhaust the host, and no input may panic. A
+//! render stops with [`TemplateError::Limit`] past [`Limits`]: the output
+//! size (also every intermediate string value) and the evaluation steps. The
+//! parser refuses what it can see statically: `printf` widths/precisions
+//! above 65535 in a literal format, `range` over a literal integer above the
+//! step budget, nesting deeper than 100, more than 1000 variables in scope.
+//! See docs/templates.md ("Limits").
 
 mod analysis;
 mod error;
 mod eval;
 mod functions;
+#[cfg(test)]
+mod fuzz;
 mod lexer;
 mod parser;
 mod value;
@@ -91,6 +104,36 @@ pub struct Context {
     pub vars: BTreeMap<String, Value>,
     /// Bare tokens by auth provider name: `.auth.name`.
     pub auth: BTreeMap<String, String>,
+}
+
+/// Budgets of one render. Defaults: [`Limits::DEFAULT_MAX_OUTPUT_BYTES`] and
+/// [`Limits::DEFAULT_MAX_STEPS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest rendered string, and largest string value produced on the way
+    /// (`printf`, `print`, `replace`, ... results).
+    pub max_output_bytes: usize,
+    /// Most evaluation steps: one per text piece, action, operand, function
+    /// call and range iteration, plus one per KiB of a string copied and per
+    /// element of a list or map copied.
+    pub max_steps: u64,
+}
+
+impl Limits {
+    /// 16 MiB: far above any request body or header a migration sends.
+    pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 << 20;
+    /// 5 million: a range over ~100k items with a dozen actions each; a
+    /// second or so of work.
+    pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_output_bytes: Limits::DEFAULT_MAX_OUTPUT_BYTES,
+            max_steps: Limits::DEFAULT_MAX_STEPS,
+        }
+    }
 }
 
 /// A parsed template, ready to render any number of times.
@@ -113,9 +156,14 @@ impl Template {
         })
     }
 
-    /// Renders against `ctx`.
+    /// Renders against `ctx` with the default [`Limits`].
     pub fn render(&self, ctx: &Context) -> Result<String, TemplateError> {
-        eval::render(&self.nodes, ctx, self.size_hint)
+        self.render_with(ctx, &Limits::default())
+    }
+
+    /// Renders against `ctx` within `limits`.
+    pub fn render_with(&self, ctx: &Context, limits: &Limits) -> Result<String, TemplateError> {
+        eval::render(&self.nodes, ctx, self.size_hint, limits)
     }
 
     /// Every root variable/auth reference anywhere in the template (all
@@ -746,6 +794,127 @@ mod tests {
             r("{{.replicas | eq \"3\"}} {{.count | printf \"%03d\"}}"),
             "true 004"
         );
+    }
+
+    fn limit_err(src: &str, limits: &Limits) -> TemplateError {
+        let t = match Template::parse(src) {
+            Ok(t) => t,
+            Err(e) => panic!("parse {src:?}: {e}"),
+        };
+        match t.render_with(&ctx(), limits) {
+            Ok(s) => panic!("expected an error for {src:?}, got {} bytes", s.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn hostile_printf_widths_are_errors_not_panics() {
+        // Literal formats are refused when parsing (so `validate` sees them).
+        for src in [
+            "{{printf \"%.70000f\" 1.0}}",
+            "{{printf \"%0999999999d\" 1}}",
+            "{{printf \"%99999999999999999999999s\" 1}}",
+        ] {
+            let e = Template::parse(src).err();
+            assert!(
+                matches!(&e, Some(TemplateError::Parse { message, .. }) if message.contains("larger than the limit 65535")),
+                "{src}: {e:?}"
+            );
+        }
+        // A format from data fails at render time, with no panic.
+        let mut c = ctx();
+        c.vars.insert("fmt".into(), Value::from("%.70000f"));
+        let e = Template::parse("{{printf .fmt 1.0}}").and_then(|t| t.render(&c));
+        assert!(
+            matches!(&e, Err(TemplateError::Function { name, message, .. }) if name == "printf" && message.contains("precision 70000")),
+            "{e:?}"
+        );
+        // The largest allowed precision works.
+        assert_eq!(r("{{printf \"%.65535f\" 1.0}}").len(), 65537);
+    }
+
+    #[test]
+    fn output_and_step_budgets() {
+        let small = Limits {
+            max_output_bytes: 1000,
+            max_steps: 10_000,
+        };
+        // Output: text, values, and intermediate strings.
+        for src in [
+            "{{range 200}}0123456789{{end}}",
+            "{{range 200}}{{$.username}}{{$.username}}{{end}}",
+            "{{$a := \"xy\"}}{{range 20}}{{$a = print $a $a}}{{end}}",
+            "{{$a := \"xy\"}}{{range 20}}{{$a = printf \"%s%s\" $a $a}}{{end}}",
+            "{{printf \"%01001d\" 1}}",
+            "{{$a := \"xy\"}}{{range 20}}{{$a = replace \"x\" $a $a}}{{end}}",
+            "{{replace \"\" \"0123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}}",
+        ] {
+            let e = limit_err(src, &small);
+            assert!(
+                matches!(
+                    &e,
+                    TemplateError::Limit { .. } | TemplateError::Function { .. }
+                ) && e.to_string().contains("1000 bytes"),
+                "{src}: {e:?}"
+            );
+        }
+        // Steps: loops, with or without output.
+        for src in [
+            "{{range 1000000}}{{end}}",
+            "{{range $i := 100000}}{{if eq $i -1}}x{{end}}{{end}}",
+            "{{range 100}}{{range 100}}{{range 100}}{{end}}{{end}}{{end}}",
+        ] {
+            let e = limit_err(src, &small);
+            assert!(
+                matches!(&e, TemplateError::Limit { message, .. } if message.contains("10000 evaluation steps")),
+                "{src}: {e:?}"
+            );
+        }
+        // The defaults: a huge literal range is refused when parsing ...
+        let e = Template::parse("{{range 1000000000}}x{{end}}").err();
+        assert!(
+            matches!(&e, Some(TemplateError::Parse { message, .. }) if message.contains("evaluation steps")),
+            "{e:?}"
+        );
+        // ... and a computed one when rendering.
+        let e = render_err("{{range (mul 1000 1000000)}}{{end}}");
+        assert!(matches!(e, TemplateError::Limit { .. }), "{e:?}");
+        // Doubling a variable 40 times stops at the default output budget.
+        let mut src = String::from("{{$a := \"x\"}}");
+        for _ in 0..40 {
+            src.push_str("{{$a = print $a $a}}");
+        }
+        assert!(
+            render_err(&src).to_string().contains("per rendered string"),
+            "{src}"
+        );
+        // Ordinary templates are far below the budgets.
+        assert_eq!(r("{{range 3}}{{.}}{{end}}"), "012");
+    }
+
+    #[test]
+    fn too_many_variables_is_a_parse_error() {
+        let src: String = (0..1001).map(|i| format!("{{{{$v{i} := 1}}}}")).collect();
+        let e = Template::parse(&src).err();
+        assert!(
+            matches!(&e, Some(TemplateError::Parse { message, .. }) if message.contains("more than 1000 variables")),
+            "{e:?}"
+        );
+        let src: String = (0..1000).map(|i| format!("{{{{$v{i} := 1}}}}")).collect();
+        assert!(Template::parse(&src).is_ok());
+    }
+
+    /// Many flat actions on one line parse in linear time (the column of a
+    /// token used to be counted from the start of its line). Checked by
+    /// behaviour, not the clock: positions stay right at the far end.
+    #[test]
+    fn long_single_line_positions() {
+        let mut src = "{{.username}}".repeat(20_000);
+        src.push_str("{{.missing}}");
+        let e = render_err(&src);
+        assert_eq!(e.position(), (1, 20_000 * 13 + 3));
+        let e = render_err(&format!("é\n{}{{{{.missing}}}}", "ü".repeat(5)));
+        assert_eq!(e.position(), (2, 8));
     }
 
     /// Pseudo-random token soup must give `Ok` or `Err`, never a panic.

@@ -109,6 +109,10 @@ pub(crate) struct Parsed {
 /// Deepest nesting of control structures and parentheses (bounds recursion).
 const MAX_DEPTH: usize = 100;
 
+/// Most `$variables` in scope at once. Lookups scan the scope, so this keeps
+/// them cheap; real templates use a handful.
+const MAX_VARIABLES: usize = 1000;
+
 const KEYWORDS: [&str; 10] = [
     "if", "else", "end", "range", "with", "break", "continue", "define", "template", "block",
 ];
@@ -400,6 +404,26 @@ impl Parser {
             }
         };
         self.vars.truncate(mark);
+        // `range` over a literal integer above the step budget can only fail
+        // at render time (unless a `{{break}}` ends it): say so now.
+        if let [
+            Command {
+                kind:
+                    CmdKind::Value(Operand {
+                        kind: OpKind::Lit(Value::Int(n)),
+                        pos,
+                    }),
+                ..
+            },
+        ] = pipe.cmds.as_slice()
+            && u64::try_from(*n).is_ok_and(|n| n > super::Limits::DEFAULT_MAX_STEPS)
+            && !has_break(&body)
+        {
+            return Err(pos.error(format!(
+                "range over {n} takes more than the {} evaluation steps a template may take",
+                super::Limits::DEFAULT_MAX_STEPS
+            )));
+        }
         Ok(RangeNode {
             pipe,
             body,
@@ -466,6 +490,12 @@ impl Parser {
         }
         if !assign {
             self.vars.extend(decl.iter().cloned());
+            // `$` (the root) does not count.
+            if self.vars.len() > MAX_VARIABLES + 1 {
+                return Err(pos.error(format!(
+                    "more than {MAX_VARIABLES} variables declared in one template; reuse a variable with `=`"
+                )));
+            }
         }
         Ok(Pipeline {
             pos,
@@ -505,6 +535,17 @@ impl Parser {
             Term::Func(func, pos) => {
                 let args = terms.map(into_operand).collect::<Result<Vec<_>, _>>()?;
                 check_arity(func, args.len() + usize::from(piped), pos)?;
+                if let (
+                    Func::Printf,
+                    Some(Operand {
+                        kind: OpKind::Lit(Value::String(f)),
+                        pos,
+                    }),
+                ) = (func, args.first())
+                {
+                    super::functions::check_format(f)
+                        .map_err(|e| pos.error(format!("printf: {e}")))?;
+                }
                 Ok(Command {
                     pos,
                     kind: CmdKind::Call { func, args },
@@ -616,6 +657,20 @@ impl Parser {
         }
         names
     }
+}
+
+/// Whether a `{{break}}` appears anywhere in `nodes` (conservatively
+/// including those of nested ranges).
+fn has_break(nodes: &[Node]) -> bool {
+    nodes.iter().any(|n| match n {
+        Node::Break => true,
+        Node::If(c) | Node::With(c) => {
+            c.branches.iter().any(|b| has_break(&b.body))
+                || c.else_body.as_deref().is_some_and(has_break)
+        }
+        Node::Range(r) => has_break(&r.body) || r.else_body.as_deref().is_some_and(has_break),
+        Node::Text(_) | Node::Action(_) | Node::Continue => false,
+    })
 }
 
 fn into_operand(term: Term) -> Result<Operand, TemplateError> {
