@@ -173,7 +173,7 @@ fn a_version_above_i64_max_is_refused_up_front() {
     std::fs::remove_file(p.path().join("migration/9223372036854775808_big.yaml")).expect("rm");
     p.write(
         "migration/9223372036854775807_big.yaml",
-        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/big\"\n",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/big\"\n    body: '{\"a\": 1}'\n",
     );
     p.apirun(&["validate"]).success();
     p.apirun(&["up"]).success();
