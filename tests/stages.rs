@@ -595,7 +595,11 @@ global:
         .find(|l| l.starts_with("x "))
         .unwrap_or_default();
     assert!(x_row.contains("rolled back"), "{}", out.stdout);
-    assert!(out.stdout.contains("FAILED: 0 applied, 1 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAILED: 0 applied, 1 failed"),
+        "{}",
+        out.stdout
+    );
     // y (partial work) was rolled back before x.
     let deletes: Vec<String> = log(&api)
         .into_iter()
@@ -916,8 +920,9 @@ stages:
     let v = stages(&project, None, "validate", &[]);
     v.success();
     assert!(
-        v.stderr
-            .contains("warning") && v.stderr.contains("`not_exported` is imported by stage `c` from stage `a`"),
+        v.stderr.contains("warning")
+            && v.stderr
+                .contains("`not_exported` is imported by stage `c` from stage `a`"),
         "{}",
         v.stderr
     );
@@ -1013,7 +1018,11 @@ down:
     stages(&project, Some(&api), "up", &[]).success();
     let down = stages(&project, Some(&api), "down", &[]);
     down.code(1);
-    assert!(!down.all_output().contains("apirun up"), "{}", down.all_output());
+    assert!(
+        !down.all_output().contains("apirun up"),
+        "{}",
+        down.all_output()
+    );
     let mut cmd = Command::new(apirun_bin());
     cmd.current_dir(project.path())
         .arg("--config")
@@ -1022,8 +1031,16 @@ down:
     let status = run(cmd);
     status.success();
     assert!(status.stdout.contains("DIRTY"), "{}", status.stdout);
-    assert!(!status.stdout.contains("rerun `apirun up`"), "{}", status.stdout);
-    assert!(status.stdout.contains("rerun `apirun down --to 0`"), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("rerun `apirun up`"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("rerun `apirun down --to 0`"),
+        "{}",
+        status.stdout
+    );
 }
 
 /// The variables `validate` reports as undefined, per file (relative to the tree).
@@ -1086,7 +1103,9 @@ fn validate_on_the_published_seed_lists_exactly_the_undefined_variables() {
     // a warning (it would be empty), not one of the problems.
     assert!(out.stderr.contains("10 problem(s) found"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("warning: stages[1].env_from_stages[0].vars[2]: variable `security_group_id`"),
+        out.stderr.contains(
+            "warning: stages[1].env_from_stages[0].vars[2]: variable `security_group_id`"
+        ),
         "{}",
         out.stderr
     );

@@ -26,7 +26,11 @@ fn yaml_path(path: &Path) -> String {
 
 fn test_plugin(file: &str) -> PathBuf {
     let path = PathBuf::from(apirun::plugin::builtin::test_plugin_dir()).join(file);
-    assert!(path.is_file(), "{} is missing (built by host/build.rs)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing (built by host/build.rs)",
+        path.display()
+    );
     path
 }
 
@@ -38,7 +42,11 @@ fn py_plugin(file: &str) -> PathBuf {
         )
     });
     let path = PathBuf::from(dir).join(file);
-    assert!(path.is_file(), "{} is missing: run scripts/test-all.sh", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/test-all.sh",
+        path.display()
+    );
     path
 }
 
@@ -89,8 +97,16 @@ fn refused_alike(api: &Api, project: &Project, expect: &str) {
     let up = project.apirun(&["up"]);
     up.code(2);
     for line in problem_lines(&validate) {
-        assert!(up.stderr.contains(&line), "up lacks `{line}`:\n{}", up.stderr);
-        assert!(dry.stderr.contains(&line), "dry run lacks `{line}`:\n{}", dry.stderr);
+        assert!(
+            up.stderr.contains(&line),
+            "up lacks `{line}`:\n{}",
+            up.stderr
+        );
+        assert!(
+            dry.stderr.contains(&line),
+            "dry run lacks `{line}`:\n{}",
+            dry.stderr
+        );
     }
     assert_eq!(api.requests().len(), 0, "nothing may be sent");
 }
@@ -202,7 +218,12 @@ fn an_unset_os_variable_without_default_is_named_by_validate() {
     // The dry run refuses it too, naming the same OS variable.
     let dry = p.apirun(&["up", "--dry-run"]);
     assert_ne!(dry.code, 0);
-    assert!(dry.stderr.contains("APIRUN_TEST_UNSET_TOKEN_VAR, which is not set"), "{}", dry.stderr);
+    assert!(
+        dry.stderr
+            .contains("APIRUN_TEST_UNSET_TOKEN_VAR, which is not set"),
+        "{}",
+        dry.stderr
+    );
     // Set: valid, and up sends it.
     let env = [("APIRUN_TEST_UNSET_TOKEN_VAR", "t0k")];
     p.apirun_env(&["validate"], &env).success();
@@ -276,7 +297,9 @@ fn a_step_plugin_s_variables_are_unknown_but_defined() {
     let v = p.apirun(&["validate"]);
     v.success();
     assert!(
-        v.stderr.contains("warning") && v.stderr.contains("step plugin `ping`") && v.stderr.contains("`ping_status`"),
+        v.stderr.contains("warning")
+            && v.stderr.contains("step plugin `ping`")
+            && v.stderr.contains("`ping_status`"),
         "{}",
         v.stderr
     );
@@ -302,7 +325,9 @@ fn fixture_files() -> Vec<(PathBuf, PathBuf, bool)> {
     let mut found = Vec::new();
     for top in ["examples", "tests/fixtures"] {
         let root = repo_root().join(top);
-        let Ok(entries) = std::fs::read_dir(&root) else { continue };
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
         for entry in entries.flatten() {
             if entry.path().is_dir() {
                 walk(&entry.path(), &entry.path(), &mut found);
@@ -315,7 +340,9 @@ fn fixture_files() -> Vec<(PathBuf, PathBuf, bool)> {
 
 /// (tree root, file, is a stages file) for every candidate file under `dir`.
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, PathBuf, bool)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
@@ -328,7 +355,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, PathBuf, bool)>) {
         if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         let top = |key: &str| text.lines().any(|l| l.starts_with(key));
         if top("stages:") {
             out.push((root.to_path_buf(), path, true));
@@ -409,5 +438,8 @@ fn validate_ok_implies_dry_run_ok_on_every_example_and_fixture() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n\n"));
     // examples/stages and examples/pocketbase are valid as shipped.
-    assert!(checked >= 2, "only {checked} file(s) passed validate: {files:?}");
+    assert!(
+        checked >= 2,
+        "only {checked} file(s) passed validate: {files:?}"
+    );
 }

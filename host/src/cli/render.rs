@@ -76,7 +76,10 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
                 .unwrap_or_default(),
             // A failed rollback is retried by `down`, not `up`.
             if dirty.direction == "down" {
-                format!("rerun `apirun down --to {}`", dirty.version.saturating_sub(1))
+                format!(
+                    "rerun `apirun down --to {}`",
+                    dirty.version.saturating_sub(1)
+                )
             } else {
                 "rerun `apirun up`".to_string()
             },

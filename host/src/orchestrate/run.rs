@@ -455,7 +455,9 @@ impl Orchestration {
             match super::inspect_stage(def).await {
                 Ok(info) if info.applied.is_empty() => {
                     progress.stage_state(name, StageState::Skipped, Some(started.elapsed()));
-                    progress.println(&format!("skipped [{name}]: nothing applied, nothing to roll back"));
+                    progress.println(&format!(
+                        "skipped [{name}]: nothing applied, nothing to roll back"
+                    ));
                     return TaskResult {
                         name: name.to_string(),
                         outcome: StageOutcome::NothingApplied,

@@ -288,22 +288,26 @@ mod tests {
 
     #[test]
     fn oauth2_needs_a_grant_type_and_knows_its_keys() {
-        let m = messages(oauth2(&json!({"token_url": "http://a/t", "client_id": "a"})));
+        let m = messages(oauth2(
+            &json!({"token_url": "http://a/t", "client_id": "a"}),
+        ));
         assert_eq!(
             m,
-            ["oauth2 auth: `grant_type` is missing; use client_credentials, password or refresh_token"]
+            [
+                "oauth2 auth: `grant_type` is missing; use client_credentials, password or refresh_token"
+            ]
         );
         let m = messages(oauth2(&json!({"grant_type": "client_credentials",
             "grant_config": {"token_url": "http://a/t", "client_id": "a", "client_secert": "b"}})));
         assert!(m.contains(&"oauth2 auth: unknown config key `client_secert`".to_string()));
-        assert!(m.contains(
-            &"oauth2 auth: `client_secret` is required for the client_credentials grant"
-                .to_string()
-        ));
-        // Templates count as present; their values are checked at run time.
         assert!(
-            oauth2(&json!({"grant_type": "{{.g}}", "token_url": "{{.u}}"})).is_empty()
+            m.contains(
+                &"oauth2 auth: `client_secret` is required for the client_credentials grant"
+                    .to_string()
+            )
         );
+        // Templates count as present; their values are checked at run time.
+        assert!(oauth2(&json!({"grant_type": "{{.g}}", "token_url": "{{.u}}"})).is_empty());
     }
 
     #[test]
@@ -311,6 +315,8 @@ mod tests {
         let p = pocketbase(&json!({"base_url": "http://a", "username": "u", "password": "p"}));
         assert_eq!(p.len(), 1);
         assert!(p[0].hint.as_deref().unwrap_or("").contains("`email`"));
-        assert!(pocketbase(&json!({"base_url": "http://a", "email": "u", "password": ""})).is_empty());
+        assert!(
+            pocketbase(&json!({"base_url": "http://a", "email": "u", "password": ""})).is_empty()
+        );
     }
 }

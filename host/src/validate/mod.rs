@@ -134,7 +134,13 @@ pub fn unguarded_in_stage(config_path: &Path) -> BTreeSet<String> {
     };
     let (migrations, _) = load_migrations_lenient(&loaded.value.migrate_dir);
     let mut ignored = Vec::new();
-    check_variables(&loaded.value, &migrations, &OuterNames::default(), &mut ignored).unguarded
+    check_variables(
+        &loaded.value,
+        &migrations,
+        &OuterNames::default(),
+        &mut ignored,
+    )
+    .unguarded
 }
 
 /// Template syntax errors only (unclosed actions, unknown functions, wrong
@@ -399,7 +405,9 @@ fn check_variables(
         .filter(|e| e.value.is_none() && e.default.is_none() && !overridden(&e.name))
         .filter_map(|e| {
             let os = e.value_from_env.as_ref()?;
-            std::env::var_os(os).is_none().then(|| (e.name.clone(), os.clone()))
+            std::env::var_os(os)
+                .is_none()
+                .then(|| (e.name.clone(), os.clone()))
         })
         .collect();
     let mut checker = Checker {
