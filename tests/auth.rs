@@ -419,8 +419,10 @@ fn oauth2_authorization_code_grant_is_refused_clearly() {
         ),
     );
     item_migration(&project, 1);
+    // A literal grant_type is checked when the stage opens (the same check
+    // as `validate`): an invalid config, refused before anything is sent.
     let run = project.apirun(&["up"]);
-    run.code(1);
+    run.code(2);
     let out = run.all_output();
     assert!(
         out.contains("authorization_code") && out.contains("browser"),

@@ -528,6 +528,12 @@ fn on_failure_continue_runs_dependents_and_exits_0() {
     out.success();
     assert_eq!(posted(&api, "b"), 1);
     assert_eq!(posted(&api, "c"), 1);
+    // The totals line counts the failure, though the exit status is 0.
+    assert!(
+        out.stdout.contains("2 applied, 1 failed, 0 skipped"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("warning: stage `a` failed"),
         "{}",
@@ -580,6 +586,20 @@ global:
     );
     assert!(out.stdout.contains("rolled back [y]"), "{}", out.stdout);
     assert!(out.stdout.contains("rolled back [x]"), "{}", out.stdout);
+    // The final table says so: x is not "applied" any more, and the totals
+    // do not count its versions as applied.
+    let x_row = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("x "))
+        .unwrap_or_default();
+    assert!(x_row.contains("rolled back"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAILED: 0 applied, 1 failed"),
+        "{}",
+        out.stdout
+    );
     // y (partial work) was rolled back before x.
     let deletes: Vec<String> = log(&api)
         .into_iter()
@@ -867,10 +887,11 @@ stages:
       - stage: a
         vars: [not_exported]
 "#;
+    let c = create_item("cc", "");
     let project = generic_project(
         &api,
         yaml,
-        &[("a", &[a.as_str()]), ("b", &[b]), ("c", &[b])],
+        &[("a", &[a.as_str()]), ("b", &[b]), ("c", &[c.as_str()])],
     );
     let out = stages(&project, Some(&api), "up", &["--stage", "b"]);
     out.code(1);
@@ -886,6 +907,30 @@ stages:
         out.all_output()
     );
     stages(&project, Some(&api), "up", &["--stage", "a"]).success();
+    // c imports `not_exported` but never uses it: a warning, and c runs (as
+    // the Go tool's orchestrator_embedded example needs).
+    let out = stages(&project, Some(&api), "up", &["--stage", "c"]);
+    out.success();
+    assert!(
+        out.all_output()
+            .contains("stage `c` imports `not_exported` from stage `a`, which does not export it"),
+        "{}",
+        out.all_output()
+    );
+    let v = stages(&project, None, "validate", &[]);
+    v.success();
+    assert!(
+        v.stderr.contains("warning")
+            && v.stderr
+                .contains("`not_exported` is imported by stage `c` from stage `a`"),
+        "{}",
+        v.stderr
+    );
+    // Used unguarded, it is an error, at run time and in validate.
+    project.write(
+        "c/migration/002_uses.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/c?v={{.not_exported}}\"\n",
+    );
     let out = stages(&project, Some(&api), "up", &["--stage", "c"]);
     out.code(1);
     assert!(
@@ -894,14 +939,107 @@ stages:
         "{}",
         out.all_output()
     );
-    // validate reports it statically too.
+    assert_eq!(api.requests_to("POST", "/api/c").len(), 0);
     let v = stages(&project, None, "validate", &[]);
     v.code(2);
     assert!(
         v.stderr
-            .contains("`not_exported` is imported by stage `c` from stage `a`"),
+            .contains("`not_exported` is imported by stage `c` from stage `a`, but no migration of `a` extracts it; `c` uses it unguarded"),
         "{}",
         v.stderr
+    );
+    // Guarded by `if` (or `default`), it is empty and the stage runs.
+    project.write(
+        "c/migration/002_uses.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/c{{if .not_exported}}?v={{.not_exported}}{{end}}\"\n    body: '{\"v\": \"{{.not_exported | default \"none\"}}\"}'\n",
+    );
+    stages(&project, None, "validate", &[]).success();
+    stages(&project, Some(&api), "up", &["--stage", "c"]).success();
+    let posted = api.requests_to("POST", "/api/c");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0]["query"], "");
+    assert_eq!(posted[0]["body"], r#"{"v": "none"}"#);
+}
+
+#[test]
+fn down_after_a_partial_up_rolls_back_what_was_applied() {
+    let api = example_api();
+    let project = seed_project();
+    stages(&project, Some(&api), "up", &["--stage", "infrastructure"]).success();
+    assert_eq!(counts(&project), [2, 0, 0]);
+    // configuration imports from services, which was never applied.
+    let out = stages(&project, Some(&api), "down", &[]);
+    out.success();
+    assert_eq!(counts(&project), [0, 0, 0]);
+    assert!(
+        out.stdout
+            .contains("skipped [configuration]: nothing applied, nothing to roll back"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("skipped [services]"), "{}", out.stdout);
+    let state = api.state();
+    assert_eq!(state["vpcs"].as_array().map(Vec::len), Some(0), "{state}");
+}
+
+#[test]
+fn status_columns_stay_aligned_with_long_stage_names() {
+    let api = Api::start();
+    let long = "a-stage-with-a-rather-long-name-indeed";
+    let yaml = format!(
+        "apiVersion: apirun/v1\nkind: StageOrchestration\nstages:\n  - name: {long}\n    config_path: l/config.yaml\n  - name: s\n    config_path: s/config.yaml\n"
+    );
+    let m = create_item("a", "");
+    let project = generic_project(&api, &yaml, &[("l", &[m.as_str()]), ("s", &[m.as_str()])]);
+    let out = stages(&project, None, "status", &[]);
+    out.success();
+    let lines: Vec<&str> = out.stdout.lines().skip(1).collect();
+    let column = |line: &str, word: &str| line.find(word).unwrap_or(usize::MAX);
+    // The state column starts at the same place on every row.
+    let header = column(lines[0], "state");
+    assert_eq!(column(lines[1], "pending"), header, "{}", out.stdout);
+    assert_eq!(column(lines[2], "pending"), header, "{}", out.stdout);
+}
+
+#[test]
+fn a_failed_down_does_not_suggest_rerunning_up() {
+    let api = Api::start();
+    let m = r#"up:
+  request:
+    method: POST
+    url: "{{.api_base}}/api/a"
+    body: '{"name": "x"}'
+down:
+  method: DELETE
+  url: "{{.api_base}}/api/a/999?_status=500"
+"#;
+    let yaml = "apiVersion: apirun/v1\nkind: StageOrchestration\nstages:\n  - name: s\n    config_path: s/config.yaml\n";
+    let project = generic_project(&api, yaml, &[("s", &[m])]);
+    stages(&project, Some(&api), "up", &[]).success();
+    let down = stages(&project, Some(&api), "down", &[]);
+    down.code(1);
+    assert!(
+        !down.all_output().contains("apirun up"),
+        "{}",
+        down.all_output()
+    );
+    let mut cmd = Command::new(apirun_bin());
+    cmd.current_dir(project.path())
+        .arg("--config")
+        .arg(project.path().join("s/config.yaml"))
+        .arg("status");
+    let status = run(cmd);
+    status.success();
+    assert!(status.stdout.contains("DIRTY"), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("rerun `apirun up`"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("rerun `apirun down --to 0`"),
+        "{}",
+        status.stdout
     );
 }
 
@@ -961,7 +1099,16 @@ fn validate_on_the_published_seed_lists_exactly_the_undefined_variables() {
     .map(|(f, v)| (f.to_string(), v.to_string()))
     .collect();
     assert_eq!(found, expected, "{}", out.stderr);
-    assert!(out.stderr.contains("11 problem(s) found"), "{}", out.stderr);
+    // The import of security_group_id by services, which never uses it, is
+    // a warning (it would be empty), not one of the problems.
+    assert!(out.stderr.contains("10 problem(s) found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "warning: stages[1].env_from_stages[0].vars[2]: variable `security_group_id`"
+        ),
+        "{}",
+        out.stderr
+    );
     // Each use in a file is located: line and column of the reference.
     assert!(
         out.stderr

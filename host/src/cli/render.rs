@@ -64,7 +64,7 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
         );
     } else if let Some(dirty) = &report.dirty {
         out!(
-            "DIRTY:   version {} ({}) {} run {}{}; rerun `apirun up`, or `apirun resolve {} --applied|--rolled-back`",
+            "DIRTY:   version {} ({}) {} run {}{}; {}, or `apirun resolve {} --applied|--rolled-back`",
             dirty.version,
             dirty.name,
             dirty.direction,
@@ -74,6 +74,15 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
                 .as_deref()
                 .map(|e| format!(": {}", masker.mask(e)))
                 .unwrap_or_default(),
+            // A failed rollback is retried by `down`, not `up`.
+            if dirty.direction == "down" {
+                format!(
+                    "rerun `apirun down --to {}`",
+                    dirty.version.saturating_sub(1)
+                )
+            } else {
+                "rerun `apirun up`".to_string()
+            },
             dirty.version
         );
     }

@@ -242,7 +242,9 @@ pub async fn create(path: &Path, args: &CreateArgs) -> Result<u8, Failure> {
 }
 
 pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
-    let result = crate::validate::validate_stage(path, &Default::default());
+    // Plugins load through the same runtime (and compile cache) as `up`.
+    let runtime = plugin_runtime()?;
+    let result = crate::validate::validate_stage(path, &Default::default(), Some(&runtime));
     for diagnostic in &result.diagnostics {
         err!("{diagnostic}");
     }

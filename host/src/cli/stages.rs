@@ -273,6 +273,7 @@ fn describe(outcome: &StageOutcome) -> String {
         }
         StageOutcome::Skipped { because } => format!("skipped: {because}"),
         StageOutcome::NotStarted => "not started (the run stopped)".into(),
+        StageOutcome::NothingApplied => "skipped: nothing applied, nothing to roll back".into(),
     }
 }
 
@@ -384,8 +385,15 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
         }
         OutputFormat::Text => {
             out!("stages: {}", orchestration.file.path.display());
+            // Wide enough for the longest stage name, so columns stay aligned.
+            let width = rows
+                .iter()
+                .map(|(def, _)| def.name.chars().count())
+                .chain([18])
+                .max()
+                .unwrap_or(18);
             out!(
-                "  {:<18} {:<9} {:>7} {:>7}  {:<44} depends on",
+                "  {:<width$} {:<9} {:>7} {:>7}  {:<44} depends on",
                 "stage",
                 "state",
                 "applied",
@@ -409,7 +417,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
                     def.depends_on.join(", ")
                 };
                 out!(
-                    "  {:<18} {:<9} {:>7} {:>7}  {:<44} {deps}",
+                    "  {:<width$} {:<9} {:>7} {:>7}  {:<44} {deps}",
                     def.name,
                     state_word(info),
                     info.applied.len(),
@@ -460,7 +468,9 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
 }
 
 fn validate(path: &Path) -> Result<u8, Failure> {
-    let result = validate_stages(path);
+    // Plugins load through the same runtime (and compile cache) as `stages up`.
+    let runtime = plugin_runtime()?;
+    let result = validate_stages(path, Some(&runtime));
     for d in result.all() {
         err!("{d}");
     }

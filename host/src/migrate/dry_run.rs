@@ -54,6 +54,12 @@ impl Stage {
                 if let Some(response) = &step.response {
                     pending.extend(response.env_from.keys().cloned());
                 }
+                // A step plugin may set any variable (step-output.variables):
+                // from here on an unknown variable is a placeholder, as
+                // `validate` treats it as a warning (docs/plugins.md).
+                if step.kind != HTTP_STEP {
+                    pending.insert(super::step::PLUGIN_MAY_SET.to_string());
+                }
             }
             out.push(
                 self.plan_one(migration, Direction::Up, &vars, &pending)

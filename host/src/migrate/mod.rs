@@ -84,6 +84,7 @@ impl Stage {
             &config,
             &migrations,
         ));
+        problems.extend(crate::validate::preflight(&config, &migrations));
         problems.retain(|d| d.severity == crate::config::Severity::Error);
         if !problems.is_empty() {
             return Err(EngineError::Invalid(Diagnostics(problems)));
@@ -119,24 +120,10 @@ impl Stage {
                 .collect(),
         ));
         // A configured component that cannot load at all (not a component, an
-        // incompatible contract version) is a config error found before anything
-        // is sent. Compiled code is cached, so this costs little after the first run.
-        let mut unloadable: Vec<Diagnostic> = Vec::new();
-        for (i, entry) in config.plugins.iter().enumerate() {
-            match services.runtime.load_file(&entry.name, &entry.path) {
-                Ok(component) => unloadable.extend(
-                    wrong_roles(&config, &migrations, &entry.name, &component.kinds())
-                        .into_iter()
-                        .map(|message| {
-                            Diagnostic::error(&config.path, message).field(format!("plugins[{i}]"))
-                        }),
-                ),
-                Err(error) => unloadable.push(
-                    Diagnostic::error(&config.path, error.to_string())
-                        .field(format!("plugins[{i}].path")),
-                ),
-            }
-        }
+        // incompatible contract version, imports the host does not provide) or
+        // that is used in a role it does not implement is a config error found
+        // before anything is sent; `validate` runs the same check.
+        let unloadable = crate::validate::plugin_problems(&services.runtime, &config, &migrations);
         if !unloadable.is_empty() {
             return Err(EngineError::Invalid(Diagnostics(unloadable)));
         }
@@ -337,65 +324,6 @@ async fn postgres_store(
     crate::store::PostgresStore::connect(&connect, tables)
         .await
         .map_err(|source| EngineError::store(describe, source))
-}
-
-/// Where a configured plugin is used in a role its component does not
-/// implement (an extractor named as an auth type, say): a config error found
-/// before anything is sent.
-fn wrong_roles(
-    config: &StageConfig,
-    migrations: &[Migration],
-    name: &str,
-    kinds: &[crate::plugin::PluginKind],
-) -> Vec<String> {
-    use crate::plugin::PluginKind;
-    let mut needed: Vec<(PluginKind, String)> = Vec::new();
-    for auth in config.auth.iter().filter(|a| a.kind == name) {
-        needed.push((
-            PluginKind::Auth,
-            format!("the type of auth provider `{}`", auth.name),
-        ));
-    }
-    for migration in migrations {
-        let steps = migration
-            .up
-            .steps()
-            .iter()
-            .chain(migration.down.iter().flat_map(|d| d.steps().iter()));
-        for step in steps {
-            if step.kind == name {
-                needed.push((
-                    PluginKind::Step,
-                    format!("a step type in {}", migration.path.display()),
-                ));
-            }
-            let extracts = step
-                .response
-                .iter()
-                .flat_map(|r| r.env_from.values())
-                .any(|e| e.from == name);
-            if extracts {
-                needed.push((
-                    PluginKind::Extractor,
-                    format!("an extractor in {}", migration.path.display()),
-                ));
-            }
-        }
-    }
-    needed.dedup();
-    needed
-        .into_iter()
-        .filter(|(kind, _)| !kinds.contains(kind))
-        .map(|(kind, place)| {
-            let is = kinds.iter().map(|k| k.world()).collect::<Vec<_>>().join(" and ");
-            format!(
-                "plugin `{name}` is used as {place}, which needs the {} world, but the component implements {is}; \
-                 use a component built for the {} world",
-                kind.world(),
-                kind.world()
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

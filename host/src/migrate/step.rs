@@ -29,13 +29,18 @@ pub struct StepEnv {
     pub follow_redirects: FollowRedirects,
 }
 
+/// In a dry run's pending set: a step plugin ran before, so any variable
+/// not defined yet may be one it sets (not a valid variable name).
+pub(crate) const PLUGIN_MAY_SET: &str = "*";
+
 /// How to treat values that are not known yet.
 #[derive(Clone, Copy)]
 pub enum RenderMode<'a> {
     /// Everything must be defined; auth tokens are acquired.
     Run,
-    /// Dry run: variables in `pending` (extracted by steps not run) and auth
-    /// tokens render as placeholders; nothing is acquired or sent.
+    /// Dry run: variables in `pending` (extracted by steps not run; all
+    /// variables once it holds [`PLUGIN_MAY_SET`]) and auth tokens render
+    /// as placeholders; nothing is acquired or sent.
     Plan { pending: &'a BTreeSet<String> },
 }
 
@@ -124,7 +129,7 @@ impl StepEnv {
         for _ in 0..64 {
             match template.render(ctx) {
                 Ok(text) => return Ok(text),
-                Err(TemplateError::UndefinedVariable { name, .. }) if matches!(mode, RenderMode::Plan { pending } if pending.contains(&name)) =>
+                Err(TemplateError::UndefinedVariable { name, .. }) if matches!(mode, RenderMode::Plan { pending } if pending.contains(&name) || pending.contains(PLUGIN_MAY_SET)) =>
                 {
                     ctx.vars.insert(name.clone(), format!("<{name}>").into());
                 }

@@ -227,11 +227,21 @@ impl Orchestration {
     }
 
     /// The variables `def` imports with `env_from_stages`, read from each
-    /// exporting stage's store. A stage never applied, or a variable it does
-    /// not export, is an error naming both; with `lenient` (dry run, status)
-    /// such a variable becomes the placeholder `<name>` instead.
-    pub async fn imports(&self, def: &StageDef, lenient: bool) -> Result<Vars, StagesError> {
+    /// exporting stage's store, and warnings. With `lenient` (dry run,
+    /// status) a variable not there yet becomes the placeholder `<name>`.
+    /// Otherwise (docs/multi-stage.md, "Variables"): when the exporting
+    /// stage was never applied or never extracted the variable, it is an
+    /// error naming both stages if `def` uses the variable unguarded (a
+    /// template would fail or print nothing); else the variable is empty
+    /// and a warning says so (as the Go tool does).
+    pub async fn imports(
+        &self,
+        def: &StageDef,
+        lenient: bool,
+    ) -> Result<(Vars, Vec<String>), StagesError> {
         let mut out = Vars::new();
+        let mut warnings = Vec::new();
+        let mut unguarded: Option<BTreeSet<String>> = None;
         for import in &def.env_from_stages {
             let Some(source) = self.def(&import.stage) else {
                 return Err(StagesError::usage(format!(
@@ -240,48 +250,65 @@ impl Orchestration {
                 )));
             };
             let info = inspect_stage(source).await?;
-            if info.applied.is_empty() && !lenient {
-                return Err(StagesError::failed(format!(
-                    "error: stage `{}` imports {} from stage `{}`, but `{}` has never been applied (its store {} has no applied migration); \
-                     run `apirun stages up --stage {}` (or without --stage) first",
-                    def.name,
-                    import.vars.join(", "),
-                    source.name,
-                    source.name,
-                    info.store,
-                    source.name
-                )));
-            }
             for var in &import.vars {
-                match info.exported.get(var) {
-                    Some(value) => {
-                        out.insert(var.clone(), value.clone());
-                    }
-                    None if lenient => {
-                        out.insert(var.clone(), format!("<{var}>"));
-                    }
-                    None => {
-                        let exported: Vec<&str> =
-                            info.exported.keys().map(String::as_str).collect();
-                        return Err(StagesError::failed(format!(
-                            "error: stage `{}` imports `{var}` from stage `{}`, but `{}` does not export `{var}` \
-                             (no applied migration extracted it; it exports: {}); extract it in one of `{}`'s migrations \
-                             (response.env_from) or remove it from env_from_stages",
-                            def.name,
-                            source.name,
-                            source.name,
-                            if exported.is_empty() {
-                                "nothing".to_string()
-                            } else {
-                                exported.join(", ")
-                            },
-                            source.name
-                        )));
-                    }
+                if let Some(value) = info.exported.get(var) {
+                    out.insert(var.clone(), value.clone());
+                    continue;
+                }
+                if lenient {
+                    out.insert(var.clone(), format!("<{var}>"));
+                    continue;
+                }
+                let used = unguarded
+                    .get_or_insert_with(|| crate::validate::unguarded_in_stage(&def.config_path))
+                    .contains(var);
+                let never_applied = info.applied.is_empty();
+                if !used {
+                    warnings.push(format!(
+                        "stage `{}` imports `{var}` from stage `{}`, which {}; `{var}` is empty \
+                         (`{}` uses it only inside `default` or `{{{{if}}}}`, or not at all)",
+                        def.name,
+                        source.name,
+                        if never_applied {
+                            "has never been applied"
+                        } else {
+                            "does not export it"
+                        },
+                        def.name
+                    ));
+                    out.insert(var.clone(), String::new());
+                } else if never_applied {
+                    return Err(StagesError::failed(format!(
+                        "error: stage `{}` imports {} from stage `{}`, but `{}` has never been applied (its store {} has no applied migration); \
+                         run `apirun stages up --stage {}` (or without --stage) first",
+                        def.name,
+                        import.vars.join(", "),
+                        source.name,
+                        source.name,
+                        info.store,
+                        source.name
+                    )));
+                } else {
+                    let exported: Vec<&str> = info.exported.keys().map(String::as_str).collect();
+                    return Err(StagesError::failed(format!(
+                        "error: stage `{}` imports `{var}` from stage `{}`, but `{}` does not export `{var}` \
+                         (no applied migration extracted it; it exports: {}) and `{}` uses it unguarded; extract it in one of `{}`'s migrations \
+                         (response.env_from), remove it from env_from_stages, or use it as {{{{.{var} | default \"...\"}}}} or inside {{{{if .{var}}}}}",
+                        def.name,
+                        source.name,
+                        source.name,
+                        if exported.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            exported.join(", ")
+                        },
+                        def.name,
+                        source.name
+                    )));
                 }
             }
         }
-        Ok(out)
+        Ok((out, warnings))
     }
 
     /// Opens `def` as a [`Stage`] with its inherited and imported variables.
@@ -292,10 +319,17 @@ impl Orchestration {
         lenient: bool,
     ) -> Result<Stage, StagesError> {
         let mut inherited = self.inherited(def);
-        inherited.imported = self.imports(def, lenient).await?;
-        Stage::open(&def.config_path, services, &inherited)
+        let (imported, warnings) = self.imports(def, lenient).await?;
+        inherited.imported = imported;
+        let mut stage = Stage::open(&def.config_path, services, &inherited)
             .await
-            .map_err(|e| StagesError::engine(&def.name, e))
+            .map_err(|e| StagesError::engine(&def.name, e))?;
+        stage.warnings.extend(
+            warnings
+                .into_iter()
+                .map(|w| Diagnostic::warning(&self.file.path, w)),
+        );
+        Ok(stage)
     }
 
     /// The stage's variables for its `condition`: base variables (global,

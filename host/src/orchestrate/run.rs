@@ -55,13 +55,19 @@ pub enum StageOutcome {
     Skipped { because: String },
     /// Not started because the run was stopped (`on_failure: stop`).
     NotStarted,
+    /// `down` of a stage with nothing applied (never applied, e.g. after a
+    /// partial `stages up`, or already rolled back): nothing to do; the
+    /// stages after it proceed.
+    NothingApplied,
 }
 
 impl StageOutcome {
     /// Whether stages after this one may run.
     fn satisfies(&self) -> bool {
         match self {
-            StageOutcome::Done { .. } | StageOutcome::ConditionFalse => true,
+            StageOutcome::Done { .. }
+            | StageOutcome::ConditionFalse
+            | StageOutcome::NothingApplied => true,
             StageOutcome::Failed { policy, .. } => *policy == OnFailure::Continue,
             _ => false,
         }
@@ -337,7 +343,15 @@ impl Orchestration {
                     .down(&DownOptions { to: before_version }, observer.as_ref())
                     .await
                 {
-                    Ok(_) => rolled_back.push((name, done)),
+                    Ok(_) => {
+                        // The table must not keep saying "applied" for it.
+                        if matches!(outcomes.get(&name), Some(StageOutcome::Done { .. })) {
+                            options
+                                .progress
+                                .stage_state(&name, StageState::RolledBack, None);
+                        }
+                        rolled_back.push((name, done))
+                    }
                     Err(e) => {
                         let message = format!("rollback of stage `{name}` failed: {e}");
                         options.progress.println(&format!("error: {message}"));
@@ -351,6 +365,17 @@ impl Orchestration {
             .into_iter()
             .filter_map(|n| outcomes.remove(&n).map(|o| (n, o)))
             .collect();
+        // What stayed applied: versions rolled back by rollback_on_failure
+        // are not counted (the failed stage's own partial work never was).
+        let undone: usize = rolled_back
+            .iter()
+            .filter(|(n, _)| {
+                stages
+                    .iter()
+                    .any(|(s, o)| s == n && matches!(o, StageOutcome::Done { .. }))
+            })
+            .map(|(_, v)| v.len())
+            .sum();
         let summary = RunSummary {
             applied: stages
                 .iter()
@@ -358,16 +383,24 @@ impl Orchestration {
                     StageOutcome::Done { migrations, .. } => *migrations,
                     _ => 0,
                 })
-                .sum(),
-            // A failure under `on_failure: continue` is a warning, not a failed run.
+                .sum::<usize>()
+                .saturating_sub(undone),
+            // Every failed stage counts, `on_failure: continue` included (it
+            // does not change the exit status, but it did fail).
             failed: stages
                 .iter()
-                .filter(|(_, o)| matches!(o, StageOutcome::Failed { policy, .. } if *policy != OnFailure::Continue))
+                .filter(|(_, o)| matches!(o, StageOutcome::Failed { .. }))
                 .count(),
             skipped: stages
                 .iter()
                 .filter(|(_, o)| {
-                    matches!(o, StageOutcome::Skipped { .. } | StageOutcome::NotStarted | StageOutcome::ConditionFalse)
+                    matches!(
+                        o,
+                        StageOutcome::Skipped { .. }
+                            | StageOutcome::NotStarted
+                            | StageOutcome::ConditionFalse
+                            | StageOutcome::NothingApplied
+                    )
                 })
                 .count(),
             duration: started.elapsed(),
@@ -416,6 +449,25 @@ impl Orchestration {
                 applied: None,
             }
         };
+        if way == Way::Down {
+            // A stage never applied has nothing to roll back, and its imports
+            // may come from stages never applied either: do not open it.
+            match super::inspect_stage(def).await {
+                Ok(info) if info.applied.is_empty() => {
+                    progress.stage_state(name, StageState::Skipped, Some(started.elapsed()));
+                    progress.println(&format!(
+                        "skipped [{name}]: nothing applied, nothing to roll back"
+                    ));
+                    return TaskResult {
+                        name: name.to_string(),
+                        outcome: StageOutcome::NothingApplied,
+                        applied: None,
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => return fail(e.message),
+            }
+        }
         progress.stage_state(name, StageState::Running, None);
         let stage = match self.open_stage(def, &options.services, false).await {
             Ok(stage) => stage,

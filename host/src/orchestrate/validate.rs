@@ -10,6 +10,7 @@ use std::path::Path;
 use super::{StageGraph, condition, cycle_text};
 use crate::config::stages_file::load_stages_file_lenient;
 use crate::config::{Diagnostic, Severity};
+use crate::plugin::PluginRuntime;
 use crate::validate::{OuterNames, StageValidation, validate_stage};
 
 /// Everything found, in stage order.
@@ -35,7 +36,8 @@ impl StagesValidation {
     }
 }
 
-pub fn validate_stages(path: &Path) -> StagesValidation {
+/// `runtime`: load every stage's configured plugins as `stages up` does.
+pub fn validate_stages(path: &Path, runtime: Option<&PluginRuntime>) -> StagesValidation {
     let mut out = StagesValidation::default();
     // Lenient: with errors in stages.yaml, still check the graph and every
     // stage that could be read, so that every problem is reported at once.
@@ -71,7 +73,10 @@ pub fn validate_stages(path: &Path) -> StagesValidation {
                 .flat_map(|i| i.vars.iter().cloned())
                 .collect(),
         };
-        results.insert(def.name.clone(), validate_stage(&def.config_path, &outer));
+        results.insert(
+            def.name.clone(),
+            validate_stage(&def.config_path, &outer, runtime),
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, def) in file.stages.iter().enumerate() {
@@ -90,7 +95,38 @@ pub fn validate_stages(path: &Path) -> StagesValidation {
                 continue; // its own errors say why
             }
             for (k, var) in import.vars.iter().enumerate() {
-                if !source.exported.contains(var) {
+                if source.exported.contains(var) {
+                    continue;
+                }
+                if source.plugin_steps {
+                    diags.push(
+                        Diagnostic::warning(
+                            &file.path,
+                            format!(
+                                "variable `{var}` is imported by stage `{}` from stage `{}`, which extracts it in no migration; a step plugin of `{}` may set it",
+                                def.name, import.stage, import.stage
+                            ),
+                        )
+                        .field(format!("stages[{i}].env_from_stages[{j}].vars[{k}]")),
+                    );
+                } else if !result.unguarded.contains(var) {
+                    // Defined as empty at run time, with a warning (the Go tool's
+                    // behaviour); safe because every use is guarded.
+                    diags.push(
+                        Diagnostic::warning(
+                            &file.path,
+                            format!(
+                                "variable `{var}` is imported by stage `{}` from stage `{}`, but no migration of `{}` extracts it; it will be empty",
+                                def.name, import.stage, import.stage
+                            ),
+                        )
+                        .field(format!("stages[{i}].env_from_stages[{j}].vars[{k}]"))
+                        .hint(format!(
+                            "`{}` uses it only inside `default` or `{{{{if}}}}` (or not at all); extract it in `{}` or remove it from the import",
+                            def.name, import.stage
+                        )),
+                    );
+                } else {
                     diags.push(
                         Diagnostic::error(
                             &file.path,
@@ -101,8 +137,9 @@ pub fn validate_stages(path: &Path) -> StagesValidation {
                         )
                         .field(format!("stages[{i}].env_from_stages[{j}].vars[{k}]"))
                         .hint(format!(
-                            "extract `{var}` in a migration of `{}` (response.env_from), or remove it from the import",
-                            import.stage
+                            "`{}` uses it unguarded; extract `{var}` in a migration of `{}` (response.env_from), \
+                             remove it from the import, or use it as {{{{.{var} | default \"...\"}}}} or inside {{{{if .{var}}}}}",
+                            def.name, import.stage
                         )),
                     );
                 }

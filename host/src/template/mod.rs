@@ -87,6 +87,7 @@ mod eval;
 mod functions;
 #[cfg(test)]
 mod fuzz;
+mod guards;
 mod lexer;
 mod parser;
 mod value;
@@ -173,6 +174,12 @@ impl Template {
     /// not root variables; `$.x` is.
     pub fn references(&self) -> Vec<Reference> {
         analysis::references(&self.nodes)
+    }
+
+    /// Variables used unguarded: outside `default` and outside an `{{if}}`
+    /// that tests them (see the `guards` module).
+    pub fn unguarded_vars(&self) -> std::collections::BTreeSet<String> {
+        guards::unguarded(&self.nodes)
     }
 
     /// No actions at all, not even comments: rendering returns the source

@@ -4,13 +4,20 @@
 //! the config env, the stage env, imports, auth providers, and the
 //! extractions of earlier migrations (a variable wrapped in `default` is optional).
 
-use std::collections::BTreeSet;
+mod auth_schema;
+mod plugins;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+pub use auth_schema::check_auth_configs;
+pub use plugins::plugin_problems;
+
 use crate::config::{
-    Diagnostic, Diagnostics, Migration, RequestSpec, Severity, StageConfig, StepSpec,
+    Diagnostic, Diagnostics, HTTP_STEP, Migration, RequestSpec, Severity, StageConfig, StepSpec,
     load_migrations_lenient, load_stage_config,
 };
+use crate::plugin::PluginRuntime;
 use crate::template::{RefKind, Template};
 
 /// Names a stage receives from outside its config (stages.yaml).
@@ -30,6 +37,13 @@ pub struct StageValidation {
     pub diagnostics: Vec<Diagnostic>,
     /// Variables each migration's steps extract (what the stage exports).
     pub exported: BTreeSet<String>,
+    /// A third-party step plugin runs in this stage: it may set variables
+    /// apirun cannot see (`step-output.variables`), so `exported` is not the
+    /// whole story (docs/plugins.md).
+    pub plugin_steps: bool,
+    /// Variables some template of the stage uses unguarded: not inside
+    /// `default`, nor under an `{{if}}`/`{{with}}` that tests them.
+    pub unguarded: BTreeSet<String>,
 }
 
 impl StageValidation {
@@ -43,7 +57,39 @@ impl StageValidation {
     }
 }
 
-pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation {
+/// Problems `up`, `down` and dry runs refuse before sending anything, that
+/// need no plugin runtime: the built-in auth providers' config keys and
+/// versions the store cannot hold. Shared by `validate` and `Stage::open`, so
+/// that `validate` predicts `up` (docs/migrations.md, "validate").
+pub fn preflight(config: &StageConfig, migrations: &[Migration]) -> Vec<Diagnostic> {
+    let mut out = check_auth_configs(config);
+    for migration in migrations {
+        // The stores keep versions as SQL BIGINT (i64).
+        if i64::try_from(migration.version).is_err() {
+            out.push(
+                Diagnostic::error(
+                    &migration.path,
+                    format!(
+                        "version {} is too large: the store keeps versions as signed 64-bit integers (at most {})",
+                        migration.version,
+                        i64::MAX
+                    ),
+                )
+                .hint("renumber the file, e.g. with a UTC timestamp YYYYMMDDHHMMSS (`apirun create`)"),
+            );
+        }
+    }
+    out
+}
+
+/// Checks one stage without sending anything. With `runtime`, every
+/// configured plugin is loaded (through the compile cache) and checked
+/// against the roles it is used in, as `up` does when the stage opens.
+pub fn validate_stage(
+    config_path: &Path,
+    outer: &OuterNames,
+    runtime: Option<&PluginRuntime>,
+) -> StageValidation {
     let mut out = StageValidation::default();
     let config = match load_stage_config(config_path) {
         Ok(loaded) => {
@@ -61,19 +107,40 @@ pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation
     out.migrations = migrations;
     out.diagnostics
         .extend(crate::config::check_references(&config, &out.migrations));
-    check_variables(
-        &config,
-        &out.migrations,
-        outer,
-        &mut out.diagnostics,
-        &mut out.exported,
-    );
+    out.diagnostics.extend(preflight(&config, &out.migrations));
+    if let Some(runtime) = runtime {
+        out.diagnostics
+            .extend(plugin_problems(runtime, &config, &out.migrations));
+    }
+    let found = check_variables(&config, &out.migrations, outer, &mut out.diagnostics);
+    out.exported = found.exported;
+    out.plugin_steps = found.plugin_steps;
+    out.unguarded = found.unguarded;
     // One list in file order (loading, reference and variable checks each add their own).
     let mut sorted = Diagnostics(std::mem::take(&mut out.diagnostics));
     sorted.sort();
     out.diagnostics = sorted.0;
     out.config = Some(config);
     out
+}
+
+/// Variables the stage at `config_path` uses unguarded in any template
+/// (config env, auth, store, every migration): outside `default` and
+/// outside an `{{if}}` testing them. Unreadable files give an empty set
+/// (opening the stage reports them).
+pub fn unguarded_in_stage(config_path: &Path) -> BTreeSet<String> {
+    let Ok(loaded) = load_stage_config(config_path) else {
+        return BTreeSet::new();
+    };
+    let (migrations, _) = load_migrations_lenient(&loaded.value.migrate_dir);
+    let mut ignored = Vec::new();
+    check_variables(
+        &loaded.value,
+        &migrations,
+        &OuterNames::default(),
+        &mut ignored,
+    )
+    .unguarded
 }
 
 /// Template syntax errors only (unclosed actions, unknown functions, wrong
@@ -83,14 +150,7 @@ pub fn validate_stage(config_path: &Path, outer: &OuterNames) -> StageValidation
 /// migration that uses them.
 pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) -> Vec<Diagnostic> {
     let mut all = Vec::new();
-    let mut exported = BTreeSet::new();
-    check_variables(
-        config,
-        migrations,
-        &OuterNames::default(),
-        &mut all,
-        &mut exported,
-    );
+    check_variables(config, migrations, &OuterNames::default(), &mut all);
     all.retain(|d| d.severity == Severity::Error && d.message.starts_with("template: "));
     all
 }
@@ -99,6 +159,13 @@ pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) ->
 struct Checker<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     auth_names: BTreeSet<String>,
+    /// Config env entries whose `valueFromEnv` names an unset OS variable
+    /// (and that have no default): name -> OS variable.
+    unset_os: BTreeMap<String, String>,
+    /// The first third-party step plugin seen so far (it may set variables).
+    plugin_step: Option<String>,
+    /// Variables used unguarded somewhere.
+    unguarded: BTreeSet<String>,
     /// File contents, read once, to give diagnostics a line and column.
     sources: std::collections::HashMap<std::path::PathBuf, String>,
 }
@@ -135,35 +202,68 @@ impl Checker<'_> {
                 return;
             }
         };
+        self.unguarded.extend(template.unguarded_vars());
         for reference in template.references() {
             match reference.kind {
                 RefKind::Var if !reference.optional && !defined.contains(&reference.name) => {
-                    let mut diagnostic = Diagnostic::error(
-                        file,
-                        format!(
-                            "variable `{}` is used but nothing defines it",
-                            reference.name
-                        ),
-                    );
-                    let text = self.sources.entry(file.to_path_buf()).or_insert_with(|| {
-                        crate::config::files::read_to_string(
+                    let unset = self.unset_os.get(&reference.name);
+                    let mut diagnostic = match (&self.plugin_step, unset) {
+                        // The same words as the run-time error (migrate/step.rs).
+                        (_, Some(os)) => Diagnostic::error(
                             file,
-                            crate::config::files::FileKind::Yaml,
-                        )
-                        .unwrap_or_default()
-                    });
+                            format!(
+                                "variable `{}` is used but nothing defines it (it comes from the OS environment variable {os}, which is not set)",
+                                reference.name
+                            ),
+                        ),
+                        // A step plugin may set it (step-output.variables): apirun cannot know.
+                        (Some(plugin), None) => {
+                            self.diagnostics.push(
+                                Diagnostic::warning(
+                                    file,
+                                    format!(
+                                        "variable `{}` is defined by nothing apirun can see; step plugin `{plugin}` (an earlier step) may set it",
+                                        reference.name
+                                    ),
+                                )
+                                .field(field)
+                                .hint("if the plugin does not set it, the migration fails at run time before its request is sent"),
+                            );
+                            continue;
+                        }
+                        (None, None) => Diagnostic::error(
+                            file,
+                            format!(
+                                "variable `{}` is used but nothing defines it",
+                                reference.name
+                            ),
+                        ),
+                    };
+                    let text = self
+                        .sources
+                        .entry(file.to_path_buf())
+                        .or_insert_with(|| {
+                            crate::config::files::read_to_string(
+                                file,
+                                crate::config::files::FileKind::Yaml,
+                            )
+                            .unwrap_or_default()
+                        });
                     if let Some((line, column)) = locate(text, source, &reference.name) {
                         diagnostic = diagnostic.at(line, column);
                     }
-                    self.diagnostics.push(
-                        diagnostic
-                        .field(field)
-                        .hint(format!(
+                    let hint = match unset {
+                        Some(os) => format!(
+                            "set {os} in the environment, or give env `{}` a `default:`",
+                            reference.name
+                        ),
+                        None => format!(
                             "define `{}` in env (config.yaml, stages.yaml), import it with env_from_stages, \
                              extract it in an earlier migration, or write {{{{.{} | default \"...\"}}}}",
                             reference.name, reference.name
-                        )),
-                    );
+                        ),
+                    };
+                    self.diagnostics.push(diagnostic.field(field).hint(hint));
                 }
                 RefKind::Auth
                     if !reference.optional && !self.auth_names.contains(&reference.name) =>
@@ -256,6 +356,11 @@ impl Checker<'_> {
             }
             defined.extend(response.env_from.keys().cloned());
         }
+        // Built-in step types are only `http`; any other type is a plugin
+        // whose outputs are unknown (but defined) from here on.
+        if step.kind != HTTP_STEP && self.plugin_step.is_none() {
+            self.plugin_step = Some(step.kind.clone());
+        }
     }
 
     fn check_json(
@@ -282,17 +387,42 @@ impl Checker<'_> {
     }
 }
 
+/// What the variable walk found besides diagnostics.
+struct Found {
+    exported: BTreeSet<String>,
+    plugin_steps: bool,
+    unguarded: BTreeSet<String>,
+}
+
 fn check_variables(
     config: &StageConfig,
     migrations: &[Migration],
     outer: &OuterNames,
     diagnostics: &mut Vec<Diagnostic>,
-    exported: &mut BTreeSet<String>,
-) {
+) -> Found {
+    // As vars::resolve_base: an entry overridden from outside is not read,
+    // and an unset OS variable without a default leaves the name undefined.
+    let overridden = |name: &str| {
+        outer.global.contains(name) || outer.stage.contains(name) || outer.imported.contains(name)
+    };
+    let unset_os: BTreeMap<String, String> = config
+        .env
+        .iter()
+        .filter(|e| e.value.is_none() && e.default.is_none() && !overridden(&e.name))
+        .filter_map(|e| {
+            let os = e.value_from_env.as_ref()?;
+            std::env::var_os(os)
+                .is_none()
+                .then(|| (e.name.clone(), os.clone()))
+        })
+        .collect();
     let mut checker = Checker {
         sources: Default::default(),
         diagnostics,
         auth_names: config.auth.iter().map(|a| a.name.clone()).collect(),
+        unset_os,
+        plugin_step: None,
+        unguarded: BTreeSet::new(),
     };
     // Config env: each entry sees the outer names and the entries before it.
     let mut base: BTreeSet<String> = outer
@@ -306,7 +436,28 @@ fn check_variables(
         if let Some(value) = &entry.value {
             checker.check(&config.path, &format!("env.{}", entry.name), value, &base);
         }
-        base.insert(entry.name.clone());
+        if !checker.unset_os.contains_key(&entry.name) {
+            base.insert(entry.name.clone());
+        }
+    }
+    // Store settings are templates over the same variables (docs/store.md).
+    let pg = &config.store.postgres;
+    let store_fields = [
+        ("store.postgres.dsn", pg.dsn.as_deref()),
+        ("store.postgres.host", pg.host.as_deref()),
+        ("store.postgres.user", pg.user.as_deref()),
+        ("store.postgres.password", pg.password.as_deref()),
+        ("store.postgres.dbname", pg.dbname.as_deref()),
+        ("store.postgres.sslmode", pg.sslmode.as_deref()),
+    ];
+    let sqlite_path = config.store.sqlite.path.to_string_lossy();
+    for (field, value) in store_fields
+        .into_iter()
+        .chain([("store.sqlite.path", Some(sqlite_path.as_ref()))])
+    {
+        if let Some(value) = value {
+            checker.check(&config.path, field, value, &base);
+        }
     }
     // Auth config is rendered over the stage's variables.
     for auth in &config.auth {
@@ -363,7 +514,11 @@ fn check_variables(
             }
         }
     }
-    exported.extend(extracted);
+    Found {
+        exported: extracted,
+        plugin_steps: checker.plugin_step.is_some(),
+        unguarded: checker.unguarded,
+    }
 }
 
 #[cfg(test)]
