@@ -1,4 +1,4 @@
-//! End-to-end: failing servers (behaviour.md sections 3 and 6). A server that
+//! End-to-end: failing servers (docs/store.md). A server that
 //! answers 500, that is too slow (client timeout), that resets the connection,
 //! or that goes away mid-run: nothing is recorded as applied that was not, the
 //! run exits 1 naming the migration and the cause, and a rerun after the server

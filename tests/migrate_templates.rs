@@ -1,4 +1,4 @@
-//! End-to-end: templates in migration files (behaviour.md section 4), with
+//! End-to-end: templates in migration files (docs/templates.md), with
 //! the real binary against the demo API; every assertion reads what the
 //! server received from its request log.
 

@@ -1,4 +1,4 @@
-//! End-to-end: state you can trust (behaviour.md section 6). The real `apirun`
+//! End-to-end: state you can trust (docs/store.md). The real `apirun`
 //! binary, the demo API on 127.0.0.1, SQLite files and a real PostgreSQL
 //! server (each PostgreSQL test in a database of its own): concurrent runs,
 //! the store lock and its timeout, `kill -9` mid-request, drift, history,

@@ -1,5 +1,5 @@
 //! `apirun plugins list|inspect`: which plugins a stage can use, and what a
-//! component file implements (behaviour.md section 9).
+//! component file implements (docs/plugins.md).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

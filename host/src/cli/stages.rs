@@ -1,5 +1,5 @@
 //! `apirun stages up|down|status|validate`: multi-stage orchestration over a
-//! stages.yaml (behaviour.md section 8). The work is in [`crate::orchestrate`];
+//! stages.yaml (docs/multi-stage.md). The work is in [`crate::orchestrate`];
 //! this parses flags and prints.
 
 use std::collections::BTreeSet;

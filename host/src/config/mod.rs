@@ -1,5 +1,6 @@
 //! Configuration model and loader: `config.yaml` (one stage), migration files and their
-//! directory, and `stages.yaml` (behaviour.md sections 1-3 and 6-9).
+//! directory, and `stages.yaml` (docs/configuration.md, docs/migrations.md, docs/store.md,
+//! docs/plugins.md, docs/multi-stage.md).
 //!
 //! Everything here only reads and checks files. Strings that are templates are kept raw:
 //! rendering, extraction, HTTP and the store belong to other modules.

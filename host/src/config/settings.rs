@@ -1,4 +1,4 @@
-//! `wait:`, `client:` and `logging:` in config.yaml (behaviour.md section 2).
+//! `wait:`, `client:` and `logging:` in config.yaml (docs/configuration.md).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `config.yaml`: one stage's configuration (behaviour.md sections 2, 6, 7, 9).
+//! `config.yaml`: one stage's configuration (docs/configuration.md; auth and plugins: docs/plugins.md; store: docs/store.md).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

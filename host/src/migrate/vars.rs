@@ -1,4 +1,4 @@
-//! Variables and their precedence (behaviour.md section 8), later wins:
+//! Variables and their precedence (docs/multi-stage.md#variables), later wins:
 //! global env < the config's `env` < the stage's env in stages.yaml <
 //! imported variables < variables extracted by migrations < a migration's own `env`.
 

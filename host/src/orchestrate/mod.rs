@@ -1,4 +1,4 @@
-//! Multi-stage orchestration (behaviour.md section 8): `stages.yaml` loaded
+//! Multi-stage orchestration (docs/multi-stage.md): `stages.yaml` loaded
 //! into a dependency graph ([`graph`]), selections (`--stage`, `--from`,
 //! `--to`), variables imported from other stages' stores, the scheduler
 //! ([`run`]) and the read-only views (`status`, `validate`, dry run).
@@ -139,7 +139,7 @@ impl Orchestration {
         }
     }
 
-    /// The stages a command acts on (behaviour.md section 8). For `down`,
+    /// The stages a command acts on (docs/multi-stage.md). For `down`,
     /// `--from` names the first stage rolled back (the most downstream) and
     /// `--to` the last.
     pub fn select(&self, selection: &Selection, way: Way) -> Result<BTreeSet<String>, StagesError> {

@@ -8,7 +8,7 @@
 //! `timeout` drops its future: the request in flight is abandoned, its run
 //! row stays `running` (a visible dirty mark) and the version is not
 //! recorded as applied. `on_failure` and `rollback_on_failure` decide what
-//! happens next (behaviour.md section 8).
+//! happens next (docs/multi-stage.md#scheduling).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

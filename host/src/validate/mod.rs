@@ -1,6 +1,6 @@
 //! Static checks of a stage, without sending anything: every file loads,
 //! every template parses, every auth/plugin name resolves, and every template
-//! variable is defined by something (behaviour.md section 8): the global env,
+//! variable is defined by something (docs/multi-stage.md#validate): the global env,
 //! the config env, the stage env, imports, auth providers, and the
 //! extractions of earlier migrations (a variable wrapped in `default` is optional).
 

@@ -1,6 +1,6 @@
 //! The built-in `oauth2` auth provider: gets an access token from `token_url`
-//! with the client_credentials, password or refresh_token grant (behaviour.md
-//! section 7) and turns it into `Authorization: Bearer <token>`.
+//! with the client_credentials, password or refresh_token grant
+//! (docs/plugins.md) and turns it into `Authorization: Bearer <token>`.
 //!
 //! The config is flat (as the Go tool's docs show) or nested under
 //! `grant_config:` (as its code reads it); both may be mixed, nested wins.

@@ -1,6 +1,6 @@
 //! The built-in `pocketbase` auth provider: logs in with `auth-with-password`
 //! as a superuser (falling back to the pre-0.23 admin API) or as a record of an
-//! auth collection, and returns PocketBase's token (behaviour.md section 7).
+//! auth collection, and returns PocketBase's token (docs/plugins.md).
 //!
 //! PocketBase takes the bare token in `Authorization` (its docs and SDKs send
 //! it so; recent versions also accept `Bearer <token>`).

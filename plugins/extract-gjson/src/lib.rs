@@ -1,5 +1,5 @@
 //! The built-in `gjson` extractor: tidwall gjson paths over a JSON body, with
-//! the value-to-string rules of the Go tool (behaviour.md section 5).
+//! the value-to-string rules of the Go tool (docs/migrations.md).
 
 wit_bindgen::generate!({
     path: "../../wit",
