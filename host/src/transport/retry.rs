@@ -36,6 +36,12 @@ impl RetryPolicy {
         }
     }
 
+    /// GET, HEAD, PUT, DELETE and OPTIONS: sending one twice has the effect of
+    /// sending it once (RFC 9110, 9.2.2).
+    pub fn is_idempotent(method: &str) -> bool {
+        IDEMPOTENT.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+
     pub fn is_retryable_status(status: u16) -> bool {
         status == 408 || status == 429 || (500..=599).contains(&status)
     }
