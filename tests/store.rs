@@ -923,3 +923,42 @@ store:
     let json = status_json(&project, &[]);
     assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
 }
+
+/// `stages up` stops at an interrupted migration like `up` does, and
+/// `stages up --retry-interrupted` sends it again.
+#[test]
+fn stages_up_stops_at_an_interrupted_migration_until_retry_interrupted() {
+    let api = Api::start();
+    let project = interrupted_project(&api, &Backend::Sqlite);
+    project.write(
+        "stages.yaml",
+        "stages:\n  - name: only\n    config_path: ./config.yaml\n",
+    );
+    let stages = project.path().join("stages.yaml");
+    let stages = stages.to_str().unwrap();
+    let mut child = spawn_apirun(&project, &["stages", "up", "-c", stages], &[]);
+    wait_until(Duration::from_secs(30), "migration 2's POST", || {
+        !api.requests_to("POST", "/api/slow").is_empty()
+    });
+    child.kill().expect("SIGKILL apirun");
+    let _ = child.wait();
+
+    let stopped = project.apirun(&["stages", "up", "-c", stages]);
+    assert_ne!(stopped.code, 0, "{}", stopped.all_output());
+    assert!(
+        stopped.all_output().contains("version 2 (slow) was interrupted")
+            && stopped.all_output().contains("--retry-interrupted"),
+        "{}",
+        stopped.all_output()
+    );
+    assert_eq!(api.requests_to("POST", "/api/slow").len(), 1, "not resent");
+    assert!(api.requests_to("POST", "/api/last").is_empty());
+
+    project
+        .apirun(&["stages", "up", "-c", stages, "--retry-interrupted"])
+        .success();
+    assert_eq!(api.requests_to("POST", "/api/slow").len(), 2);
+    assert_eq!(api.requests_to("POST", "/api/last").len(), 1);
+    let json = status_json(&project, &[]);
+    assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
+}

@@ -1704,6 +1704,27 @@ impl Store for PostgresStore {
     fn describe(&self) -> String {
         self.inner.describe.clone()
     }
+
+    /// Tries the advisory lock on the store's own session and lets go at once
+    /// (session advisory locks write nothing, so a read-only store can do it).
+    async fn lock_holder(&self) -> Result<Option<String>, StoreError> {
+        let inner = &self.inner;
+        let key = inner.lock_key;
+        let client = self.client().await?;
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1::bigint)", &[&key])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(inner.err("probe the store lock"))?;
+        if got {
+            client
+                .execute("SELECT pg_advisory_unlock($1::bigint)", &[&key])
+                .await
+                .map_err(inner.err("release the probed store lock"))?;
+            return Ok(None);
+        }
+        Ok(Some(lock_holder(&client, key).await))
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -202,7 +202,7 @@ impl SqliteStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(cause) => {
                 return Err(StoreError::Io {
-                    path,
+                    path: path.clone(),
                     op: "read the store file".to_owned(),
                     cause,
                 });
@@ -276,10 +276,15 @@ fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
 }
 
 /// Copy the database at `path` into `copy` without writing anything next to
-/// it. A read-only connection to a WAL database needs its `-shm` file; when
-/// that cannot be created (a read-only folder), the file is read as
-/// `immutable`, which skips locking and the WAL: correct as long as no other
-/// process writes it, which nobody can in a folder that is read-only.
+/// it. A read-only connection to a WAL database creates the `-wal` and `-shm`
+/// files when they are missing, and cannot delete them afterwards. They are
+/// missing when no writer has the database open (the last one checkpoints and
+/// removes them): then everything is in the main file, which is read as
+/// `immutable` (no locking, no side files). When a `-wal` exists (a writer is
+/// running, or one crashed), the ordinary read-only connection sees its
+/// commits; if that fails because the `-shm` cannot be opened (a read-only
+/// folder), the main file is read as `immutable` after all: it then misses
+/// only commits not yet checkpointed by a writer that is gone.
 fn copy_read_only(path: &Path, copy: &mut Connection) -> Result<(), rusqlite::Error> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -290,6 +295,21 @@ fn copy_read_only(path: &Path, copy: &mut Connection) -> Result<(), rusqlite::Er
             None,
         )
     };
+    let immutable = |copy: &mut Connection| {
+        let src = Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        backup(&src, copy)
+    };
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p).exists()
+    };
+    if !side("-wal") && !side("-journal") {
+        return immutable(copy);
+    }
     let first = Connection::open_with_flags(path, flags).and_then(|src| {
         src.busy_timeout(Duration::from_secs(10))?;
         backup(&src, copy)
@@ -301,11 +321,7 @@ fn copy_read_only(path: &Path, copy: &mut Connection) -> Result<(), rusqlite::Er
                 rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
             ) =>
         {
-            let src = Connection::open_with_flags(
-                format!("file:{}?immutable=1", uri_path(path)),
-                flags | OpenFlags::SQLITE_OPEN_URI,
-            )?;
-            backup(&src, copy)
+            immutable(copy)
         }
         other => other,
     }
@@ -955,7 +971,7 @@ impl Store for SqliteStore {
     }
 
     async fn begin_run(&self, run: &RunStart) -> Result<RunId, StoreError> {
-        self.inner.writable("begin run")?;
+        self.inner.writable("record a run")?;
         let version = version_to_db(run.version)?;
         let run = run.clone();
         self.with_conn(move |conn, inner| {
@@ -1004,7 +1020,7 @@ impl Store for SqliteStore {
         applied: &AppliedMigration,
         vars: &[(String, String)],
     ) -> Result<(), StoreError> {
-        self.inner.writable("finish up success")?;
+        self.inner.writable("record a run")?;
         let version = version_to_db(applied.version)?;
         let (outcome, applied, vars) = (outcome.clone(), applied.clone(), vars.to_vec());
         self.with_conn(move |conn, inner| {
@@ -1056,7 +1072,7 @@ impl Store for SqliteStore {
         outcome: &RunOutcome,
         version: u64,
     ) -> Result<(), StoreError> {
-        self.inner.writable("finish down success")?;
+        self.inner.writable("record a run")?;
         let db_version = version_to_db(version)?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {
@@ -1077,7 +1093,7 @@ impl Store for SqliteStore {
     }
 
     async fn finish_failed(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
-        self.inner.writable("finish failed")?;
+        self.inner.writable("record a run")?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {
             let op = format!("record run {id} as failed");
@@ -1093,7 +1109,7 @@ impl Store for SqliteStore {
         id: RunId,
         outcome: &RunOutcome,
     ) -> Result<(), StoreError> {
-        self.inner.writable("record an interrupted run")?;
+        self.inner.writable("record a run")?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {
             let op = format!("record run {id} as interrupted");
@@ -1221,7 +1237,7 @@ impl Store for SqliteStore {
     }
 
     async fn resolve(&self, version: u64, resolution: Resolution) -> Result<(), StoreError> {
-        self.inner.writable("resolve")?;
+        self.inner.writable("resolve a version")?;
         let db_version = version_to_db(version)?;
         self.with_conn(move |conn, inner| {
             let n = inner.names();
