@@ -177,7 +177,11 @@ fn assert_stops_at_interrupted_version_2(api: &Api, run: &support::Run) {
         "--retry-interrupted",
         "nothing was sent",
     ] {
-        assert!(run.stderr.contains(needle), "{needle:?} in:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(needle),
+            "{needle:?} in:\n{}",
+            run.stderr
+        );
     }
     assert_eq!(
         api.requests_to("POST", "/api/slow").len(),
@@ -234,7 +238,11 @@ fn kill_9_mid_request_then_retry(backend: Backend) {
     // An explicit retry sends it again, once, and goes on.
     let rerun = project.apirun_env(&["up"], &[("APIRUN_RETRY_INTERRUPTED", "true")]);
     rerun.success();
-    assert!(rerun.stderr.contains("sending it again"), "{}", rerun.stderr);
+    assert!(
+        rerun.stderr.contains("sending it again"),
+        "{}",
+        rerun.stderr
+    );
     assert_eq!(
         api.requests_to("POST", "/api/fast").len(),
         1,
@@ -249,7 +257,10 @@ fn kill_9_mid_request_then_retry(backend: Backend) {
 
     let json = status_json(&project, &["--history-all"]);
     assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
-    assert!(json.get("dirty").is_none(), "clean after the retry: {json:#}");
+    assert!(
+        json.get("dirty").is_none(),
+        "clean after the retry: {json:#}"
+    );
     let history = json["history"].as_array().unwrap();
     let v2: Vec<_> = history.iter().filter(|r| r["version"] == 2).collect();
     assert_eq!(v2.len(), 2, "{history:#?}");
@@ -675,7 +686,8 @@ fn a_lost_postgres_lock_stops_the_run_before_the_next_migration() {
     // Migration 1 was in flight and is recorded; nothing was sent after it.
     assert_eq!(api.requests_to("POST", "/api/m1").len(), 1);
     assert!(
-        api.requests_to("POST", "/api/m2").is_empty() && api.requests_to("POST", "/api/m3").is_empty(),
+        api.requests_to("POST", "/api/m2").is_empty()
+            && api.requests_to("POST", "/api/m3").is_empty(),
         "nothing sent after the lock was lost: {:#?}",
         api.requests()
     );
@@ -691,7 +703,10 @@ fn a_lost_postgres_lock_stops_the_run_before_the_next_migration() {
 fn an_emptied_sqlite_store_file_is_refused() {
     let api = Api::start();
     let project = Project::new();
-    project.write("config.yaml", &config(&api.url(), &Backend::Sqlite.store_block("")));
+    project.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
     project.write("migration/001_a.yaml", &post_migration("a", ""));
     project.apirun(&["up"]).success();
     let db = sqlite_file(&project);
@@ -714,7 +729,10 @@ fn an_emptied_sqlite_store_file_is_refused() {
 
     // No history next to it: an empty file is a new store.
     let fresh = Project::new();
-    fresh.write("config.yaml", &config(&api.url(), &Backend::Sqlite.store_block("")));
+    fresh.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
     fresh.write("migration/001_b.yaml", &post_migration("b", ""));
     std::fs::write(sqlite_file(&fresh), b"").unwrap();
     fresh.apirun(&["up"]).success();
@@ -746,11 +764,17 @@ fn reading_commands_create_no_store_files() {
     let api = Api::start();
     let outside = tempfile::tempdir().unwrap();
     let absolute = outside.path().join("some/dir/apirun.db");
-    for path in ["./state/deep/apirun.db".to_string(), absolute.display().to_string()] {
+    for path in [
+        "./state/deep/apirun.db".to_string(),
+        absolute.display().to_string(),
+    ] {
         let project = Project::new();
         project.write(
             "config.yaml",
-            &config(&api.url(), &format!("  type: sqlite\n  sqlite:\n    path: {path}\n")),
+            &config(
+                &api.url(),
+                &format!("  type: sqlite\n  sqlite:\n    path: {path}\n"),
+            ),
         );
         project.write("migration/001_a.yaml", &post_migration("a", ""));
         project.write(
@@ -773,7 +797,12 @@ fn reading_commands_create_no_store_files() {
         ] {
             let run = project.apirun(args);
             run.success();
-            assert_eq!(tree(project.path()), before, "{args:?} created files\n{}", run.all_output());
+            assert_eq!(
+                tree(project.path()),
+                before,
+                "{args:?} created files\n{}",
+                run.all_output()
+            );
             assert!(
                 tree(outside.path()).is_empty(),
                 "{args:?} created {:?}",
@@ -795,12 +824,20 @@ fn status_reads_a_store_it_cannot_write() {
     use std::os::unix::fs::PermissionsExt;
     let api = Api::start();
     let project = Project::new();
-    project.write("config.yaml", &config(&api.url(), &Backend::Sqlite.store_block("")));
+    project.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
     project.write("migration/001_a.yaml", &post_migration("a", ""));
     project.write("migration/002_b.yaml", &post_migration("b", ""));
     project.apirun(&["up", "--to", "1"]).success();
     let run_as_nobody = std::process::Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "true"])
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "true",
+        ])
         .status();
     if !matches!(run_as_nobody, Ok(s) if s.success()) {
         panic!("this test needs `setpriv` and the user nobody: {run_as_nobody:?}");
@@ -874,7 +911,11 @@ store:
     let first = project.apirun_env(&["up"], &env);
     first.success();
     let rows = db.query("SELECT version FROM schema_migrations");
-    assert_eq!(rows, vec![vec![Some("1".to_string())]], "recorded in the templated database");
+    assert_eq!(
+        rows,
+        vec![vec![Some("1".to_string())]],
+        "recorded in the templated database"
+    );
     for args in [&["up"][..], &["status"][..], &["down", "--to", "0"][..]] {
         let run = project.apirun_env(args, &env);
         run.success();
@@ -911,7 +952,11 @@ store:
     );
     project.write("migration/001_a.yaml", &post_migration("a", ""));
     project.apirun(&["up"]).success();
-    assert!(project.path().join("state/apirun.db").is_file(), "{:?}", tree(project.path()));
+    assert!(
+        project.path().join("state/apirun.db").is_file(),
+        "{:?}",
+        tree(project.path())
+    );
     let elsewhere = tempfile::tempdir().unwrap();
     let dir = elsewhere.path().display().to_string();
     project
@@ -946,7 +991,9 @@ fn stages_up_stops_at_an_interrupted_migration_until_retry_interrupted() {
     let stopped = project.apirun(&["stages", "up", "-c", stages]);
     assert_ne!(stopped.code, 0, "{}", stopped.all_output());
     assert!(
-        stopped.all_output().contains("version 2 (slow) was interrupted")
+        stopped
+            .all_output()
+            .contains("version 2 (slow) was interrupted")
             && stopped.all_output().contains("--retry-interrupted"),
         "{}",
         stopped.all_output()

@@ -307,8 +307,8 @@ fn render_store_settings(
         .template
         .as_ref()
         .filter(|_| config.store.kind == StoreKind::Sqlite);
-    let pg_templates = config.store.kind == StoreKind::Postgres
-        && pg_fields.iter().any(|(_, v)| is_template(v));
+    let pg_templates =
+        config.store.kind == StoreKind::Postgres && pg_fields.iter().any(|(_, v)| is_template(v));
     if sqlite_template.is_none() && !pg_templates {
         return Ok(config.clone());
     }

@@ -311,7 +311,9 @@ impl Stage {
                 // Say in the history what happened to the interrupted run; the
                 // retry then writes its own run row.
                 let error = match &mark.error {
-                    Some(known) => format!("interrupted: {known}; sent again by --retry-interrupted"),
+                    Some(known) => {
+                        format!("interrupted: {known}; sent again by --retry-interrupted")
+                    }
                     None => "interrupted: the apirun process running it stopped before the \
                              migration finished (killed or crashed); sent again by \
                              --retry-interrupted"

@@ -512,9 +512,7 @@ pub(crate) async fn refuses_a_store_written_by_a_newer_apirun(h: &impl Harness) 
     assert!(err.to_string().contains("upgrade apirun"), "{err}");
 }
 
-pub(crate) async fn an_unknown_outcome_keeps_what_is_known_and_stays_interrupted(
-    h: &impl Harness,
-) {
+pub(crate) async fn an_unknown_outcome_keeps_what_is_known_and_stays_interrupted(h: &impl Harness) {
     let s = h.open_init().await;
     up(&s, 1, &[]).await;
     let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
@@ -579,5 +577,8 @@ pub(crate) async fn a_read_only_store_that_was_never_created_reads_empty(h: &imp
     // Opening it for writing afterwards works as on a new store.
     let s = h.open_init().await;
     up(&s, 1, &[]).await;
-    assert_eq!(versions(&h.open_read_only().await.applied().await.unwrap()), [1]);
+    assert_eq!(
+        versions(&h.open_read_only().await.applied().await.unwrap()),
+        [1]
+    );
 }

@@ -104,8 +104,7 @@ pub trait Store: Send + Sync {
     /// status code, duration) and leave the run `running`, exactly as a killed
     /// process would, so that the next `up` stops at it instead of resending
     /// (docs/store.md, "Unknown outcomes").
-    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome)
-    -> Result<(), StoreError>;
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError>;
 
     /// Run history, newest first; `limit` `None` means all.
     async fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>, StoreError>;

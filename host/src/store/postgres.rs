@@ -541,15 +541,9 @@ async fn open_client(
         // exists, skipping` on every command): notices go to debug instead.
         // An error here (the server went away) shows as "connection closed" on
         // the next call, which reconnects.
-        while let Some(Ok(message)) =
-            std::future::poll_fn(|cx| connection.poll_message(cx)).await
-        {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             if let tokio_postgres::AsyncMessage::Notice(notice) = message {
-                tracing::debug!(
-                    "PostgreSQL {}: {}",
-                    notice.severity(),
-                    notice.message()
-                );
+                tracing::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
             }
         }
     });
@@ -562,7 +556,12 @@ async fn read_only_layout(client: &impl GenericClient, inner: &Inner) -> Result<
     let t = &inner.tables;
     let meta = t.meta();
     let mut present = Vec::new();
-    for table in [&meta, &t.schema_migrations, &t.migration_runs, &t.stored_env] {
+    for table in [
+        &meta,
+        &t.schema_migrations,
+        &t.migration_runs,
+        &t.stored_env,
+    ] {
         if !columns(client, inner, table).await?.is_empty() {
             present.push(table.as_str());
         }
@@ -585,7 +584,9 @@ async fn read_only_layout(client: &impl GenericClient, inner: &Inner) -> Result<
     } else {
         None
     };
-    let found = version.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
+    let found = version
+        .as_deref()
+        .and_then(|v| v.trim().parse::<i64>().ok());
     match found {
         Some(found) if found > STORE_SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
             store: inner.describe.clone(),
@@ -1517,11 +1518,7 @@ impl Store for PostgresStore {
             .map_err(inner.err(format!("commit: {op}")))
     }
 
-    async fn finish_interrupted(
-        &self,
-        id: RunId,
-        outcome: &RunOutcome,
-    ) -> Result<(), StoreError> {
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
         self.inner.writable("record a run")?;
         let inner = &self.inner;
         let op = format!("record run {id} as interrupted");

@@ -289,11 +289,7 @@ fn copy_read_only(path: &Path, copy: &mut Connection) -> Result<(), rusqlite::Er
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let backup = |src: &Connection, copy: &mut Connection| {
-        rusqlite::backup::Backup::new(src, copy)?.run_to_completion(
-            1024,
-            Duration::ZERO,
-            None,
-        )
+        rusqlite::backup::Backup::new(src, copy)?.run_to_completion(1024, Duration::ZERO, None)
     };
     let immutable = |copy: &mut Connection| {
         let src = Connection::open_with_flags(
@@ -377,14 +373,20 @@ fn refuse_emptied_file(path: &Path, lock_path: &Path) -> Result<(), StoreError> 
     wal.push("-wal");
     let wal = PathBuf::from(wal);
     if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-        evidence.push(format!("its write-ahead log {} is not empty", wal.display()));
+        evidence.push(format!(
+            "its write-ahead log {} is not empty",
+            wal.display()
+        ));
     }
     if evidence.is_empty() {
         return Ok(());
     }
     Err(StoreError::EmptyStoreFile {
         path: path.to_owned(),
-        lock_file: lock_files.into_iter().next().unwrap_or_else(|| lock_path.to_owned()),
+        lock_file: lock_files
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| lock_path.to_owned()),
         evidence: evidence.join(" and "),
     })
 }
@@ -1104,11 +1106,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish_interrupted(
-        &self,
-        id: RunId,
-        outcome: &RunOutcome,
-    ) -> Result<(), StoreError> {
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
         self.inner.writable("record a run")?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {

@@ -181,12 +181,12 @@ impl HttpClient {
                                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                         Err(TransportError::Send {
-                        method: request.method.clone(),
-                        url: request.url.clone(),
-                        message: describe_reqwest_error(&e),
-                        attempts: attempt,
-                        timed_out: e.is_timeout(),
-                    })
+                            method: request.method.clone(),
+                            url: request.url.clone(),
+                            message: describe_reqwest_error(&e),
+                            attempts: attempt,
+                            timed_out: e.is_timeout(),
+                        })
                     }
                 };
             }
