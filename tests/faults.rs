@@ -3,7 +3,10 @@
 //! or that goes away mid-run: nothing is recorded as applied that was not, the
 //! run exits 1 naming the migration and the cause, and a rerun after the server
 //! recovers finishes the work with each successful POST sent exactly once
-//! (counted at the server).
+//! (counted at the server). A POST that got an answer (500) is `failed` and a
+//! plain rerun sends it again; a POST whose answer was lost (timeout, reset,
+//! server gone) has an unknown outcome: it is left interrupted, the next `up`
+//! stops at it (exit 2) and `--retry-interrupted` sends it again.
 
 mod store_support;
 mod support;
@@ -39,9 +42,32 @@ fn project(api_url: &str, b_query: &str, client: &str) -> Project {
 }
 
 /// The failed run: exit 1, the message names migration 2's file and `cause`;
-/// the store has version 1 applied and version 2 dirty (failed); nothing of
-/// version 3 was sent.
+/// the store has version 1 applied and version 2 dirty (`failed`: the server
+/// answered); nothing of version 3 was sent.
 fn assert_failed_at_b(project: &Project, run: &Run, cause: &[&str], posts_to_c: usize) {
+    assert_dirty_at_b(project, run, cause, posts_to_c, "failed");
+}
+
+/// Like [`assert_failed_at_b`], but the answer was lost: version 2 is left
+/// interrupted (`running`), and the message says the next `up` stops there.
+fn assert_interrupted_at_b(project: &Project, run: &Run, cause: &[&str], posts_to_c: usize) {
+    assert_dirty_at_b(project, run, cause, posts_to_c, "running");
+    assert!(
+        run.stderr.contains("may have taken effect") && run.stderr.contains("--retry-interrupted"),
+        "{}",
+        run.stderr
+    );
+    // The next `up` stops at it without sending anything.
+    let stopped = project.apirun(&["up"]);
+    stopped.code(2);
+    assert!(
+        stopped.stderr.contains("version 2 (b) was interrupted"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+fn assert_dirty_at_b(project: &Project, run: &Run, cause: &[&str], posts_to_c: usize, state: &str) {
     run.code(1);
     assert!(
         run.stderr.contains("002_b.yaml"),
@@ -62,7 +88,7 @@ fn assert_failed_at_b(project: &Project, run: &Run, cause: &[&str], posts_to_c: 
         "only version 1 is recorded: {status:#}"
     );
     assert_eq!(status["dirty"]["version"], 2, "{status:#}");
-    assert_eq!(status["dirty"]["state"], "failed", "{status:#}");
+    assert_eq!(status["dirty"]["state"], state, "{status:#}");
 }
 
 /// After the rerun: all three applied and clean, each collection holds one
@@ -123,17 +149,18 @@ fn a_server_too_slow_for_the_client_timeout_fails_and_a_rerun_finishes_once() {
         "client:\n  timeout: 500ms\n",
     );
     let run = project.apirun_env(&["up"], &[("DELAY_MS", "3000")]);
-    assert_failed_at_b(
+    assert_interrupted_at_b(
         &project,
         &run,
         &["timed out", "timeout"],
         api.requests_to("POST", "/api/c").len(),
     );
+    assert_eq!(api.requests_to("POST", "/api/b").len(), 1, "not sent again");
     // The server gave up on the request when the client did: nothing created.
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(items(&api.state(), "b"), 0, "{}", api.state());
 
-    project.apirun(&["up"]).success();
+    project.apirun(&["up", "--retry-interrupted"]).success();
     assert_finished_once(&project, &api.requests(), &api.state());
 }
 
@@ -143,7 +170,7 @@ fn a_server_resetting_the_connection_fails_and_a_rerun_finishes_once() {
     let project = project(&api.url(), "", "");
     api.arm_fault(json!({"method": "POST", "path": "/api/b", "reset": true, "times": 1}));
     let run = project.apirun(&["up"]);
-    assert_failed_at_b(
+    assert_interrupted_at_b(
         &project,
         &run,
         &["connection", "reset", "closed"],
@@ -155,7 +182,7 @@ fn a_server_resetting_the_connection_fails_and_a_rerun_finishes_once() {
         "a POST is not retried"
     );
 
-    project.apirun(&["up"]).success();
+    project.apirun(&["up", "--retry-interrupted"]).success();
     assert_finished_once(&project, &api.requests(), &api.state());
 }
 
@@ -172,15 +199,17 @@ fn a_server_going_away_mid_run_fails_and_a_rerun_after_restart_finishes_once() {
     });
     demo.kill();
     let run = finish(child);
-    assert_failed_at_b(
+    // The answer was lost: version 2 is interrupted and the next `up` stops at it.
+    assert_interrupted_at_b(
         &project,
         &run,
         &["connection", "error sending request", "closed"],
         0,
     );
 
-    // Still down: refused connection, still nothing recorded.
-    let down = project.apirun(&["up"]);
+    // Still down, retried: refused connection (nothing was sent, so this time
+    // the outcome is known: failed), still nothing recorded.
+    let down = project.apirun(&["up", "--retry-interrupted"]);
     assert_failed_at_b(
         &project,
         &down,

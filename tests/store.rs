@@ -149,21 +149,56 @@ fn second_up_times_out_naming_the_holder_on_postgres() {
     second_up_times_out_naming_the_holder(Backend::postgres());
 }
 
-/// `kill -9` while migration 2's request is in flight: the lock is freed by the
-/// OS / the server, `status` shows version 2 dirty (`running`) in text and JSON,
-/// and a rerun of `up` reruns version 2 (only it) and ends consistent.
-fn kill_9_mid_request_then_rerun(backend: Backend) {
-    let api = Api::start();
+/// Migrations 1 (fast), 2 (slow: 5 s at the server) and 3 (fast).
+fn interrupted_project(api: &Api, backend: &Backend) -> Project {
     let project = Project::new();
     project.write(
         "config.yaml",
-        &config(&api.url(), &backend.store_block("  lock_timeout: 10s\n")),
+        &config(&api.url(), &backend.store_block("  lock_timeout: 20s\n")),
     );
     project.write("migration/001_fast.yaml", &post_migration("fast", ""));
     project.write(
         "migration/002_slow.yaml",
         &post_migration("slow", "?_delay_ms=5000"),
     );
+    project.write("migration/003_last.yaml", &post_migration("last", ""));
+    project
+}
+
+/// `up` stopped at interrupted version 2: exit 2, the message names it, when
+/// it started and the ways out; nothing more was sent.
+fn assert_stops_at_interrupted_version_2(api: &Api, run: &support::Run) {
+    run.code(2);
+    for needle in [
+        "version 2 (slow) was interrupted",
+        "started at 20",
+        "apirun resolve 2 --applied",
+        "apirun resolve 2 --rolled-back",
+        "--retry-interrupted",
+        "nothing was sent",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "{needle:?} in:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        api.requests_to("POST", "/api/slow").len(),
+        1,
+        "the interrupted POST is not sent again"
+    );
+    assert!(api.requests_to("POST", "/api/last").is_empty());
+}
+
+/// `kill -9` while migration 2's request is in flight: the lock is freed by the
+/// OS / the server, `status` shows version 2 dirty (`running`) in text and JSON;
+/// the next `up` stops at it (its outcome is unknown: the server may have
+/// applied it) until `--retry-interrupted` (here through its environment
+/// variable) sends it again, once, and the run ends consistent.
+fn kill_9_mid_request_then_retry(backend: Backend) {
+    let api = Api::start();
+    let project = interrupted_project(&api, &backend);
     let mut child = spawn_apirun(&project, &["up"], &[]);
     wait_until(Duration::from_secs(30), "migration 2's POST", || {
         !api.requests_to("POST", "/api/slow").is_empty()
@@ -186,7 +221,6 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     text.success();
     assert!(text.stdout.contains("DIRTY"), "{}", text.stdout);
     assert!(text.stdout.contains("version 2 (slow)"), "{}", text.stdout);
-    assert!(text.stdout.contains("running"), "{}", text.stdout);
     assert!(text.stdout.contains("apirun resolve 2"), "{}", text.stdout);
     let json = status_json(&project, &[]);
     assert_eq!(json["dirty"]["version"], 2, "{json:#}");
@@ -197,11 +231,15 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     );
     assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
 
-    // The rerun (the lock left by the dead process does not block it).
-    let rerun = project.apirun(&["up"]);
+    // The next `up` stops there, and so does the one after it.
+    assert_stops_at_interrupted_version_2(&api, &project.apirun(&["up"]));
+    assert_stops_at_interrupted_version_2(&api, &project.apirun(&["up"]));
+
+    // An explicit retry sends it again, once, and goes on.
+    let rerun = project.apirun_env(&["up"], &[("APIRUN_RETRY_INTERRUPTED", "true")]);
     rerun.success();
     assert!(
-        rerun.stderr.contains("running it again"),
+        rerun.stderr.contains("sending it again"),
         "{}",
         rerun.stderr
     );
@@ -213,19 +251,20 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
     assert_eq!(
         api.requests_to("POST", "/api/slow").len(),
         2,
-        "version 2 rerun once"
+        "version 2 retried once"
     );
+    assert_eq!(api.requests_to("POST", "/api/last").len(), 1);
 
     let json = status_json(&project, &["--history-all"]);
-    assert_eq!(json["applied"], serde_json::json!([1, 2]), "{json:#}");
+    assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
     assert!(
         json.get("dirty").is_none(),
-        "clean after the rerun: {json:#}"
+        "clean after the retry: {json:#}"
     );
     let history = json["history"].as_array().unwrap();
     let v2: Vec<_> = history.iter().filter(|r| r["version"] == 2).collect();
     assert_eq!(v2.len(), 2, "{history:#?}");
-    // Newest first: the rerun succeeded; the killed run is now failed as interrupted.
+    // Newest first: the retry succeeded; the killed run is now failed as interrupted.
     assert_eq!(v2[0]["state"], "succeeded", "{history:#?}");
     assert_eq!(v2[1]["state"], "failed", "{history:#?}");
     assert!(
@@ -242,13 +281,58 @@ fn kill_9_mid_request_then_rerun(backend: Backend) {
 }
 
 #[test]
-fn kill_9_mid_request_leaves_a_dirty_mark_and_a_rerun_ends_consistent_on_sqlite() {
-    kill_9_mid_request_then_rerun(Backend::Sqlite);
+fn kill_9_mid_request_stops_the_next_up_until_retry_interrupted_on_sqlite() {
+    kill_9_mid_request_then_retry(Backend::Sqlite);
 }
 
 #[test]
-fn kill_9_mid_request_leaves_a_dirty_mark_and_a_rerun_ends_consistent_on_postgres() {
-    kill_9_mid_request_then_rerun(Backend::postgres());
+fn kill_9_mid_request_stops_the_next_up_until_retry_interrupted_on_postgres() {
+    kill_9_mid_request_then_retry(Backend::postgres());
+}
+
+/// A second `up` waiting for the lock while the first is killed mid-request
+/// takes the lock and then stops at the interrupted version (it does not
+/// resend it); `resolve 2 --applied` (the change is in place) lets the next
+/// `up` go on without sending version 2 again.
+fn a_waiting_up_stops_at_the_interrupted_version_then_resolve(backend: Backend) {
+    let api = Api::start();
+    let project = interrupted_project(&api, &backend);
+    let mut first = spawn_apirun(&project, &["up"], &[]);
+    wait_until(Duration::from_secs(30), "migration 2's POST", || {
+        !api.requests_to("POST", "/api/slow").is_empty()
+    });
+    let mut waiter = spawn_apirun(&project, &["up"], &[]);
+    // The waiter is blocked on the lock (it has sent nothing and not exited).
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(waiter.try_wait().unwrap().is_none(), "the second up waits");
+    first.kill().expect("SIGKILL apirun");
+    let _ = first.wait();
+    let waited = finish(waiter);
+    assert_stops_at_interrupted_version_2(&api, &waited);
+
+    let resolved = project.apirun(&["resolve", "2", "--applied"]);
+    resolved.success();
+    let up = project.apirun(&["up"]);
+    up.success();
+    assert_eq!(
+        api.requests_to("POST", "/api/slow").len(),
+        1,
+        "resolved as applied: not sent again"
+    );
+    assert_eq!(api.requests_to("POST", "/api/last").len(), 1);
+    let json = status_json(&project, &[]);
+    assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
+    assert!(json.get("dirty").is_none(), "{json:#}");
+}
+
+#[test]
+fn a_waiting_up_stops_at_an_interrupted_version_and_resolve_applied_continues_on_sqlite() {
+    a_waiting_up_stops_at_the_interrupted_version_then_resolve(Backend::Sqlite);
+}
+
+#[test]
+fn a_waiting_up_stops_at_an_interrupted_version_and_resolve_applied_continues_on_postgres() {
+    a_waiting_up_stops_at_the_interrupted_version_then_resolve(Backend::postgres());
 }
 
 /// A failed `down` leaves its version dirty; `up` refuses to go past it to a
@@ -554,4 +638,374 @@ fn store_disabled_sends_requests_but_writes_no_state() {
     assert_eq!(api.requests_to("POST", "/api/a").len(), 2);
     let json = status_json(&project, &[]);
     assert_eq!(json["store"], "disabled", "{json:#}");
+}
+
+/// The PostgreSQL lock's session is ended (`pg_terminate_backend`, as an admin
+/// or a failover would) while `up` runs slow migrations: the run stops with
+/// exit 1 before sending the next migration, saying it lost the lock.
+#[test]
+fn a_lost_postgres_lock_stops_the_run_before_the_next_migration() {
+    let api = Api::start();
+    let backend = Backend::postgres();
+    let project = Project::new();
+    project.write("config.yaml", &config(&api.url(), &backend.store_block("")));
+    for (i, c) in ["m1", "m2", "m3"].iter().enumerate() {
+        project.write(
+            &format!("migration/00{}_{c}.yaml", i + 1),
+            &post_migration(c, "?_delay_ms=1500"),
+        );
+    }
+    let child = spawn_apirun(&project, &["up"], &[]);
+    wait_until(Duration::from_secs(30), "migration 1's POST", || {
+        !api.requests_to("POST", "/api/m1").is_empty()
+    });
+    let Backend::Postgres(db) = &backend else {
+        unreachable!()
+    };
+    let holders = db.query(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    assert_eq!(holders.len(), 1, "one advisory lock holder: {holders:?}");
+    let pid = holders[0][0].clone().unwrap();
+    let ended = db.query(&format!("SELECT pg_terminate_backend({pid})"));
+    assert_eq!(ended[0][0].as_deref(), Some("t"), "{ended:?}");
+
+    let run = finish(child);
+    run.code(1);
+    assert!(
+        run.stderr.contains("lost the lock on the store"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("another apirun may be running"),
+        "{}",
+        run.stderr
+    );
+    // Migration 1 was in flight and is recorded; nothing was sent after it.
+    assert_eq!(api.requests_to("POST", "/api/m1").len(), 1);
+    assert!(
+        api.requests_to("POST", "/api/m2").is_empty()
+            && api.requests_to("POST", "/api/m3").is_empty(),
+        "nothing sent after the lock was lost: {:#?}",
+        api.requests()
+    );
+    let json = status_json(&project, &[]);
+    assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
+    assert!(json.get("dirty").is_none(), "{json:#}");
+}
+
+/// A store file truncated to 0 bytes next to the lock file an earlier `up`
+/// left is refused, not taken for a new store (which would send everything
+/// again); a 0-byte file with no such history is a new store.
+#[test]
+fn an_emptied_sqlite_store_file_is_refused() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
+    project.write("migration/001_a.yaml", &post_migration("a", ""));
+    project.apirun(&["up"]).success();
+    let db = sqlite_file(&project);
+    std::fs::write(&db, b"").unwrap();
+    for args in [&["up"][..], &["status"][..], &["up", "--dry-run"][..]] {
+        let run = project.apirun(args);
+        run.code(1);
+        assert!(
+            run.stderr.contains("is empty (0 bytes)") && run.stderr.contains("apirun.db.lock"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        api.requests_to("POST", "/api/a").len(),
+        1,
+        "nothing sent again"
+    );
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left as it was");
+
+    // No history next to it: an empty file is a new store.
+    let fresh = Project::new();
+    fresh.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
+    fresh.write("migration/001_b.yaml", &post_migration("b", ""));
+    std::fs::write(sqlite_file(&fresh), b"").unwrap();
+    fresh.apirun(&["up"]).success();
+    assert_eq!(api.requests_to("POST", "/api/b").len(), 1);
+}
+
+/// What is under `dir` (relative paths), for "nothing was created" checks.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `status`, `validate`, `up --dry-run`, `down --dry-run`, and the stages
+/// equivalents create no folder, no database and no lock file, for a store at
+/// a relative path and at an absolute one; a missing store reads as empty.
+#[test]
+fn reading_commands_create_no_store_files() {
+    let api = Api::start();
+    let outside = tempfile::tempdir().unwrap();
+    let absolute = outside.path().join("some/dir/apirun.db");
+    for path in [
+        "./state/deep/apirun.db".to_string(),
+        absolute.display().to_string(),
+    ] {
+        let project = Project::new();
+        project.write(
+            "config.yaml",
+            &config(
+                &api.url(),
+                &format!("  type: sqlite\n  sqlite:\n    path: {path}\n"),
+            ),
+        );
+        project.write("migration/001_a.yaml", &post_migration("a", ""));
+        project.write(
+            "stages.yaml",
+            "stages:\n  - name: only\n    config_path: ./config.yaml\n",
+        );
+        let before = tree(project.path());
+        let stages = project.path().join("stages.yaml");
+        let stages = stages.to_str().unwrap();
+        for args in [
+            &["status"][..],
+            &["status", "--output", "json", "--history"][..],
+            &["validate"][..],
+            &["validate", "--strict"][..],
+            &["up", "--dry-run"][..],
+            &["down", "--to", "0", "--dry-run"][..],
+            &["stages", "up", "-c", stages, "--dry-run"][..],
+            &["stages", "down", "-c", stages, "--dry-run"][..],
+            &["stages", "status", "-c", stages][..],
+        ] {
+            let run = project.apirun(args);
+            run.success();
+            assert_eq!(
+                tree(project.path()),
+                before,
+                "{args:?} created files\n{}",
+                run.all_output()
+            );
+            assert!(
+                tree(outside.path()).is_empty(),
+                "{args:?} created {:?}",
+                tree(outside.path())
+            );
+        }
+        assert!(api.requests().is_empty(), "nothing sent");
+        let json = status_json(&project, &[]);
+        assert_eq!(json["pending"], serde_json::json!([1]), "{json:#}");
+    }
+}
+
+/// `status` on a store its user cannot write (the file and its folder are
+/// another user's: the test runs `apirun` as `nobody`, since root ignores file
+/// permissions) reads it, instead of failing with "attempt to write a
+/// readonly database".
+#[test]
+fn status_reads_a_store_it_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &config(&api.url(), &Backend::Sqlite.store_block("")),
+    );
+    project.write("migration/001_a.yaml", &post_migration("a", ""));
+    project.write("migration/002_b.yaml", &post_migration("b", ""));
+    project.apirun(&["up", "--to", "1"]).success();
+    let run_as_nobody = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "true",
+        ])
+        .status();
+    if !matches!(run_as_nobody, Ok(s) if s.success()) {
+        panic!("this test needs `setpriv` and the user nobody: {run_as_nobody:?}");
+    }
+    // Let nobody reach the project (tempdirs are 0700), not write it.
+    std::fs::set_permissions(project.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = tree(project.path());
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(support::apirun_bin())
+        .arg("--config")
+        .arg(project.config())
+        .args(["status", "--output", "json"])
+        .current_dir(project.path())
+        .env("APIRUN_PROGRESS", "plain")
+        .env("HOME", "/nonexistent")
+        .env_remove("APIRUN_CACHE_DIR");
+    let run = support::run(cmd);
+    run.success();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
+    assert_eq!(json["pending"], serde_json::json!([2]), "{json:#}");
+    assert_eq!(tree(project.path()), before);
+}
+
+/// `store.postgres` settings are templates over the config's env (with
+/// `valueFromEnv`), as docs/store.md shows; and a second command on an
+/// existing PostgreSQL store prints no `NOTICE: relation ... already exists`.
+#[test]
+fn postgres_settings_are_templates_and_no_notices_are_printed() {
+    let api = Api::start();
+    let backend = Backend::postgres();
+    let Backend::Postgres(db) = &backend else {
+        unreachable!()
+    };
+    let url = reqwest::Url::parse(&db.dsn).unwrap();
+    let project = Project::new();
+    let config_text = format!(
+        "migrate_dir: ./migration
+env:
+  - name: api_base
+    value: {api}
+  - name: pg_host
+    valueFromEnv: TEST_PG_HOST
+  - name: pg_password
+    valueFromEnv: TEST_PG_PASSWORD
+    default: \"\"
+  - name: pg_db
+    value: {dbname}
+store:
+  type: postgres
+  postgres:
+    host: \"{{{{.pg_host}}}}\"
+    port: {port}
+    user: \"{user}\"
+    password: \"{{{{.pg_password}}}}\"
+    dbname: \"{{{{.pg_db}}}}\"
+    sslmode: disable
+",
+        api = api.url(),
+        dbname = url.path().trim_start_matches('/'),
+        port = url.port().unwrap_or(5432),
+        user = url.username(),
+    );
+    project.write("config.yaml", &config_text);
+    project.write("migration/001_a.yaml", &post_migration("a", ""));
+    let env = [
+        ("TEST_PG_HOST", url.host_str().unwrap()),
+        ("TEST_PG_PASSWORD", url.password().unwrap_or("")),
+    ];
+    let first = project.apirun_env(&["up"], &env);
+    first.success();
+    let rows = db.query("SELECT version FROM schema_migrations");
+    assert_eq!(
+        rows,
+        vec![vec![Some("1".to_string())]],
+        "recorded in the templated database"
+    );
+    for args in [&["up"][..], &["status"][..], &["down", "--to", "0"][..]] {
+        let run = project.apirun_env(args, &env);
+        run.success();
+        assert!(
+            !run.all_output().contains("NOTICE") && !run.all_output().contains("already exists"),
+            "{args:?}: {}",
+            run.all_output()
+        );
+    }
+}
+
+/// `store.sqlite.path` may be a template too; a relative result is relative
+/// to the config file.
+#[test]
+fn the_sqlite_path_is_a_template() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "migrate_dir: ./migration
+env:
+  - name: api_base
+    value: {}
+  - name: state_dir
+    valueFromEnv: TEST_STATE_DIR
+    default: ./state
+store:
+  sqlite:
+    path: \"{{{{.state_dir}}}}/apirun.db\"
+",
+            api.url()
+        ),
+    );
+    project.write("migration/001_a.yaml", &post_migration("a", ""));
+    project.apirun(&["up"]).success();
+    assert!(
+        project.path().join("state/apirun.db").is_file(),
+        "{:?}",
+        tree(project.path())
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().display().to_string();
+    project
+        .apirun_env(&["up"], &[("TEST_STATE_DIR", &dir)])
+        .success();
+    assert!(elsewhere.path().join("apirun.db").is_file());
+    // Two stores, so the migration ran once in each.
+    assert_eq!(api.requests_to("POST", "/api/a").len(), 2);
+    let json = status_json(&project, &[]);
+    assert_eq!(json["applied"], serde_json::json!([1]), "{json:#}");
+}
+
+/// `stages up` stops at an interrupted migration like `up` does, and
+/// `stages up --retry-interrupted` sends it again.
+#[test]
+fn stages_up_stops_at_an_interrupted_migration_until_retry_interrupted() {
+    let api = Api::start();
+    let project = interrupted_project(&api, &Backend::Sqlite);
+    project.write(
+        "stages.yaml",
+        "stages:\n  - name: only\n    config_path: ./config.yaml\n",
+    );
+    let stages = project.path().join("stages.yaml");
+    let stages = stages.to_str().unwrap();
+    let mut child = spawn_apirun(&project, &["stages", "up", "-c", stages], &[]);
+    wait_until(Duration::from_secs(30), "migration 2's POST", || {
+        !api.requests_to("POST", "/api/slow").is_empty()
+    });
+    child.kill().expect("SIGKILL apirun");
+    let _ = child.wait();
+
+    let stopped = project.apirun(&["stages", "up", "-c", stages]);
+    assert_ne!(stopped.code, 0, "{}", stopped.all_output());
+    assert!(
+        stopped
+            .all_output()
+            .contains("version 2 (slow) was interrupted")
+            && stopped.all_output().contains("--retry-interrupted"),
+        "{}",
+        stopped.all_output()
+    );
+    assert_eq!(api.requests_to("POST", "/api/slow").len(), 1, "not resent");
+    assert!(api.requests_to("POST", "/api/last").is_empty());
+
+    project
+        .apirun(&["stages", "up", "-c", stages, "--retry-interrupted"])
+        .success();
+    assert_eq!(api.requests_to("POST", "/api/slow").len(), 2);
+    assert_eq!(api.requests_to("POST", "/api/last").len(), 1);
+    let json = status_json(&project, &[]);
+    assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
 }

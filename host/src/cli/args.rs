@@ -100,6 +100,11 @@ pub struct UpArgs {
     /// instead of warning.
     #[arg(long, env = "APIRUN_STRICT")]
     pub strict: bool,
+    /// Send again a migration whose earlier run was interrupted mid-request
+    /// (its outcome is unknown: the server may have applied it). Without it,
+    /// `up` stops at such a migration (exit 2); see `apirun resolve`.
+    #[arg(long, env = "APIRUN_RETRY_INTERRUPTED")]
+    pub retry_interrupted: bool,
 }
 
 #[derive(Debug, Args, Default)]

@@ -62,6 +62,21 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
             dirty.direction,
             dirty.in_progress_by.as_deref().unwrap_or_default()
         );
+    } else if let Some(dirty) = report.dirty.as_ref().filter(|d| d.state == "running") {
+        // Its outcome is unknown: `up` stops at it (docs/store.md, "Unknown outcomes").
+        out!(
+            "DIRTY:   version {} ({}) {} run interrupted, outcome unknown{}; check the API, then \
+             `apirun resolve {} --applied|--rolled-back`, or `apirun up --retry-interrupted` to send it again",
+            dirty.version,
+            dirty.name,
+            dirty.direction,
+            dirty
+                .error
+                .as_deref()
+                .map(|e| format!(" ({})", masker.mask(e)))
+                .unwrap_or_default(),
+            dirty.version
+        );
     } else if let Some(dirty) = &report.dirty {
         out!(
             "DIRTY:   version {} ({}) {} run {}{}; {}, or `apirun resolve {} --applied|--rolled-back`",

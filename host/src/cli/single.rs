@@ -13,7 +13,7 @@ use crate::migrate::{
 };
 use crate::output::{self, Masker, MigrationOutcome, Progress, RunSummary};
 use crate::plugin::{PluginRuntime, RuntimeOptions};
-use crate::store::Resolution;
+use crate::store::{Access, Resolution};
 
 /// Feeds engine events to the progress display.
 pub(crate) struct ProgressObserver(pub Progress);
@@ -107,11 +107,14 @@ pub(crate) fn plugin_runtime() -> Result<Arc<PluginRuntime>, Failure> {
     })
 }
 
-async fn open(path: &Path) -> Result<(Stage, Arc<Masker>), Failure> {
+/// `access`: [`Access::ReadOnly`] for commands that only read (status, dry
+/// runs): they create and write nothing.
+async fn open(path: &Path, access: Access) -> Result<(Stage, Arc<Masker>), Failure> {
     let (loaded, masker) = load_config(path)?;
     let services = Services {
         runtime: plugin_runtime()?,
         masker: masker.clone(),
+        store_access: access,
     };
     let stage = Stage::from_loaded(loaded, &services, &InheritedVars::default()).await?;
     // Notes (e.g. ignored files) are for `validate`; warnings always show.
@@ -126,8 +129,9 @@ async fn open(path: &Path) -> Result<(Stage, Arc<Masker>), Failure> {
 }
 
 pub async fn up(path: &Path, progress: ProgressArg, args: &UpArgs) -> Result<u8, Failure> {
-    let (stage, masker) = open(path).await?;
-    if args.dry_run || args.dry_run_from.is_some() {
+    let dry = args.dry_run || args.dry_run_from.is_some();
+    let (stage, masker) = open(path, access(dry)).await?;
+    if dry {
         let plan = stage.plan_up_dry(args.to, args.dry_run_from).await?;
         render::print_plan(&plan, "up");
         return Ok(0);
@@ -138,6 +142,7 @@ pub async fn up(path: &Path, progress: ProgressArg, args: &UpArgs) -> Result<u8,
         to: args.to,
         allow_out_of_order: args.allow_out_of_order,
         strict: args.strict,
+        retry_interrupted: args.retry_interrupted,
     };
     let result = stage.up(&options, &observer).await;
     finish(&progress, &observer, result.as_ref().map(|r| r.duration));
@@ -146,7 +151,7 @@ pub async fn up(path: &Path, progress: ProgressArg, args: &UpArgs) -> Result<u8,
 }
 
 pub async fn down(path: &Path, progress: ProgressArg, args: &DownArgs) -> Result<u8, Failure> {
-    let (stage, masker) = open(path).await?;
+    let (stage, masker) = open(path, access(args.dry_run)).await?;
     if args.dry_run {
         let plan = stage.plan_down_dry(args.to).await?;
         render::print_plan(&plan, "down");
@@ -210,8 +215,16 @@ fn finish(
     });
 }
 
+fn access(read_only: bool) -> Access {
+    if read_only {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    }
+}
+
 pub async fn status(path: &Path, args: &StatusArgs) -> Result<u8, Failure> {
-    let (stage, masker) = open(path).await?;
+    let (stage, masker) = open(path, Access::ReadOnly).await?;
     let history = if args.history_all {
         Some(None)
     } else if args.history {
@@ -250,7 +263,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
     }
     let mut errors = result.errors().count();
     // Drift: compare the files with what the store says was applied. Reads the
-    // store (creating nothing when there is no SQLite file yet); sends no HTTP request.
+    // store read-only (creating and writing nothing); sends no HTTP request.
     // Skipped when files are invalid: a file that failed to load would look deleted.
     if let Some(config) = result.config.as_ref().filter(|_| errors == 0) {
         let level = if args.strict { "error" } else { "warning" };
@@ -288,7 +301,7 @@ pub async fn validate(path: &Path, args: &ValidateArgs) -> Result<u8, Failure> {
 }
 
 pub async fn resolve(path: &Path, args: &ResolveArgs) -> Result<u8, Failure> {
-    let (stage, _masker) = open(path).await?;
+    let (stage, _masker) = open(path, Access::ReadWrite).await?;
     let Some(store) = stage.store() else {
         return Err(Failure {
             message:

@@ -74,6 +74,10 @@ pub struct StagesRunArgs {
     /// Also print each stage's outcome and error in full at the end.
     #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
     pub verbose: bool,
+    /// up: send again a migration whose earlier run was interrupted mid-request
+    /// (outcome unknown); without it the stage stops there (see `apirun resolve`).
+    #[arg(long, env = "APIRUN_RETRY_INTERRUPTED")]
+    pub retry_interrupted: bool,
 }
 
 #[derive(Debug, Args)]
@@ -110,12 +114,18 @@ pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure
     }
 }
 
-/// One masker and one plugin runtime for the whole process.
-fn services(masker: &Arc<Masker>) -> Result<Services, Failure> {
+/// One masker and one plugin runtime for the whole process. `read_only`:
+/// the command only reads (status, dry run), so stores are opened read-only.
+fn services(masker: &Arc<Masker>, read_only: bool) -> Result<Services, Failure> {
     init_logging(masker);
     Ok(Services {
         runtime: plugin_runtime()?,
         masker: masker.clone(),
+        store_access: if read_only {
+            crate::store::Access::ReadOnly
+        } else {
+            crate::store::Access::ReadWrite
+        },
     })
 }
 
@@ -158,7 +168,7 @@ async fn up_or_down(
     orchestration.check_files(&selected)?;
     let masker = Arc::new(process_masker(&orchestration, &selected)?);
     output::set_process_masker(&masker);
-    let services = services(&masker)?;
+    let services = services(&masker, args.dry_run)?;
     match way {
         Way::Up => {
             orchestration
@@ -182,6 +192,7 @@ async fn up_or_down(
                 as Box<dyn crate::migrate::Observer>
         }),
         wait_between_stages: args.wait_between_stages,
+        retry_interrupted: args.retry_interrupted,
     };
     let outcome = orchestration.run(&selected, way, &options).await;
     if args.verbose {

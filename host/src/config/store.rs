@@ -42,6 +42,12 @@ pub struct StoreConfig {
 pub struct SqliteConfig {
     /// Resolved database path (default `<migrate_dir>/apirun.db`).
     pub path: PathBuf,
+    /// `path` as written when it is a template (`{{.state_dir}}/apirun.db`):
+    /// rendered with the config's variables when the store is opened, then
+    /// resolved against `base` (docs/store.md, "Templates in store settings").
+    pub template: Option<String>,
+    /// The directory of the config file (what a relative `path` is relative to).
+    pub base: PathBuf,
 }
 
 /// `store.postgres:`: either `dsn` or the parts. `Debug` hides the password
@@ -185,8 +191,14 @@ pub(crate) fn decode_store(
     // SQLite.
     let sf = fields(ctx, f.raw("sqlite"), "store.sqlite", &["path"])
         .unwrap_or(Fields::empty("store.sqlite"));
+    let mut sqlite_template = None;
     let sqlite_path = match sf.get("path") {
         Some(n) => match decode::non_empty(ctx, n, "store.sqlite.path") {
+            // Resolved when the store is opened, once the variables are known.
+            Some(raw) if raw.contains("{{") => {
+                sqlite_template = Some(raw.clone());
+                PathBuf::from(raw)
+            }
             Some(raw) => resolve(
                 ctx,
                 base,
@@ -255,7 +267,11 @@ pub(crate) fn decode_store(
         table_migration_runs,
         table_stored_env,
         lock_timeout,
-        sqlite: SqliteConfig { path: sqlite_path },
+        sqlite: SqliteConfig {
+            path: sqlite_path,
+            template: sqlite_template,
+            base: base.to_path_buf(),
+        },
         postgres,
     }
 }

@@ -33,6 +33,10 @@ pub enum EngineError {
     /// A migration failed; it was recorded as failed, not applied.
     #[error("{}", .0)]
     Migration(Box<MigrationFailure>),
+    /// An earlier run of the next migration stopped mid-request: the server
+    /// may or may not have applied it, so `up` sent nothing (exit 2).
+    #[error("{}", .0)]
+    Interrupted(Box<InterruptedRun>),
 }
 
 impl EngineError {
@@ -46,9 +50,46 @@ impl EngineError {
     /// 1 = a migration (or the run) failed; 2 = bad usage, config or files.
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::Invalid(_) | EngineError::Usage(_) => 2,
+            EngineError::Invalid(_) | EngineError::Usage(_) | EngineError::Interrupted(_) => 2,
             _ => 1,
         }
+    }
+}
+
+/// A migration whose last run has an unknown outcome (docs/store.md,
+/// "Unknown outcomes").
+#[derive(Debug)]
+pub struct InterruptedRun {
+    pub version: u64,
+    pub name: String,
+    pub direction: crate::store::Direction,
+    /// When the interrupted run started (RFC 3339 UTC).
+    pub started_at: String,
+    /// What the interrupted run recorded (why its answer was lost), if it
+    /// lived to record anything; `None` when its process died.
+    pub known: Option<String>,
+}
+
+impl std::fmt::Display for InterruptedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.known {
+            Some(known) => format!("it stopped without a usable answer: {known}"),
+            None => "the apirun process running it stopped (killed or crashed) \
+                     before an answer was recorded"
+                .to_string(),
+        };
+        write!(
+            f,
+            "version {v} ({name}) was interrupted: its {dir} run started at {at} and {what}. \
+             Its request may or may not have taken effect on the server, so nothing was sent. \
+             Check the API, then run `apirun resolve {v} --applied` if the change is in place, \
+             or `apirun resolve {v} --rolled-back` if it is not (the next `apirun up` then \
+             runs it), or `apirun up --retry-interrupted` to send it again as it is",
+            v = self.version,
+            name = self.name,
+            dir = self.direction.as_str(),
+            at = self.started_at,
+        )
     }
 }
 
@@ -91,10 +132,10 @@ pub struct StepFailure {
     pub message: String,
     pub status: Option<u16>,
     pub body: Option<Vec<u8>>,
-    /// The server may have applied the step's request although the step
-    /// failed (a 2xx POST whose body was over the cap, a POST answered with
-    /// a redirect): the outcome is unknown, so the run is left marked as
-    /// interrupted (dirty), not recorded as failed-and-safe-to-resend.
+    /// The request may have taken effect but its answer was lost or unusable
+    /// (a connection lost after the request was sent, a body over the cap
+    /// after a 2xx): the run is left interrupted, not failed, so that the
+    /// next `up` stops at it instead of sending it again (docs/store.md).
     pub outcome_unknown: bool,
 }
 

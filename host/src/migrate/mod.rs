@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use create::create_migration;
 pub use dry_run::{PlannedMigration, PlannedStep};
-pub use error::{EngineError, MigrationFailure, StepFailure};
+pub use error::{EngineError, InterruptedRun, MigrationFailure, StepFailure};
 pub use plan::{UpPlan, plan_down, plan_up};
 pub use runner::{DownOptions, MigrationEvent, Observer, RunReport, UpOptions};
 pub use status::{Drift, StatusReport, VersionStatus, drift_against_store, find_drift};
@@ -29,7 +29,7 @@ use crate::auth::{AuthManager, AuthProvider};
 use crate::config::{Diagnostic, Diagnostics, Migration, StageConfig, StoreKind};
 use crate::output::Masker;
 use crate::plugin::{PluginRuntime, PluginSet, PluginSource};
-use crate::store::{SqliteStore, Store, TableNames, TableOverrides};
+use crate::store::{Access, SqliteStore, Store, TableNames, TableOverrides};
 use crate::transport::{ClientSettings, HttpClient, RetryPolicy, TlsVersion};
 
 /// What a stage needs from the process around it.
@@ -37,6 +37,9 @@ use crate::transport::{ClientSettings, HttpClient, RetryPolicy, TlsVersion};
 pub struct Services {
     pub runtime: Arc<PluginRuntime>,
     pub masker: Arc<Masker>,
+    /// Reading commands (`status`, dry runs) open stores read-only: they
+    /// create and write nothing (docs/store.md).
+    pub store_access: Access,
 }
 
 /// One stage, opened: its config and migrations loaded and validated, its
@@ -140,7 +143,7 @@ impl Stage {
             plugins.clone(),
             services.masker.clone(),
         ));
-        let store = open_store(&config).await?;
+        let store = open_store(&config, services.store_access, Some(&base_vars)).await?;
         Ok(Stage {
             steps: step::StepEnv {
                 plugins,
@@ -264,19 +267,29 @@ fn client_settings(config: &StageConfig) -> ClientSettings {
 }
 
 /// The store a stage's config names (`None` when `store.disabled`), opened
-/// and initialised without resolving the stage's variables: the multi-stage
-/// orchestrator reads another stage's applied versions and exported
-/// variables this way, even when that stage's env could not be resolved.
+/// read-only without resolving the stage's variables (unless its store
+/// settings are templates): the multi-stage orchestrator reads another
+/// stage's applied versions and exported variables this way, even when that
+/// stage's env could not be resolved. A missing store reads as empty.
 pub async fn open_config_store(
     config: &StageConfig,
 ) -> Result<Option<Arc<dyn Store>>, EngineError> {
-    open_store(config).await
+    open_store(config, Access::ReadOnly, None).await
 }
 
-async fn open_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, EngineError> {
+/// Open the store `config` names. `vars`: the stage's resolved variables,
+/// for store settings written as templates; `None` resolves the config's
+/// own `env` if a setting needs it.
+async fn open_store(
+    config: &StageConfig,
+    access: Access,
+    vars: Option<&Vars>,
+) -> Result<Option<Arc<dyn Store>>, EngineError> {
     if config.store.disabled {
         return Ok(None);
     }
+    let rendered = render_store_settings(config, vars)?;
+    let config = &rendered;
     let invalid = |message: String| {
         EngineError::Invalid(Diagnostics(vec![
             Diagnostic::error(&config.path, message).field("store"),
@@ -294,19 +307,106 @@ async fn open_store(config: &StageConfig) -> Result<Option<Arc<dyn Store>>, Engi
     let store: Arc<dyn Store> = match config.store.kind {
         StoreKind::Sqlite => {
             let path = &config.store.sqlite.path;
-            Arc::new(SqliteStore::open(path, tables).map_err(|source| {
+            let opened = match access {
+                Access::ReadWrite => SqliteStore::open(path, tables),
+                Access::ReadOnly => SqliteStore::open_read_only(path, tables),
+            };
+            Arc::new(opened.map_err(|source| {
                 EngineError::store(format!("sqlite:{}", path.display()), source)
             })?)
         }
-        StoreKind::Postgres => Arc::new(postgres_store(config, tables).await?),
+        StoreKind::Postgres => Arc::new(postgres_store(config, tables, access).await?),
     };
     store.init().await.map_err(|e| store_err(&store, e))?;
     Ok(Some(store))
 }
 
+/// The config with its store settings rendered: `store.postgres.*` and
+/// `store.sqlite.path` may be templates over the config's variables
+/// (`password: "{{.pg_password}}"`, docs/store.md). A relative rendered SQLite
+/// path is relative to the config file's directory.
+fn render_store_settings(
+    config: &StageConfig,
+    vars: Option<&Vars>,
+) -> Result<StageConfig, EngineError> {
+    let pg = &config.store.postgres;
+    let pg_fields: [(&str, &Option<String>); 6] = [
+        ("dsn", &pg.dsn),
+        ("host", &pg.host),
+        ("user", &pg.user),
+        ("password", &pg.password),
+        ("dbname", &pg.dbname),
+        ("sslmode", &pg.sslmode),
+    ];
+    let is_template = |v: &Option<String>| v.as_deref().is_some_and(|v| v.contains("{{"));
+    let sqlite_template = config
+        .store
+        .sqlite
+        .template
+        .as_ref()
+        .filter(|_| config.store.kind == StoreKind::Sqlite);
+    let pg_templates =
+        config.store.kind == StoreKind::Postgres && pg_fields.iter().any(|(_, v)| is_template(v));
+    if sqlite_template.is_none() && !pg_templates {
+        return Ok(config.clone());
+    }
+    let invalid = |field: &str, message: String| {
+        EngineError::Invalid(Diagnostics(vec![
+            Diagnostic::error(&config.path, message).field(field.to_string()),
+        ]))
+    };
+    let own;
+    let vars = match vars {
+        Some(vars) => vars,
+        None => {
+            own = vars::resolve_base(&config.env, &InheritedVars::default(), &mut BTreeMap::new())
+                .map_err(|e| invalid("env", e.to_string()))?;
+            &own
+        }
+    };
+    let ctx = vars::context(vars);
+    let render = |field: &str, source: &str| -> Result<String, EngineError> {
+        crate::template::render_str(source, &ctx).map_err(|e| {
+            invalid(
+                field,
+                format!("{e} (store settings are rendered with the config's env)"),
+            )
+        })
+    };
+    let mut out = config.clone();
+    if let Some(template) = sqlite_template {
+        let rendered = render("store.sqlite.path", template)?;
+        if rendered.trim().is_empty() {
+            return Err(invalid(
+                "store.sqlite.path",
+                format!("{template:?} renders to an empty path"),
+            ));
+        }
+        out.store.sqlite.path =
+            crate::config::paths::tidy(&config.store.sqlite.base.join(rendered.trim()));
+    }
+    if pg_templates {
+        let p = &mut out.store.postgres;
+        for (field, value) in [
+            ("dsn", &mut p.dsn),
+            ("host", &mut p.host),
+            ("user", &mut p.user),
+            ("password", &mut p.password),
+            ("dbname", &mut p.dbname),
+            ("sslmode", &mut p.sslmode),
+        ] {
+            if let Some(text) = value.as_mut().filter(|t| t.contains("{{")) {
+                *text = render(&format!("store.postgres.{field}"), text)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn postgres_store(
     config: &StageConfig,
     tables: TableNames,
+    access: Access,
 ) -> Result<crate::store::PostgresStore, EngineError> {
     let pg = &config.store.postgres;
     let connect = match &pg.dsn {
@@ -321,9 +421,11 @@ async fn postgres_store(
         }),
     };
     let describe = connect.describe().unwrap_or_else(|_| "postgres".into());
-    crate::store::PostgresStore::connect(&connect, tables)
-        .await
-        .map_err(|source| EngineError::store(describe, source))
+    let connected = match access {
+        Access::ReadWrite => crate::store::PostgresStore::connect(&connect, tables).await,
+        Access::ReadOnly => crate::store::PostgresStore::connect_read_only(&connect, tables).await,
+    };
+    connected.map_err(|source| EngineError::store(describe, source))
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct UpOptions {
     /// Refuse to run when an applied file changed or is gone (`--strict`);
     /// otherwise that drift is only warned about.
     pub strict: bool,
+    /// Send again the next migration when its last run was interrupted
+    /// (`--retry-interrupted`); otherwise `up` stops at it (docs/store.md).
+    pub retry_interrupted: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -100,7 +103,7 @@ impl Stage {
         observer: &dyn Observer,
     ) -> Result<RunReport, EngineError> {
         let started = Instant::now();
-        let _lock = self.lock().await?;
+        let lock = self.lock().await?;
         let applied = self.applied().await?;
         let plan = plan_up(
             &self.migrations,
@@ -123,8 +126,11 @@ impl Stage {
             )));
         }
         self.check_drift(&applied, options.strict)?;
-        self.refuse_if_dirty_below(plan.pending.first().map(|m| m.version))
-            .await?;
+        self.refuse_if_dirty_below(
+            plan.pending.first().map(|m| m.version),
+            options.retry_interrupted,
+        )
+        .await?;
         if !plan.pending.is_empty() {
             self.wait_ready().await?;
         }
@@ -134,6 +140,7 @@ impl Stage {
             if i > 0 && !self.config.delay_between_migrations.is_zero() {
                 tokio::time::sleep(self.config.delay_between_migrations).await;
             }
+            self.verify_lock(lock.as_deref()).await?;
             let extracted = self
                 .run_one(migration, Direction::Up, &mut vars, observer)
                 .await?;
@@ -153,7 +160,7 @@ impl Stage {
         observer: &dyn Observer,
     ) -> Result<RunReport, EngineError> {
         let started = Instant::now();
-        let _lock = self.lock().await?;
+        let lock = self.lock().await?;
         let applied = self.applied().await?;
         let targets = plan_down(&applied, options.to);
         self.check_down_blocks(&targets)?;
@@ -167,6 +174,7 @@ impl Stage {
                 continue;
             };
             let mut vars = base.clone();
+            self.verify_lock(lock.as_deref()).await?;
             self.run_one(migration, Direction::Down, &mut vars, observer)
                 .await?;
             report
@@ -216,6 +224,21 @@ impl Stage {
         }
     }
 
+    /// Before each migration: is the store lock still ours? A PostgreSQL
+    /// advisory lock lives in one session; if that session ended (a dropped
+    /// connection, `pg_terminate_backend`), another apirun may hold the lock
+    /// now and be running migrations, so stop before sending anything more
+    /// (docs/store.md, "Locking"). Exit 1.
+    async fn verify_lock(
+        &self,
+        lock: Option<&dyn crate::store::StoreLock>,
+    ) -> Result<(), EngineError> {
+        match (&self.store, lock) {
+            (Some(store), Some(lock)) => lock.verify().await.map_err(|e| store_err(store, e)),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) async fn applied(&self) -> Result<Vec<AppliedMigration>, EngineError> {
         match &self.store {
             Some(store) => store.applied().await.map_err(|e| store_err(store, e)),
@@ -248,9 +271,16 @@ impl Stage {
         Ok(())
     }
 
-    /// A failed or interrupted migration may be rerun (it is the next one),
-    /// but `up` must not go past a dirty version that is not the next to run.
-    async fn refuse_if_dirty_below(&self, next: Option<u64>) -> Result<(), EngineError> {
+    /// A migration that failed with a known answer (a 4xx/5xx, a refused
+    /// connection) may be rerun: it is the next one. One whose last run was
+    /// interrupted mid-request has an unknown outcome (the server may have
+    /// applied it): `up` stops at it unless `retry_interrupted`. And `up` never
+    /// goes past a dirty version that is not the next to run.
+    async fn refuse_if_dirty_below(
+        &self,
+        next: Option<u64>,
+        retry_interrupted: bool,
+    ) -> Result<(), EngineError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -258,28 +288,51 @@ impl Stage {
             return Ok(());
         };
         if Some(mark.version) == next {
-            tracing::warn!(
-                "version {} ({}) is marked {} from an earlier run; running it again",
-                mark.version,
-                mark.name,
-                mark.state.as_str()
-            );
+            // We hold the store lock, so no live process is running a `running`
+            // row: the process that wrote it died, or gave up on its answer.
             if mark.state == crate::store::RunState::Running {
-                // We hold the store lock, so no live process is running it: the
-                // process that wrote this row died. Say so in the history rather
-                // than leave a run that looks in progress forever.
+                if !retry_interrupted {
+                    return Err(EngineError::Interrupted(Box::new(
+                        super::error::InterruptedRun {
+                            version: mark.version,
+                            name: mark.name,
+                            direction: mark.direction,
+                            started_at: mark.started_at,
+                            known: mark.error,
+                        },
+                    )));
+                }
+                tracing::warn!(
+                    "version {} ({}) was interrupted in an earlier run (its outcome is unknown); \
+                     sending it again as --retry-interrupted asks",
+                    mark.version,
+                    mark.name,
+                );
+                // Say in the history what happened to the interrupted run; the
+                // retry then writes its own run row.
+                let error = match &mark.error {
+                    Some(known) => {
+                        format!("interrupted: {known}; sent again by --retry-interrupted")
+                    }
+                    None => "interrupted: the apirun process running it stopped before the \
+                             migration finished (killed or crashed); sent again by \
+                             --retry-interrupted"
+                        .to_string(),
+                };
                 let outcome = RunOutcome {
-                    error: Some(
-                        "interrupted: the apirun process running it stopped before the \
-                         migration finished (killed or crashed); rerun by a later `up`"
-                            .to_string(),
-                    ),
+                    error: Some(error),
                     ..RunOutcome::default()
                 };
                 store
                     .finish_failed(mark.run_id, &outcome)
                     .await
                     .map_err(|e| store_err(store, e))?;
+            } else {
+                tracing::warn!(
+                    "version {} ({}) failed in an earlier run; running it again",
+                    mark.version,
+                    mark.name,
+                );
             }
             return Ok(());
         }
@@ -289,8 +342,12 @@ impl Stage {
             mark.version,
             mark.name,
             mark.direction.as_str(),
-            mark.state.as_str(),
-            mark.error.as_deref().unwrap_or("interrupted"),
+            if mark.state == crate::store::RunState::Running {
+                "was interrupted"
+            } else {
+                mark.state.as_str()
+            },
+            mark.error.as_deref().unwrap_or("its outcome is unknown"),
             mark.version
         )))
     }
@@ -323,6 +380,7 @@ impl Stage {
             ),
             None => None,
         };
+        let unanswered = self.http.unanswered();
         let outcome = self.run_steps(migration, direction, vars).await;
         let duration = started.elapsed();
         match outcome {
@@ -379,7 +437,10 @@ impl Stage {
                 });
                 Ok(extracted)
             }
-            Err((step, failure)) => {
+            Err((step, mut failure)) => {
+                // A POST (or PATCH...) of this migration lost its answer: the
+                // server may have acted on it.
+                failure.outcome_unknown |= self.http.unanswered() > unanswered;
                 let message = self.steps.masker.mask(&failure.message).into_owned();
                 let body = if self.config.store.save_response_body {
                     failure.body.as_ref().map(|b| {
@@ -391,10 +452,24 @@ impl Stage {
                 } else {
                     None
                 };
+                if let (Some(store), Some(id)) = (&self.store, run_id) {
+                    let record = RunOutcome {
+                        status_code: failure.status,
+                        body,
+                        env: Vec::new(),
+                        error: Some(message.clone()),
+                        duration,
+                    };
+                    // An unknown outcome stays `running` (interrupted): the next
+                    // `up` stops at it instead of resending (docs/store.md).
+                    let recorded = if failure.outcome_unknown {
+                        store.finish_interrupted(id, &record).await
+                    } else {
+                        store.finish_failed(id, &record).await
+                    };
+                    recorded.map_err(|e| store_err(store, e))?;
+                }
                 if failure.outcome_unknown {
-                    // The server may have applied it: leave the run row
-                    // `running`, as a killed run does (docs/store.md, dirty
-                    // state), so that nothing reruns it before a person looks.
                     tracing::warn!(
                         "version {} ({}): the outcome is unknown; its run stays marked as \
                          interrupted: check the server, then `apirun resolve {} --applied` or \
@@ -403,20 +478,6 @@ impl Stage {
                         migration.name,
                         migration.version
                     );
-                } else if let (Some(store), Some(id)) = (&self.store, run_id) {
-                    store
-                        .finish_failed(
-                            id,
-                            &RunOutcome {
-                                status_code: failure.status,
-                                body,
-                                env: Vec::new(),
-                                error: Some(message.clone()),
-                                duration,
-                            },
-                        )
-                        .await
-                        .map_err(|e| store_err(store, e))?;
                 }
                 observer.event(super::MigrationEvent::Failed {
                     version: migration.version,
@@ -425,6 +486,17 @@ impl Stage {
                     error: &message,
                     duration,
                 });
+                let message = if failure.outcome_unknown {
+                    format!(
+                        "{message}; the request may have taken effect on the server, so the \
+                         migration is left interrupted: the next `apirun up` stops at it until \
+                         you `apirun resolve {v} --applied|--rolled-back` or run \
+                         `apirun up --retry-interrupted`",
+                        v = migration.version
+                    )
+                } else {
+                    message
+                };
                 Err(EngineError::Migration(Box::new(MigrationFailure {
                     version: migration.version,
                     file: migration.path.clone(),

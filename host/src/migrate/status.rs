@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::plan::plan_up;
 use super::{EngineError, Stage, store_err};
-use crate::config::{Migration, StageConfig, StoreKind};
+use crate::config::{Migration, StageConfig};
 use crate::store::{AppliedMigration, DirtyMark, RunRecord};
 
 /// An applied version whose file no longer matches what was applied
@@ -74,18 +74,16 @@ pub fn find_drift(migrations: &[Migration], applied: &[AppliedMigration]) -> Vec
 }
 
 /// Drift for `validate`, from the store `config` names. Sends no HTTP request.
-/// `Ok(None)`: there is no state to compare with (the store is disabled, or the
-/// SQLite file does not exist yet, which is not created here).
+/// `Ok(None)`: the store is disabled. The store is opened read-only: a missing
+/// one reads as empty and is not created.
 pub async fn drift_against_store(
     config: &StageConfig,
     migrations: &[Migration],
 ) -> Result<Option<Vec<Drift>>, EngineError> {
-    if config.store.disabled
-        || (config.store.kind == StoreKind::Sqlite && !config.store.sqlite.path.exists())
-    {
+    if config.store.disabled {
         return Ok(None);
     }
-    let Some(store) = super::open_store(config).await? else {
+    let Some(store) = super::open_store(config, crate::store::Access::ReadOnly, None).await? else {
         return Ok(None);
     };
     let applied = store.applied().await.map_err(|e| store_err(&store, e))?;
@@ -155,15 +153,8 @@ impl From<DirtyMark> for DirtySummary {
 /// store lock, so if the lock is free the row's process is gone. Probes with a
 /// zero wait and lets go at once; returns the holder if the lock is taken.
 async fn live_holder(store: &std::sync::Arc<dyn crate::store::Store>) -> Option<String> {
-    match store.lock(std::time::Duration::ZERO).await {
-        Ok(guard) => {
-            let _ = guard.release().await;
-            None
-        }
-        Err(crate::store::StoreError::LockTimeout { holder, .. }) => Some(holder),
-        // Cannot tell; report the mark as it is.
-        Err(_) => None,
-    }
+    // An error means we cannot tell; the mark is then reported as it is.
+    store.lock_holder().await.ok().flatten()
 }
 
 #[derive(Debug, Clone, Serialize)]

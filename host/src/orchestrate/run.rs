@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub observer: ObserverFactory,
     /// Overrides `global.wait_between_stages` (`--wait-between-stages`).
     pub wait_between_stages: Option<Duration>,
+    /// `--retry-interrupted`: resend migrations whose outcome is unknown
+    /// instead of stopping at them (docs/store.md).
+    pub retry_interrupted: bool,
 }
 
 /// How one stage ended.
@@ -506,7 +509,13 @@ impl Orchestration {
         };
         let work = async {
             match way {
-                Way::Up => stage.up(&UpOptions::default(), &tracking).await,
+                Way::Up => {
+                    let up = UpOptions {
+                        retry_interrupted: options.retry_interrupted,
+                        ..UpOptions::default()
+                    };
+                    stage.up(&up, &tracking).await
+                }
                 Way::Down => stage.down(&DownOptions { to: 0 }, &tracking).await,
             }
         };

@@ -30,6 +30,9 @@ pub(crate) trait Harness {
 
     /// Run `sql` directly on the store's database, as another tool would.
     async fn execute(&self, sql: &str);
+
+    /// The same state opened for a reading command ([`super::Access::ReadOnly`]).
+    async fn open_read_only(&self) -> Self::S;
 }
 
 /// Stamps one `#[tokio::test]` per conformance case. `$harness` is evaluated
@@ -53,6 +56,9 @@ macro_rules! conformance_tests {
             versions_beyond_i64_are_rejected_cleanly,
             concurrent_stores_serialise_their_writes,
             refuses_a_store_written_by_a_newer_apirun,
+            an_unknown_outcome_keeps_what_is_known_and_stays_interrupted,
+            a_read_only_store_reads_and_refuses_writes,
+            a_read_only_store_that_was_never_created_reads_empty,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
@@ -504,4 +510,75 @@ pub(crate) async fn refuses_a_store_written_by_a_newer_apirun(h: &impl Harness) 
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade apirun"), "{err}");
+}
+
+pub(crate) async fn an_unknown_outcome_keeps_what_is_known_and_stays_interrupted(h: &impl Harness) {
+    let s = h.open_init().await;
+    up(&s, 1, &[]).await;
+    let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
+    let mut lost = failed("the response body is larger than client.max_response_bytes");
+    lost.status_code = Some(201);
+    s.finish_interrupted(id, &lost).await.unwrap();
+    // Dirty exactly like a run left by a killed process, with what is known.
+    let d = s.dirty().await.unwrap().unwrap();
+    assert_eq!((d.version, d.state, d.run_id), (2, RunState::Running, id));
+    assert_eq!(d.error.as_deref(), lost.error.as_deref());
+    let run = &s.runs(Some(1)).await.unwrap()[0];
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.status_code, Some(201));
+    assert_eq!(run.duration_ms, Some(7));
+    assert_eq!(versions(&s.applied().await.unwrap()), [1]);
+    // A retry closes it as failed; resolving works as for any dirty run.
+    s.finish_failed(id, &failed("interrupted; sent again"))
+        .await
+        .unwrap();
+    assert_eq!(s.dirty().await.unwrap().unwrap().state, RunState::Failed);
+    s.resolve(2, Resolution::RolledBack).await.unwrap();
+    assert_eq!(s.dirty().await.unwrap(), None);
+}
+
+pub(crate) async fn a_read_only_store_reads_and_refuses_writes(h: &impl Harness) {
+    let s = h.open_init().await;
+    up(&s, 1, &[("user_id", "42")]).await;
+    let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
+    let r = h.open_read_only().await;
+    r.init().await.unwrap();
+    assert_eq!(versions(&r.applied().await.unwrap()), [1]);
+    assert_eq!(
+        env_of(&r.stored_env().await.unwrap()),
+        [(1, "user_id", "42")]
+    );
+    let d = r.dirty().await.unwrap().unwrap();
+    assert_eq!((d.version, d.run_id), (2, id));
+    assert_eq!(r.runs(None).await.unwrap().len(), 2);
+    let refused = r.begin_run(&start(3, Direction::Up)).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly { .. }), "{refused}");
+    let refused = r.lock(Duration::ZERO).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly { .. }), "{refused}");
+    let refused = r.resolve(2, Resolution::RolledBack).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly { .. }), "{refused}");
+    // Nobody holds the lock; probing it takes nothing.
+    assert_eq!(r.lock_holder().await.unwrap(), None);
+    let guard = s.lock(Duration::ZERO).await.unwrap();
+    assert!(r.lock_holder().await.unwrap().is_some());
+    guard.release().await.unwrap();
+    // Nothing was written through the read-only store.
+    assert_eq!(s.dirty().await.unwrap().unwrap().run_id, id);
+}
+
+pub(crate) async fn a_read_only_store_that_was_never_created_reads_empty(h: &impl Harness) {
+    let r = h.open_read_only().await;
+    r.init().await.unwrap();
+    assert!(r.applied().await.unwrap().is_empty());
+    assert!(r.stored_env().await.unwrap().is_empty());
+    assert!(r.runs(None).await.unwrap().is_empty());
+    assert_eq!(r.dirty().await.unwrap(), None);
+    assert_eq!(r.lock_holder().await.unwrap(), None);
+    // Opening it for writing afterwards works as on a new store.
+    let s = h.open_init().await;
+    up(&s, 1, &[]).await;
+    assert_eq!(
+        versions(&h.open_read_only().await.applied().await.unwrap()),
+        [1]
+    );
 }

@@ -145,6 +145,44 @@ impl FileLockGuard {
         }))
     }
 
+    /// Who holds the lock on `path` now (`None`: nobody), without taking it and
+    /// without creating or writing the lock file: a shared `flock` on a
+    /// read-only descriptor succeeds only when no writer holds the exclusive one.
+    /// A missing lock file means nobody ever held it.
+    pub fn probe(path: &Path) -> Result<Option<String>, StoreError> {
+        if let Ok(key) = std::fs::canonicalize(path)
+            && HELD
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&key)
+        {
+            return Ok(Some(current_holder(path)));
+        }
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(cause) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    op: "open the lock file".to_owned(),
+                    cause,
+                });
+            }
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                Ok(None)
+            }
+            Err(TryLockError::WouldBlock) => Ok(Some(current_holder(path))),
+            Err(TryLockError::Error(cause)) => Err(StoreError::Io {
+                path: path.to_owned(),
+                op: "probe the lock file".to_owned(),
+                cause,
+            }),
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path

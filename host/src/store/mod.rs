@@ -98,6 +98,14 @@ pub trait Store: Send + Sync {
     /// The run becomes `failed`; nothing is applied or removed.
     async fn finish_failed(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError>;
 
+    /// The run's outcome is unknown (its request may have taken effect but its
+    /// answer was lost: a connection lost after the request was sent, a
+    /// response too large to read after a 2xx): record what is known (error,
+    /// status code, duration) and leave the run `running`, exactly as a killed
+    /// process would, so that the next `up` stops at it instead of resending
+    /// (docs/store.md, "Unknown outcomes").
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError>;
+
     /// Run history, newest first; `limit` `None` means all.
     async fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>, StoreError>;
 
@@ -114,6 +122,20 @@ pub trait Store: Send + Sync {
 
     /// Where the state lives, for messages: `sqlite:/path/to/apirun.db`.
     fn describe(&self) -> String;
+
+    /// Who holds the store lock right now (`None`: nobody), found without
+    /// taking it and without writing anything (for `status`, which may run on
+    /// a read-only store).
+    async fn lock_holder(&self) -> Result<Option<String>, StoreError> {
+        match self.lock(Duration::ZERO).await {
+            Ok(guard) => {
+                guard.release().await?;
+                Ok(None)
+            }
+            Err(StoreError::LockTimeout { holder, .. }) => Ok(Some(holder)),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Guard of the store lock. Dropping it releases the lock; [`StoreLock::release`]
@@ -124,6 +146,24 @@ pub trait StoreLock: Send + Sync + fmt::Debug {
     fn holder(&self) -> &str;
     /// Release the lock now.
     async fn release(self: Box<Self>) -> Result<(), StoreError>;
+    /// Fails with [`StoreError::LockLost`] if the lock is no longer held (its
+    /// PostgreSQL session was ended or its connection dropped): another apirun
+    /// may hold it now, so the caller must stop before sending anything more.
+    /// A file lock cannot be lost while the process lives.
+    async fn verify(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// How a command uses the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// `up`, `down`, `resolve`: create the store if missing, take its lock, write.
+    #[default]
+    ReadWrite,
+    /// `status`, `validate`, dry runs: create nothing, write nothing; a missing
+    /// store reads as empty (docs/store.md, "Reading commands write nothing").
+    ReadOnly,
 }
 
 /// Identifier of a run row.
@@ -359,6 +399,33 @@ pub enum StoreError {
         holder: String,
         waited: Duration,
     },
+
+    /// The lock's PostgreSQL session ended while this apirun held it (the
+    /// connection dropped, or someone ran `pg_terminate_backend`).
+    #[error(
+        "lost the lock on the store {store}: {detail}; another apirun may be running \
+         migrations now, so this one stops before sending anything more. Check \
+         `apirun status`, then run again"
+    )]
+    LockLost { store: String, detail: String },
+
+    /// A 0-byte SQLite file where an earlier apirun kept state.
+    #[error(
+        "the store file {} is empty (0 bytes) but {evidence}, so its recorded state \
+         seems lost; treating it as a new store would send every migration again. \
+         Restore the file from a backup, or if this really is a new store, delete {} \
+         (and {}) and run again",
+        path.display(), path.display(), lock_file.display()
+    )]
+    EmptyStoreFile {
+        path: PathBuf,
+        lock_file: PathBuf,
+        evidence: String,
+    },
+
+    /// A writing call on a store opened with [`Access::ReadOnly`].
+    #[error("{store}: internal error: cannot {op}: the store was opened read-only")]
+    ReadOnly { store: String, op: String },
 
     #[error("invalid table name {name:?} for {setting}: {reason}")]
     InvalidTableName {

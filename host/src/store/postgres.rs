@@ -407,6 +407,10 @@ struct Inner {
     schema: String,
     lock_key: i64,
     describe: String,
+    /// Opened with [`PostgresStore::connect_read_only`]: writing calls are refused.
+    read_only: bool,
+    /// Read-only and the store's tables do not exist: every read is empty.
+    absent: bool,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -432,6 +436,34 @@ impl PostgresStore {
     /// Connect (on the current tokio runtime). Does not create tables: call
     /// [`Store::init`].
     pub async fn connect(conn: &PgConnect, tables: TableNames) -> Result<Self, StoreError> {
+        Self::connect_with(conn, tables, false).await
+    }
+
+    /// Connect for a reading command (`status`, `validate`, dry runs): creates
+    /// no table and writes no row. Missing tables read as an empty store; tables
+    /// in an older layout (the Go tool's) are refused, since upgrading them is a
+    /// write: a writing command (`apirun up`) upgrades them. Already initialised:
+    /// [`Store::init`] is a no-op. Writing calls fail with [`StoreError::ReadOnly`].
+    pub async fn connect_read_only(
+        conn: &PgConnect,
+        tables: TableNames,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::connect_with(conn, tables, true).await?;
+        let absent = {
+            let client = store.client().await?;
+            read_only_layout(&*client, &store.inner).await?
+        };
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.absent = absent;
+        }
+        Ok(store)
+    }
+
+    async fn connect_with(
+        conn: &PgConnect,
+        tables: TableNames,
+        read_only: bool,
+    ) -> Result<Self, StoreError> {
         tables.validate()?;
         let config = conn.to_config()?;
         let describe = describe_config(&config);
@@ -462,6 +494,8 @@ impl PostgresStore {
                 schema,
                 lock_key,
                 describe,
+                read_only,
+                absent: false,
             }),
         })
     }
@@ -500,13 +534,76 @@ async fn open_client(
     config: &Config,
     tls: &MakeRustlsConnect,
 ) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(tls.clone()).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     tokio::spawn(async move {
-        // An error here (the server went away) shows as "connection closed" on the
-        // next call, which reconnects.
-        let _ = connection.await;
+        // Drive the connection ourselves rather than `connection.await`, which
+        // logs every server notice at info level (`NOTICE: relation ... already
+        // exists, skipping` on every command): notices go to debug instead.
+        // An error here (the server went away) shows as "connection closed" on
+        // the next call, which reconnects.
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                tracing::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
+            }
+        }
     });
     Ok(client)
+}
+
+/// For a read-only store: `true` if none of its tables exist (it reads as
+/// empty); `Ok(false)` if they are in the current layout; an error otherwise.
+async fn read_only_layout(client: &impl GenericClient, inner: &Inner) -> Result<bool, StoreError> {
+    let t = &inner.tables;
+    let meta = t.meta();
+    let mut present = Vec::new();
+    for table in [
+        &meta,
+        &t.schema_migrations,
+        &t.migration_runs,
+        &t.stored_env,
+    ] {
+        if !columns(client, inner, table).await?.is_empty() {
+            present.push(table.as_str());
+        }
+    }
+    if present.is_empty() {
+        return Ok(true);
+    }
+    let version: Option<String> = if present.contains(&meta.as_str()) {
+        client
+            .query_opt(
+                &format!(
+                    "SELECT value FROM {} WHERE key = 'schema_version'",
+                    quote(&meta)
+                ),
+                &[],
+            )
+            .await
+            .and_then(|row| row.map(|r| r.try_get(0)).transpose())
+            .map_err(inner.err("read the store's layout version"))?
+    } else {
+        None
+    };
+    let found = version
+        .as_deref()
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    match found {
+        Some(found) if found > STORE_SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            store: inner.describe.clone(),
+            found,
+            supported: STORE_SCHEMA_VERSION,
+        }),
+        Some(_) if present.len() == 4 => Ok(false),
+        _ => Err(StoreError::Corrupt {
+            store: inner.describe.clone(),
+            detail: format!(
+                "its tables ({}) are in an older layout (the Go tool's, or an earlier \
+                 apirun's) or incomplete, and a reading command does not change them; run \
+                 `apirun up` once to upgrade them",
+                present.join(", ")
+            ),
+        }),
+    }
 }
 
 fn pg_err(store: &str, op: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
@@ -539,6 +636,17 @@ impl Inner {
 
     fn err(&self, op: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
         pg_err(&self.describe, op)
+    }
+
+    /// Refuse a writing call on a read-only store.
+    fn writable(&self, op: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                store: self.describe.clone(),
+                op: op.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> StoreError {
@@ -1170,16 +1278,24 @@ fn row_err(inner: &Inner, op: &str) -> impl Fn(tokio_postgres::Error) -> StoreEr
 #[async_trait]
 impl Store for PostgresStore {
     async fn init(&self) -> Result<(), StoreError> {
+        if self.inner.read_only {
+            // Checked when connecting; a reading command creates no table.
+            return Ok(());
+        }
         let mut client = self.client().await?;
         init_schema(&mut client, &self.inner).await
     }
 
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLock>, StoreError> {
+        self.inner.writable("take the store lock")?;
         let guard = PgLockGuard::acquire(&self.inner, timeout).await?;
         Ok(Box::new(guard))
     }
 
     async fn applied(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        if self.inner.absent {
+            return Ok(Vec::new());
+        }
         let inner = &self.inner;
         let n = inner.names();
         let op = "read the applied versions";
@@ -1219,6 +1335,9 @@ impl Store for PostgresStore {
     }
 
     async fn stored_env(&self) -> Result<Vec<StoredVar>, StoreError> {
+        if self.inner.absent {
+            return Ok(Vec::new());
+        }
         let inner = &self.inner;
         let n = inner.names();
         let op = "read the stored variables";
@@ -1259,6 +1378,7 @@ impl Store for PostgresStore {
     }
 
     async fn begin_run(&self, run: &RunStart) -> Result<RunId, StoreError> {
+        self.inner.writable("record a run")?;
         let version = version_to_db(run.version)?;
         let inner = &self.inner;
         let n = inner.names();
@@ -1295,6 +1415,7 @@ impl Store for PostgresStore {
         applied: &AppliedMigration,
         vars: &[(String, String)],
     ) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let version = version_to_db(applied.version)?;
         let inner = &self.inner;
         let n = inner.names();
@@ -1358,6 +1479,7 @@ impl Store for PostgresStore {
         outcome: &RunOutcome,
         version: u64,
     ) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let db_version = version_to_db(version)?;
         let inner = &self.inner;
         let op = format!("record version {version} as rolled back");
@@ -1382,6 +1504,7 @@ impl Store for PostgresStore {
     }
 
     async fn finish_failed(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let inner = &self.inner;
         let op = format!("record run {id} as failed");
         let mut client = self.client().await?;
@@ -1395,7 +1518,25 @@ impl Store for PostgresStore {
             .map_err(inner.err(format!("commit: {op}")))
     }
 
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
+        let inner = &self.inner;
+        let op = format!("record run {id} as interrupted");
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(inner.err(format!("begin a transaction to {op}")))?;
+        finish_run(&tx, inner, id, outcome, RunState::Running, None).await?;
+        tx.commit()
+            .await
+            .map_err(inner.err(format!("commit: {op}")))
+    }
+
     async fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>, StoreError> {
+        if self.inner.absent {
+            return Ok(Vec::new());
+        }
         // LIMIT NULL means no limit.
         let limit: Option<i64> = limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
         let inner = &self.inner;
@@ -1449,6 +1590,9 @@ impl Store for PostgresStore {
     }
 
     async fn dirty(&self) -> Result<Option<DirtyMark>, StoreError> {
+        if self.inner.absent {
+            return Ok(None);
+        }
         let inner = &self.inner;
         let n = inner.names();
         let op = "look for failed or interrupted runs";
@@ -1491,6 +1635,7 @@ impl Store for PostgresStore {
     }
 
     async fn resolve(&self, version: u64, resolution: Resolution) -> Result<(), StoreError> {
+        self.inner.writable("resolve a version")?;
         let db_version = version_to_db(version)?;
         let inner = &self.inner;
         let n = inner.names();
@@ -1555,6 +1700,27 @@ impl Store for PostgresStore {
 
     fn describe(&self) -> String {
         self.inner.describe.clone()
+    }
+
+    /// Tries the advisory lock on the store's own session and lets go at once
+    /// (session advisory locks write nothing, so a read-only store can do it).
+    async fn lock_holder(&self) -> Result<Option<String>, StoreError> {
+        let inner = &self.inner;
+        let key = inner.lock_key;
+        let client = self.client().await?;
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1::bigint)", &[&key])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(inner.err("probe the store lock"))?;
+        if got {
+            client
+                .execute("SELECT pg_advisory_unlock($1::bigint)", &[&key])
+                .await
+                .map_err(inner.err("release the probed store lock"))?;
+            return Ok(None);
+        }
+        Ok(Some(lock_holder(&client, key).await))
     }
 }
 
@@ -1737,6 +1903,41 @@ async fn lock_holder(client: &Client, key: i64) -> String {
 impl StoreLock for PgLockGuard {
     fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// Asks the lock's own session whether it still holds the lock. If that
+    /// session was ended (`pg_terminate_backend`, a restart, a dropped
+    /// connection), the query fails or finds no lock: the lock is lost.
+    async fn verify(&self) -> Result<(), StoreError> {
+        let lost = |detail: String| StoreError::LockLost {
+            store: self.store.clone(),
+            detail,
+        };
+        let Some(client) = &self.client else {
+            return Err(lost("the lock was released".to_owned()));
+        };
+        let high = (self.key >> 32) & 0xffff_ffff;
+        let low = self.key & 0xffff_ffff;
+        let held: Result<bool, _> = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks
+                   WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                     AND pid = pg_backend_pid()
+                     AND classid::bigint = $1 AND objid::bigint = $2)",
+                &[&high, &low],
+            )
+            .await
+            .and_then(|r| r.try_get(0));
+        match held {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(lost(
+                "its PostgreSQL session no longer holds the advisory lock".to_owned(),
+            )),
+            Err(e) => Err(lost(format!(
+                "the PostgreSQL session holding it is gone ({})",
+                error_text(&e)
+            ))),
+        }
     }
 
     async fn release(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -2108,6 +2309,12 @@ mod tests {
 
         async fn execute(&self, sql: &str) {
             self.raw().await.batch_execute(sql).await.unwrap();
+        }
+
+        async fn open_read_only(&self) -> PostgresStore {
+            PostgresStore::connect_read_only(&self.connect_settings(), TableNames::default())
+                .await
+                .unwrap()
         }
     }
 

@@ -112,6 +112,9 @@ struct Inner {
     lock_path: PathBuf,
     tables: TableNames,
     describe: String,
+    /// Opened with [`SqliteStore::open_read_only`]: `conn` is a private
+    /// in-memory copy, and every writing call is refused.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -136,11 +139,9 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
         tables.validate()?;
-        let path = std::path::absolute(path).map_err(|cause| StoreError::Io {
-            path: path.to_owned(),
-            op: "resolve the store's path".to_owned(),
-            cause,
-        })?;
+        let path = absolute(path)?;
+        let lock_path = lock_path_for(&path, &tables);
+        refuse_emptied_file(&path, &lock_path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|cause| StoreError::Io {
                 path: parent.to_owned(),
@@ -166,7 +167,6 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", sync)
             .map_err(err("set synchronous"))?;
 
-        let lock_path = lock_path_for(&path, &tables);
         let describe = format!("sqlite:{}", path.display());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -175,8 +175,58 @@ impl SqliteStore {
                 lock_path,
                 tables,
                 describe,
+                read_only: false,
             }),
         })
+    }
+
+    /// Open for a reading command (`status`, `validate`, dry runs): creates no
+    /// folder, no file, no lock file, and writes nothing to the database, even
+    /// when it is read-only or sits in a read-only folder. The database is
+    /// copied (SQLite's online backup, a consistent snapshot) into a private
+    /// in-memory database, which is then brought to the current layout (so the
+    /// Go tool's tables read like ours); a missing file reads as an empty store.
+    /// Already initialised: calling [`Store::init`] is not needed (and a no-op).
+    /// Writing calls fail with [`StoreError::ReadOnly`].
+    pub fn open_read_only(path: &Path, tables: TableNames) -> Result<Self, StoreError> {
+        tables.validate()?;
+        let path = absolute(path)?;
+        let lock_path = lock_path_for(&path, &tables);
+        let err = |op: &str| {
+            let op = op.to_owned();
+            let db = path.clone();
+            move |cause| StoreError::Sqlite { db, op, cause }
+        };
+        let mut copy = Connection::open_in_memory().map_err(err("open an in-memory copy"))?;
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(cause) => {
+                return Err(StoreError::Io {
+                    path: path.clone(),
+                    op: "read the store file".to_owned(),
+                    cause,
+                });
+            }
+            Ok(meta) if meta.len() == 0 => refuse_emptied_file(&path, &lock_path)?,
+            Ok(_) => copy_read_only(&path, &mut copy).map_err(err("read the database"))?,
+        }
+        let describe = format!("sqlite:{}", path.display());
+        let store = SqliteStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(copy),
+                path,
+                lock_path,
+                tables,
+                describe,
+                read_only: true,
+            }),
+        };
+        {
+            let inner = &store.inner;
+            let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            init_schema(&mut conn, inner)?;
+        }
+        Ok(store)
     }
 
     /// The database file (absolute).
@@ -217,6 +267,130 @@ impl SqliteStore {
     }
 }
 
+fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
+    std::path::absolute(path).map_err(|cause| StoreError::Io {
+        path: path.to_owned(),
+        op: "resolve the store's path".to_owned(),
+        cause,
+    })
+}
+
+/// Copy the database at `path` into `copy` without writing anything next to
+/// it. A read-only connection to a WAL database creates the `-wal` and `-shm`
+/// files when they are missing, and cannot delete them afterwards. They are
+/// missing when no writer has the database open (the last one checkpoints and
+/// removes them): then everything is in the main file, which is read as
+/// `immutable` (no locking, no side files). When a `-wal` exists (a writer is
+/// running, or one crashed), the ordinary read-only connection sees its
+/// commits; if that fails because the `-shm` cannot be opened (a read-only
+/// folder), the main file is read as `immutable` after all: it then misses
+/// only commits not yet checkpointed by a writer that is gone.
+fn copy_read_only(path: &Path, copy: &mut Connection) -> Result<(), rusqlite::Error> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let backup = |src: &Connection, copy: &mut Connection| {
+        rusqlite::backup::Backup::new(src, copy)?.run_to_completion(1024, Duration::ZERO, None)
+    };
+    let immutable = |copy: &mut Connection| {
+        let src = Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        backup(&src, copy)
+    };
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p).exists()
+    };
+    if !side("-wal") && !side("-journal") {
+        return immutable(copy);
+    }
+    let first = Connection::open_with_flags(path, flags).and_then(|src| {
+        src.busy_timeout(Duration::from_secs(10))?;
+        backup(&src, copy)
+    });
+    match first {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+            ) =>
+        {
+            immutable(copy)
+        }
+        other => other,
+    }
+}
+
+/// `path` for an SQLite `file:` URI: `%`, `?` and `#` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// SQLite treats a 0-byte file as an empty database, so a store file that was
+/// truncated (a failed copy, a full disk, `> apirun.db`) would silently become
+/// a new store and every migration would be sent again. A 0-byte file is
+/// accepted as new only when nothing says a store lived there: the lock file
+/// (written by every `up`, `down` and `resolve`, never deleted) and a
+/// write-ahead log are such evidence (docs/store.md, "An emptied store file").
+fn refuse_emptied_file(path: &Path, lock_path: &Path) -> Result<(), StoreError> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Ok(());
+    }
+    let mut evidence = Vec::new();
+    // Our lock file, and those of stores sharing the file under other table names.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut lock_files: Vec<PathBuf> = Vec::new();
+    if let (Some(name), Some(dir)) = (&name, path.parent())
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&format!("{name}.")) && file.ends_with(".lock") {
+                lock_files.push(entry.path());
+            }
+        }
+    }
+    lock_files.sort();
+    if let Some(lock) = lock_files.first() {
+        evidence.push(format!(
+            "an apirun has used it before (its lock file {} exists)",
+            lock.display()
+        ));
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        evidence.push(format!(
+            "its write-ahead log {} is not empty",
+            wal.display()
+        ));
+    }
+    if evidence.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::EmptyStoreFile {
+        path: path.to_owned(),
+        lock_file: lock_files
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| lock_path.to_owned()),
+        evidence: evidence.join(" and "),
+    })
+}
+
 fn lock_path_for(db: &Path, tables: &TableNames) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     if !tables.is_default() {
@@ -250,6 +424,17 @@ impl Inner {
         let op = op.into();
         let db = self.path.clone();
         move |cause| StoreError::Sqlite { db, op, cause }
+    }
+
+    /// Refuse a writing call on a read-only store.
+    fn writable(&self, op: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                store: self.describe.clone(),
+                op: op.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> StoreError {
@@ -702,10 +887,15 @@ fn opt_u64(v: Option<i64>) -> Option<u64> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn init(&self) -> Result<(), StoreError> {
+        if self.inner.read_only {
+            // The in-memory copy was brought to the current layout when opened.
+            return Ok(());
+        }
         self.with_conn(init_schema).await
     }
 
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLock>, StoreError> {
+        self.inner.writable("take the store lock")?;
         let guard =
             FileLockGuard::acquire(&self.inner.lock_path, timeout, &self.inner.describe).await?;
         Ok(Box::new(guard))
@@ -783,6 +973,7 @@ impl Store for SqliteStore {
     }
 
     async fn begin_run(&self, run: &RunStart) -> Result<RunId, StoreError> {
+        self.inner.writable("record a run")?;
         let version = version_to_db(run.version)?;
         let run = run.clone();
         self.with_conn(move |conn, inner| {
@@ -831,6 +1022,7 @@ impl Store for SqliteStore {
         applied: &AppliedMigration,
         vars: &[(String, String)],
     ) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let version = version_to_db(applied.version)?;
         let (outcome, applied, vars) = (outcome.clone(), applied.clone(), vars.to_vec());
         self.with_conn(move |conn, inner| {
@@ -882,6 +1074,7 @@ impl Store for SqliteStore {
         outcome: &RunOutcome,
         version: u64,
     ) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let db_version = version_to_db(version)?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {
@@ -902,11 +1095,24 @@ impl Store for SqliteStore {
     }
 
     async fn finish_failed(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
         let outcome = outcome.clone();
         self.with_conn(move |conn, inner| {
             let op = format!("record run {id} as failed");
             let tx = begin(conn, inner, &op)?;
             finish_run(&tx, inner, id, &outcome, RunState::Failed, None)?;
+            tx.commit().map_err(inner.err(format!("commit: {op}")))
+        })
+        .await
+    }
+
+    async fn finish_interrupted(&self, id: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
+        self.inner.writable("record a run")?;
+        let outcome = outcome.clone();
+        self.with_conn(move |conn, inner| {
+            let op = format!("record run {id} as interrupted");
+            let tx = begin(conn, inner, &op)?;
+            finish_run(&tx, inner, id, &outcome, RunState::Running, None)?;
             tx.commit().map_err(inner.err(format!("commit: {op}")))
         })
         .await
@@ -1029,6 +1235,7 @@ impl Store for SqliteStore {
     }
 
     async fn resolve(&self, version: u64, resolution: Resolution) -> Result<(), StoreError> {
+        self.inner.writable("resolve a version")?;
         let db_version = version_to_db(version)?;
         self.with_conn(move |conn, inner| {
             let n = inner.names();
@@ -1085,6 +1292,10 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         self.inner.describe.clone()
+    }
+
+    async fn lock_holder(&self) -> Result<Option<String>, StoreError> {
+        FileLockGuard::probe(&self.inner.lock_path)
     }
 }
 
@@ -1154,6 +1365,11 @@ mod tests {
                 .unwrap()
                 .execute_batch(sql)
                 .unwrap();
+        }
+
+        async fn open_read_only(&self) -> SqliteStore {
+            SqliteStore::open_read_only(&self.0.path().join("apirun.db"), TableNames::default())
+                .unwrap()
         }
     }
 

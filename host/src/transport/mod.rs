@@ -188,6 +188,9 @@ pub fn human_bytes(bytes: u64) -> String {
 pub struct HttpClient {
     inner: reqwest::Client,
     settings: ClientSettings,
+    /// Requests that may have taken effect without an answer, shared by clones
+    /// (see [`HttpClient::unanswered`]).
+    unanswered: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Why one attempt failed.
@@ -232,11 +235,25 @@ impl HttpClient {
         let inner = builder
             .build()
             .map_err(|e| TransportError::Settings(e.to_string()))?;
-        Ok(HttpClient { inner, settings })
+        Ok(HttpClient {
+            inner,
+            settings,
+            unanswered: Default::default(),
+        })
     }
 
     pub fn settings(&self) -> &ClientSettings {
         &self.settings
+    }
+
+    /// How many non-idempotent requests (POST, PATCH, ...) this client (and its
+    /// clones) sent, or may have sent, without getting an answer: the
+    /// connection was lost or timed out after it was established. Such a
+    /// request may have taken effect on the server. The migrator compares this
+    /// count before and after a migration to leave a failed migration
+    /// *interrupted* (outcome unknown) rather than *failed* (docs/store.md).
+    pub fn unanswered(&self) -> u64 {
+        self.unanswered.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Send a request, retrying as the policy allows and following
@@ -345,13 +362,25 @@ impl HttpClient {
                         response.attempts = attempt;
                         Ok(response)
                     }
-                    Err(AttemptError::Http(e)) => Err(TransportError::Send {
-                        method: request.method.clone(),
-                        url: url.to_string(),
-                        message: describe_reqwest_error(&e, url),
-                        attempts: attempt,
-                        timed_out: e.is_timeout(),
-                    }),
+                    Err(AttemptError::Http(e)) => {
+                        // A connection never made sent nothing; anything later
+                        // (a reset, a timeout, a server gone mid-answer) may
+                        // have reached the server (docs/store.md).
+                        if !e.is_connect()
+                            && !e.is_builder()
+                            && !RetryPolicy::is_idempotent(&request.method)
+                        {
+                            self.unanswered
+                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(TransportError::Send {
+                            method: request.method.clone(),
+                            url: url.to_string(),
+                            message: describe_reqwest_error(&e, url),
+                            attempts: attempt,
+                            timed_out: e.is_timeout(),
+                        })
+                    }
                     Err(AttemptError::TooLarge { status, declared }) => {
                         Err(TransportError::TooLarge {
                             method: request.method.clone(),

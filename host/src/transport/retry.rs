@@ -36,7 +36,8 @@ impl RetryPolicy {
         }
     }
 
-    /// GET, HEAD, PUT, DELETE, OPTIONS: sending one twice does no more than once.
+    /// GET, HEAD, PUT, DELETE and OPTIONS: sending one twice has the effect of
+    /// sending it once (RFC 9110, 9.2.2).
     pub fn is_idempotent(method: &str) -> bool {
         IDEMPOTENT.iter().any(|m| m.eq_ignore_ascii_case(method))
     }
