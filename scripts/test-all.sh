@@ -17,6 +17,23 @@ say "rust toolchain"
 source "$ROOT/scripts/lib/toolchain.sh"
 ensure_rust_toolchain test-all
 
+say "debian tools"
+# GNU time measures the peak memory of hostile-input tests; openssl makes the
+# TLS tests' certificates. Both are usually there; install what is missing.
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        say "installing ${missing[*]} (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    else
+        say "missing ${missing[*]}: install them (apt-get install ${missing[*]}) and rerun"
+        exit 1
+    fi
+fi
+
 say "npm test servers"
 if [ ! -x tests/tools/node_modules/.bin/json-server ] || [ ! -d tests/tools/node_modules/oauth2-mock-server ]; then
     (cd tests/tools && npm install --no-audit --no-fund --loglevel=error)

@@ -556,7 +556,6 @@ fn embedded_sqlite() {
 /// embedded_postgresql: the DSN from the OS variable PG_DSN, as the Go example
 /// reads it, given to the store as a template.
 #[test]
-#[ignore = "needs the store-templates fix (issue 10 item 7): store settings are templates"]
 fn embedded_postgresql() {
     let db = store_support::PgDb::create();
     let api = Api::start();

@@ -1,4 +1,4 @@
-//! `store:` in config.yaml (behaviour.md section 6).
+//! `store:` in config.yaml (docs/store.md#configuration).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

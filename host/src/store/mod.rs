@@ -1,12 +1,12 @@
 //! The state store: what has been applied, every run, and the variables each
-//! applied version extracted (behaviour.md, section 6).
+//! applied version extracted (docs/store.md).
 //!
 //! The [`Store`] trait is what the migrator talks to. It is async so that a
 //! network backend fits: the SQLite backend ([`SqliteStore`]) runs its blocking
 //! calls on tokio's blocking pool; the PostgreSQL backend ([`PostgresStore`]) is
 //! async through and through.
 //!
-//! # Recording protocol (behaviour.md, section 3)
+//! # Recording protocol (docs/store.md#recording-protocol)
 //!
 //! For every step the migrator:
 //! 1. holds [`Store::lock`] for the whole command (two `apirun` processes on
