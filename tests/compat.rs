@@ -235,7 +235,8 @@ fn quickstart_config_layout() {
     up.success();
     // The Go tool's working-directory-relative migrate_dir: found, with a warning.
     assert!(
-        up.stderr.contains("migrate_dir") && up.stderr.contains("but is under the working directory"),
+        up.stderr.contains("migrate_dir")
+            && up.stderr.contains("but is under the working directory"),
         "{}",
         up.stderr
     );
@@ -431,8 +432,9 @@ fn stages_published_example_fails_validate_with_the_documented_reason() {
     // warning, not a problem (docs/multi-stage.md, imports).
     assert!(out.stderr.contains("10 problem(s) found"), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("warning: stages[1].env_from_stages[0].vars[2]: variable `security_group_id`"),
+        out.stderr.contains(
+            "warning: stages[1].env_from_stages[0].vars[2]: variable `security_group_id`"
+        ),
         "{}",
         out.stderr
     );
@@ -503,7 +505,8 @@ fn orchestrator_embedded() {
     up.success();
     // Stage warnings are printed with the run's progress lines.
     assert!(
-        up.all_output().contains("imports `vpc_id` from stage `infrastructure`, which does not export it"),
+        up.all_output()
+            .contains("imports `vpc_id` from stage `infrastructure`, which does not export it"),
         "warns about the missing import: {}",
         up.all_output()
     );

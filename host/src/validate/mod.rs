@@ -239,16 +239,13 @@ impl Checker<'_> {
                             ),
                         ),
                     };
-                    let text = self
-                        .sources
-                        .entry(file.to_path_buf())
-                        .or_insert_with(|| {
-                            crate::config::files::read_to_string(
-                                file,
-                                crate::config::files::FileKind::Yaml,
-                            )
-                            .unwrap_or_default()
-                        });
+                    let text = self.sources.entry(file.to_path_buf()).or_insert_with(|| {
+                        crate::config::files::read_to_string(
+                            file,
+                            crate::config::files::FileKind::Yaml,
+                        )
+                        .unwrap_or_default()
+                    });
                     if let Some((line, column)) = locate(text, source, &reference.name) {
                         diagnostic = diagnostic.at(line, column);
                     }
