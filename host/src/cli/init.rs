@@ -185,13 +185,7 @@ fn stage_files(dir: &Path) -> [(PathBuf, &'static str); 2] {
 pub fn init(dir: &Path) -> Result<u8, Failure> {
     let mut files = stage_files(dir).to_vec();
     files.push((dir.join("README.md"), README));
-    let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
-    refuse_existing(&paths)?;
-    let mut written = Written::new();
-    for (path, text) in &files {
-        written.file(path, text)?;
-    }
-    print_summary(&written);
+    write_project(&files)?;
     let config = dir.join("config").join("config.yaml");
     out!();
     out!("next: edit api_base, then");
@@ -207,13 +201,7 @@ pub fn stages_init(dir: &Path) -> Result<u8, Failure> {
     for stage in ["base", "app"] {
         files.extend(stage_files(&dir.join(stage)));
     }
-    let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
-    refuse_existing(&paths)?;
-    let mut written = Written::new();
-    for (path, text) in &files {
-        written.file(path, text)?;
-    }
-    print_summary(&written);
+    write_project(&files)?;
     let stages = dir.join("stages.yaml");
     out!();
     out!("next: edit api_base in each stage's config.yaml, then");
@@ -222,10 +210,18 @@ pub fn stages_init(dir: &Path) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn print_summary(written: &Written) {
+/// Write every file, or none when any already exists; list what was written.
+fn write_project(files: &[(PathBuf, &str)]) -> Result<(), Failure> {
+    let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    refuse_existing(&paths)?;
+    let mut written = Written::new();
+    for (path, text) in files {
+        written.file(path, text)?;
+    }
     for path in &written.files {
         out!("created {}", path.display());
     }
+    Ok(())
 }
 
 /// The hint added to "cannot read the config" errors when the file is simply
