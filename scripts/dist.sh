@@ -23,8 +23,10 @@
 #      once into target/plugins whatever --target is, so nothing is shared
 #      wrongly with debug or glibc builds);
 #   4. checks the binary: `ldd` must say it is static ("not a dynamic
-#      executable" / "statically linked"), and `apirun --version` must run and
-#      name this version; either failing fails the script;
+#      executable" / "statically linked"), `apirun --version` must name this
+#      version, and a smoke test in a scratch directory (`apirun init`,
+#      `validate`, `up --dry-run`, `status`, `plugins list`: no server needed)
+#      must pass; any failure fails the script;
 #   5. writes the archive and its .sha256 (check with `sha256sum -c`).
 #
 # Usage: scripts/dist.sh            (no options; env: CARGO_TARGET_DIR is honoured)
@@ -123,6 +125,27 @@ case "$version_out" in
 *"$version"*) say "apirun --version: $(echo "$version_out" | head -n1)" ;;
 *) die "$bin --version does not name version $version: $version_out" ;;
 esac
+# A starter project in a scratch directory, with no server: the static binary
+# parses and validates files, plans a dry run, creates its SQLite store
+# (bundled SQLite) and compiles every built-in plugin (wasmtime/cranelift, into
+# a fresh compile cache so nothing is reused from an earlier build).
+smoke="$(mktemp -d)"
+trap 'rm -rf "$smoke"' EXIT
+if ! (
+    cd "$smoke"
+    export APIRUN_CACHE_DIR="$smoke/cache"
+    "$bin" init . &&
+        "$bin" validate &&
+        "$bin" up --dry-run &&
+        "$bin" status &&
+        "$bin" plugins list
+) >"$smoke.log" 2>&1; then
+    cat "$smoke.log" >&2
+    rm -f "$smoke.log"
+    die "$bin failed the smoke test (init, validate, up --dry-run, status, plugins list in a scratch directory); its output is above"
+fi
+rm -f "$smoke.log"
+say "smoke test passed: init, validate, up --dry-run, status, plugins list"
 
 # 5. The archive: fixed owner, order and timestamps (those of the last commit),
 # so rebuilding the same commit gives the same bytes.
