@@ -29,7 +29,7 @@
 #      must pass; any failure fails the script;
 #   5. writes the archive and its .sha256 (check with `sha256sum -c`).
 #
-# Usage: scripts/dist.sh            (no options; env: CARGO_TARGET_DIR is honoured)
+# Usage: scripts/dist.sh            (no options; CARGO_TARGET_DIR is honoured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -103,7 +103,10 @@ start=$SECONDS
 cargo build --release --locked --target "$target" -p apirun
 build_secs=$((SECONDS - start))
 
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
+# Wherever cargo put it (CARGO_TARGET_DIR, .cargo/config.toml's target-dir).
+target_dir="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-$root/target}"
 bin="$target_dir/$target/release/apirun"
 [ -x "$bin" ] || die "cargo finished but $bin is missing"
 
