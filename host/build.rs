@@ -91,7 +91,15 @@ fn emit_version_info(root: &Path, wit: &Path) {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // A build without .git (the Docker builder: .dockerignore) is told the
+    // commit in APIRUN_BUILD_COMMIT; an explicit value wins over git.
+    println!("cargo:rerun-if-env-changed=APIRUN_BUILD_COMMIT");
+    let commit = env::var("APIRUN_BUILD_COMMIT")
+        .ok()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=APIRUN_GIT_COMMIT={commit}");
     // Rebuild when HEAD moves; only for files that exist (a missing path would
     // make cargo rerun this script, and rebuild the crate, on every build).
