@@ -6,18 +6,10 @@ use std::time::Duration;
 use super::super::*;
 use super::*;
 
+/// The published seed tree, kept verbatim in the repository
+/// (`tests/fixtures/seed-tree`, see docs/compatibility.md).
 fn seed_tree() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../shared/spec/seed-tree"),
-        manifest.join("../shared/spec/seed-tree"),
-        PathBuf::from("/work/shared/spec/seed-tree"),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.join("stages.yaml").is_file())
-        .cloned()
-        .unwrap_or_else(|| panic!("seed tree not found; looked in {candidates:?}"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/seed-tree")
 }
 
 #[test]
