@@ -6,48 +6,30 @@ mod support;
 use support::DemoApiAdmin as _;
 
 use serde_json::json;
+use support::scenario::{delete, get, patch, post};
 use support::{Api, JsonServer, Project, basic_config, status_json};
 
 #[test]
 fn up_uses_an_extracted_id_in_a_later_file_and_down_removes_everything() {
     let api = Api::with_basic("admin", "secret");
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    project.write(
-        "migration/001_create_user.yaml",
-        r#"up:
-  name: create user
-  request:
-    auth_name: admin
-    method: POST
-    url: "{{.api_base}}/api/users"
-    body: '{"username": "demo"}'
-  response:
-    result_code: ["201"]
-    env_from:
-      user_id: id
-down:
-  auth: admin
-  method: DELETE
-  url: "{{.api_base}}/api/users/{{.user_id}}"
-"#,
+    let project = Project::with_config(&basic_config(&api.url()));
+    project.migration(
+        "001_create_user",
+        post("{{.api_base}}/api/users")
+            .name("create user")
+            .auth("admin")
+            .body(r#"{"username": "demo"}"#)
+            .expect(&["201"])
+            .extract("user_id", "id")
+            .down(delete("{{.api_base}}/api/users/{{.user_id}}").auth("admin")),
     );
-    project.write(
-        "migration/002_create_profile.yaml",
-        r#"up:
-  request:
-    auth_name: admin
-    method: POST
-    url: "{{.api_base}}/api/profiles"
-    body: '{"user_id": {{.user_id}}}'
-  response:
-    env_from:
-      profile_id: id
-down:
-  auth: admin
-  method: DELETE
-  url: "{{.api_base}}/api/profiles/{{.profile_id}}"
-"#,
+    project.migration(
+        "002_create_profile",
+        post("{{.api_base}}/api/profiles")
+            .auth("admin")
+            .body(r#"{"user_id": {{.user_id}}}"#)
+            .extract("profile_id", "id")
+            .down(delete("{{.api_base}}/api/profiles/{{.profile_id}}").auth("admin")),
     );
     project.apirun(&["up"]).success();
     let profiles = api.requests_to("POST", "/api/profiles");
@@ -65,45 +47,29 @@ down:
 #[test]
 fn a_later_up_in_a_new_process_reuses_stored_variables() {
     let api = Api::with_basic("admin", "secret");
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    project.write(
-        "migration/001_team.yaml",
-        r#"up:
-  request:
-    auth_name: admin
-    method: POST
-    url: "{{.api_base}}/api/teams"
-    body: '{"name": "core"}'
-  response:
-    env_from:
-      team_id: id
-"#,
+    let project = Project::with_config(&basic_config(&api.url()));
+    let teams = "{{.api_base}}/api/teams";
+    project.migration(
+        "001_team",
+        post(teams)
+            .auth("admin")
+            .body(r#"{"name": "core"}"#)
+            .extract("team_id", "id"),
     );
     project.apirun(&["up"]).success();
     // A second team, so that a stale or guessed id would be visible.
-    project.write(
-        "migration/002_other_team.yaml",
-        r#"up:
-  request:
-    auth_name: admin
-    method: POST
-    url: "{{.api_base}}/api/teams"
-    body: '{"name": "other"}'
-  response:
-    env_from:
-      other_team_id: id
-"#,
+    project.migration(
+        "002_other_team",
+        post(teams)
+            .auth("admin")
+            .body(r#"{"name": "other"}"#)
+            .extract("other_team_id", "id"),
     );
-    project.write(
-        "migration/003_member.yaml",
-        r#"up:
-  request:
-    auth_name: admin
-    method: PATCH
-    url: "{{.api_base}}/api/teams/{{.team_id}}"
-    body: '{"team": {{.team_id}}, "other": {{.other_team_id}}}'
-"#,
+    project.migration(
+        "003_member",
+        patch("{{.api_base}}/api/teams/{{.team_id}}")
+            .auth("admin")
+            .body(r#"{"team": {{.team_id}}, "other": {{.other_team_id}}}"#),
     );
     project.apirun(&["up"]).success();
     let patches = api.requests_to("PATCH", "/api/teams/1");
@@ -196,23 +162,10 @@ down:
 #[test]
 fn result_code_mismatch_is_recorded_as_failed_not_applied_exit_1() {
     let api = Api::start();
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    project.write(
-        "migration/001_user.yaml",
-        r#"up:
-  request:
-    method: POST
-    url: "{{.api_base}}/api/users"
-    body: '{"username": "x"}'
-  response:
-    result_code: ["200"]
-"#,
-    );
-    project.write(
-        "migration/002_next.yaml",
-        "up:\n  request:\n    method: GET\n    url: \"{{.api_base}}/api/users\"\n",
-    );
+    let project = Project::with_config(&basic_config(&api.url()));
+    let create_user = post("{{.api_base}}/api/users").body(r#"{"username": "x"}"#);
+    project.migration("001_user", create_user.clone().expect(&["200"]));
+    project.migration("002_next", get("{{.api_base}}/api/users"));
     let run = project.apirun(&["up"]);
     run.code(1);
     assert!(run.stderr.contains("001_user.yaml"), "{}", run.stderr);
@@ -236,10 +189,7 @@ fn result_code_mismatch_is_recorded_as_failed_not_applied_exit_1() {
     assert_eq!(history[0]["status_code"], 201, "{status}");
 
     // Fix the file: the next `up` reruns the failed version and goes on.
-    project.write(
-        "migration/001_user.yaml",
-        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/users\"\n    body: '{\"username\": \"x\"}'\n  response:\n    result_code: [\"201\"]\n",
-    );
+    project.migration("001_user", create_user.expect(&["201"]));
     project.apirun(&["up"]).success();
     let status = status_json(&project);
     assert_eq!(status["applied"], json!([1, 2]), "{status}");
@@ -312,18 +262,11 @@ fn missing_variable_names_variable_file_and_field() {
 #[test]
 fn basic_auth_is_injected_via_auth_name_and_checked_by_the_server() {
     let api = Api::with_basic("admin", "secret");
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    project.write(
-        "migration/001_user.yaml",
-        r#"up:
-  request:
-    auth_name: admin
-    method: POST
-    url: "{{.api_base}}/api/users"
-    body: '{"username": "x"}'
-"#,
-    );
+    let project = Project::with_config(&basic_config(&api.url()));
+    let create_user = post("{{.api_base}}/api/users")
+        .auth("admin")
+        .body(r#"{"username": "x"}"#);
+    project.migration("001_user", create_user.clone());
     project.apirun(&["up"]).success();
     let posts = api.requests_to("POST", "/api/users");
     assert_eq!(posts.len(), 1);
@@ -332,15 +275,9 @@ fn basic_auth_is_injected_via_auth_name_and_checked_by_the_server() {
     assert_eq!(posts[0]["status"], 201);
 
     // Same project, wrong password: the server answers 401.
-    let wrong = Project::new();
-    wrong.write(
-        "config.yaml",
-        &basic_config(&api.url()).replace("value: secret", "value: wrong"),
-    );
-    wrong.write(
-        "migration/001_user.yaml",
-        &std::fs::read_to_string(project.path().join("migration/001_user.yaml")).expect("read"),
-    );
+    let wrong =
+        Project::with_config(&basic_config(&api.url()).replace("value: secret", "value: wrong"));
+    wrong.migration("001_user", create_user);
     let run = wrong.apirun(&["up"]);
     run.code(1);
     assert!(run.stderr.contains("401"), "{}", run.stderr);
@@ -351,15 +288,11 @@ fn basic_auth_is_injected_via_auth_name_and_checked_by_the_server() {
 #[test]
 fn a_post_answered_503_is_not_retried_but_a_get_is() {
     let api = Api::start();
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    project.write(
-        "migration/001_list.yaml",
-        "up:\n  request:\n    method: GET\n    url: \"{{.api_base}}/api/users\"\n",
-    );
-    project.write(
-        "migration/002_create.yaml",
-        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/users\"\n    body: '{\"username\": \"x\"}'\n",
+    let project = Project::with_config(&basic_config(&api.url()));
+    project.migration("001_list", get("{{.api_base}}/api/users"));
+    project.migration(
+        "002_create",
+        post("{{.api_base}}/api/users").body(r#"{"username": "x"}"#),
     );
     api.arm_fault(json!({"method": "GET", "path": "/api/users", "status": 503, "times": 2}));
     api.arm_fault(json!({"method": "POST", "path": "/api/users", "status": 503, "times": 5}));
@@ -818,15 +751,11 @@ fn store_disabled_runs_without_state() {
 #[test]
 fn out_of_order_files_are_reported_refused_and_allowed_on_request() {
     let api = Api::start();
-    let project = Project::new();
-    project.write("config.yaml", &basic_config(&api.url()));
-    let get = |path: &str| {
-        format!("up:\n  request:\n    method: GET\n    url: \"{{{{.api_base}}}}{path}\"\n")
-    };
-    project.write("migration/001_a.yaml", &get("/api/a"));
-    project.write("migration/003_c.yaml", &get("/api/c"));
+    let project = Project::with_config(&basic_config(&api.url()));
+    project.migration("001_a", get("{{.api_base}}/api/a"));
+    project.migration("003_c", get("{{.api_base}}/api/c"));
     project.apirun(&["up"]).success();
-    project.write("migration/002_b.yaml", &get("/api/b"));
+    project.migration("002_b", get("{{.api_base}}/api/b"));
     let status = status_json(&project);
     assert_eq!(status["out_of_order"], json!([2]), "{status}");
     let run = project.apirun(&["up"]);

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod scenario;
+
 pub use apirun_demo_api::{BackgroundServer, Config as ApiConfig};
 use serde_json::Value;
 
