@@ -67,13 +67,23 @@ fn main() {
     );
 }
 
-/// The target directory holds a CACHEDIR.TAG file that cargo writes; find it
-/// above OUT_DIR so the plugins share the host's target directory.
+/// The target directory above OUT_DIR, so that every build of the host
+/// (debug, release, tests, clippy) shares one plugin build.
+///
+/// OUT_DIR is `<target>/[<triple>/]<profile>/build/<package>-<hash>/out`.
+/// Cargo's CACHEDIR.TAG marks `<target>` only when cargo created it (not when
+/// a script made `target/test-tools` first), so the layout is used instead.
 fn cargo_target_root(out_dir: &Path) -> Option<PathBuf> {
-    out_dir
-        .ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf)
+    let profile_dir = out_dir.ancestors().nth(3)?;
+    let parent = profile_dir.parent()?;
+    let target = env::var("TARGET").unwrap_or_default();
+    let root = if !target.is_empty() && parent.file_name().is_some_and(|n| n == target.as_str())
+    {
+        parent.parent()?
+    } else {
+        parent
+    };
+    Some(root.to_path_buf())
 }
 
 /// `apirun --version` names the git commit it was built from and the plugin

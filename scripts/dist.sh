@@ -19,9 +19,8 @@
 #      SQLite and ring's C/assembly are compiled with it for the musl target;
 #   3. `cargo build --release --locked --target <arch>-unknown-linux-musl -p apirun`
 #      in the usual target dir: musl artifacts live in their own
-#      target/<triple>/ subdirectory, and host/build.rs builds the wasm plugins
-#      into target/<triple>/plugins (cargo marks that directory as a target
-#      root too), so nothing is shared wrongly with debug or glibc builds;
+#      target/<triple>/ subdirectory; the wasm plugins (the same for every
+#      host target) are shared with the other builds in target/plugins;
 #   4. checks the binary: `ldd` must say it is static ("not a dynamic
 #      executable" / "statically linked"), `apirun --version` must name this
 #      version, and a smoke test in a scratch directory (`apirun init`,
