@@ -44,19 +44,46 @@ impl Ctx {
         let Pos { line, column } = node.pos;
         let text = line.checked_sub(1).and_then(|i| self.lines.get(i));
         let first = text.and_then(|t| t.chars().nth(column.saturating_sub(1)));
-        let layout = match first {
-            Some('|' | '>') => {
-                let indent = self
-                    .lines
-                    .iter()
-                    .skip(line)
-                    .find(|l| !l.trim().is_empty())
-                    .map(|l| l.len() - l.trim_start_matches(' ').len())
-                    .unwrap_or(0);
-                Layout::Block { indent }
-            }
-            Some('"' | '\'') => Layout::Quoted,
-            _ => Layout::Plain,
+        let content_indent = |from: usize| {
+            self.lines
+                .iter()
+                .skip(from)
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start_matches(' ').len())
+                .unwrap_or(0)
+        };
+        // The parser places a block scalar at its first content line; the line
+        // before ends with the indicator (`key: |`, `- >-`, `|2`).
+        let after_indicator = || {
+            let only_indent = text.is_some_and(|t| {
+                t.chars()
+                    .take(column.saturating_sub(1))
+                    .all(char::is_whitespace)
+            });
+            let previous = line
+                .checked_sub(2)
+                .and_then(|i| self.lines.get(i))
+                .map(|l| l.trim_end())
+                .unwrap_or("");
+            let indicator =
+                previous.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+            only_indent && (indicator.ends_with('|') || indicator.ends_with('>'))
+        };
+        let (line, layout) = match first {
+            Some('|' | '>') => (
+                line + 1,
+                Layout::Block {
+                    indent: content_indent(line),
+                },
+            ),
+            Some('"' | '\'') => (line, Layout::Quoted),
+            _ if after_indicator() => (
+                line,
+                Layout::Block {
+                    indent: column.saturating_sub(1),
+                },
+            ),
+            _ => (line, Layout::Plain),
         };
         Origin {
             line,

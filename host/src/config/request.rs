@@ -368,9 +368,11 @@ pub(crate) fn decode_response(
             };
             let code = code.trim().to_string();
             if code.contains("{{") {
-                out.result_code.push(TemplateText::new(code, ctx.origin(item)));
+                out.result_code
+                    .push(TemplateText::new(code, ctx.origin(item)));
             } else if let Some(code) = status_pattern(&code) {
-                out.result_code.push(TemplateText::new(code, ctx.origin(item)));
+                out.result_code
+                    .push(TemplateText::new(code, ctx.origin(item)));
             } else {
                 ctx.error(
                     Some(item.pos),

@@ -17,8 +17,9 @@ pub enum Layout {
     Plain,
     /// A quoted scalar: the text starts one column after the quote.
     Quoted,
-    /// A block scalar (`|`, `>`): the text's line N is N lines below the
-    /// indicator, and its lines are indented by `indent` columns.
+    /// A block scalar (`|`, `>`): the text's line N is the file's line
+    /// `line + N - 1` (the origin's line is the first content line), and its
+    /// lines are indented by `indent` columns.
     Block { indent: usize },
     /// Text made from the value (a YAML mapping given as a JSON body): only
     /// the value's start is known.
@@ -46,7 +47,7 @@ impl Origin {
         let line = line.max(1);
         let column = column.max(1);
         Some(match self.layout {
-            Layout::Block { indent } => (self.line + line, indent + column),
+            Layout::Block { indent } => (self.line + line - 1, indent + column),
             Layout::Plain if line == 1 => (self.line, self.column + column - 1),
             Layout::Quoted if line == 1 => (self.line, self.column + column),
             Layout::Plain | Layout::Quoted | Layout::Converted => (self.line, self.column),
@@ -233,8 +234,8 @@ mod tests {
         };
         assert_eq!(quoted.locate(1, 3), Some((4, 13)));
         let block = Origin {
-            line: 14,
-            column: 11,
+            line: 15,
+            column: 7,
             layout: Layout::Block { indent: 6 },
         };
         assert_eq!(block.locate(7, 33), Some((21, 39)));

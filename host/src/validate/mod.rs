@@ -201,13 +201,7 @@ impl Checker<'_> {
 
     /// A template parsed when its file was loaded: its references are located from the
     /// position it keeps (the file is not read again).
-    fn check_text(
-        &mut self,
-        file: &Path,
-        field: &str,
-        text: &TemplateText,
-        defined: &Defined<'_>,
-    ) {
+    fn check_text(&mut self, file: &Path, field: &str, text: &TemplateText, defined: &Defined<'_>) {
         if text.is_static() {
             return;
         }
@@ -215,8 +209,7 @@ impl Checker<'_> {
         let template = match text.parsed() {
             Ok(t) => t,
             Err(e) => {
-                let mut diagnostic =
-                    Diagnostic::error(file, format!("template: {e}")).field(field);
+                let mut diagnostic = Diagnostic::error(file, format!("template: {e}")).field(field);
                 let (line, column) = e.position();
                 if let Some((line, column)) = text.locate(line, column) {
                     diagnostic = diagnostic.at(line, column);
@@ -355,13 +348,7 @@ impl Checker<'_> {
     }
 
     /// Check a step and add what it defines (its env, then its extractions).
-    fn check_step(
-        &mut self,
-        file: &Path,
-        field: &str,
-        step: &StepSpec,
-        defined: &mut Defined<'_>,
-    ) {
+    fn check_step(&mut self, file: &Path, field: &str, step: &StepSpec, defined: &mut Defined<'_>) {
         for (name, raw) in &step.env {
             self.check_text(file, &format!("{field}.env.{name}"), raw, defined);
             defined.insert(name.clone());
