@@ -80,6 +80,7 @@ pub mod request;
 pub mod settings;
 pub mod stage_config;
 pub mod stages_file;
+pub mod var_file;
 pub mod store;
 pub mod suggest;
 pub(crate) mod yaml;
