@@ -260,7 +260,12 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// Roll back every applied version greater than this (0 = everything).
-    #[arg(long, env = "APIRUN_TO", value_name = "VERSION", conflicts_with = "steps")]
+    #[arg(
+        long,
+        env = "APIRUN_TO",
+        value_name = "VERSION",
+        conflicts_with = "steps"
+    )]
     pub to: Option<u64>,
     /// Roll back the newest N applied versions.
     #[arg(long, env = "APIRUN_STEPS", value_name = "N")]

@@ -72,15 +72,19 @@ use defs::{Command, StagesCommand, UpArgs};
 pub use exit::Exit;
 use exit::Failure;
 
-use context::Context;
 use crate::orchestrate::Way;
+use context::Context;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let exit = if e.use_stderr() { Exit::BadInput } else { Exit::Ok };
+            let exit = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return exit.into();
         }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::context::{Context, Counting, LogFrom};
-use super::defs::{CreateArgs, DownArgs, OutputFormat, ResolveArgs, StatusArgs, UpArgs, ValidateArgs};
+use super::defs::{
+    CreateArgs, DownArgs, OutputFormat, ResolveArgs, StatusArgs, UpArgs, ValidateArgs,
+};
 use super::exit::{Exit, Failure};
 use super::render;
 use crate::config::{Loaded, StageConfig, load_stage_config};
@@ -153,7 +155,11 @@ pub async fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, Failur
     // store read-only (creating and writing nothing); sends no HTTP request.
     // Skipped when files are invalid: a file that failed to load would look deleted.
     if let Some(config) = result.config.as_ref().filter(|_| errors == 0) {
-        let level = if args.strict.strict { "error" } else { "warning" };
+        let level = if args.strict.strict {
+            "error"
+        } else {
+            "warning"
+        };
         match crate::migrate::drift_against_store(config, &result.migrations).await {
             Ok(Some(drift)) => {
                 for d in &drift {

@@ -44,7 +44,10 @@ pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result
     };
     let selected = orchestration.select(&selection, way)?;
     orchestration.check_files(&selected)?;
-    let masker = ctx.install_masker(process_masker(&orchestration, &selected)?, LogFrom::Defaults);
+    let masker = ctx.install_masker(
+        process_masker(&orchestration, &selected)?,
+        LogFrom::Defaults,
+    );
     let services = ctx.services(args.dry_run.dry_run)?;
     match way {
         Way::Up => {

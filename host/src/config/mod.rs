@@ -80,9 +80,9 @@ pub mod request;
 pub mod settings;
 pub mod stage_config;
 pub mod stages_file;
-pub mod var_file;
 pub mod store;
 pub mod suggest;
+pub mod var_file;
 pub(crate) mod yaml;
 
 #[cfg(test)]

@@ -65,13 +65,7 @@ pub fn validate_stages(
             .hint("remove one of these dependencies"),
         );
     }
-    let global: BTreeSet<String> = file
-        .global
-        .env
-        .keys()
-        .chain(cli.iter())
-        .cloned()
-        .collect();
+    let global: BTreeSet<String> = file.global.env.keys().chain(cli.iter()).cloned().collect();
     out.used.extend(file.global.env.keys().cloned());
 
     // Validate each stage once, then check imports against exports.
