@@ -15,9 +15,21 @@ use crate::output::{self, Masker, MigrationOutcome, Progress, ProgressMode, RunS
 use crate::plugin::{PluginRuntime, RuntimeOptions};
 use crate::store::Access;
 
-/// The tokio runtime every command runs on. The one place its kind is chosen.
-pub fn async_runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
+/// The tokio runtime every command runs on. The one place its kind is chosen:
+/// the `stages` commands, which run independent stages at once
+/// (`max_concurrent_stages`), get a multi-threaded runtime; every other
+/// command runs one stage, one migration at a time, on the calling thread (a
+/// current-thread runtime): a migration never crosses threads, so no worker
+/// wake-ups or task hand-offs per request, SQLite calls run inline, and
+/// resetting a pooled wasm memory does not interrupt other cores
+/// (docs/performance.md).
+pub fn async_runtime(concurrent_stages: bool) -> Result<tokio::runtime::Runtime, Failure> {
+    let mut builder = if concurrent_stages {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))

@@ -90,7 +90,8 @@ pub fn main() -> ExitCode {
         }
     };
     context::apply_color(cli.global.color);
-    let exit = match context::async_runtime() {
+    let concurrent_stages = matches!(cli.command, Some(Command::Stages(_)));
+    let exit = match context::async_runtime(concurrent_stages) {
         Ok(runtime) => runtime.block_on(run(cli)),
         Err(failure) => {
             err!("{}", failure.message);
