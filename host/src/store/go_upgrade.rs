@@ -202,12 +202,10 @@ pub(crate) fn check_layout_version(ctx: &StoreCtx, found: Option<&str>) -> Resul
     let Some(found) = found else {
         return Ok(());
     };
-    let found: i64 = found.trim().parse().map_err(|_| {
-        ctx.corrupt(format!(
-            "layout version {found:?} in {}",
-            ctx.tables.meta()
-        ))
-    })?;
+    let found: i64 = found
+        .trim()
+        .parse()
+        .map_err(|_| ctx.corrupt(format!("layout version {found:?} in {}", ctx.tables.meta())))?;
     if found > STORE_SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
             store: ctx.describe.clone(),

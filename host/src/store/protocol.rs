@@ -15,8 +15,8 @@ use std::future::Future;
 use super::go_upgrade::{self, Column, EnvPlan, TablePlan};
 use super::rows::{OutcomeRow, RawRunHead, RunHead, StoreCtx, dedup_last_wins};
 use super::{
-    AppliedMigration, Direction, Resolution, RunId, RunOutcome, RunState, StoreError,
-    now_rfc3339, version_to_db,
+    AppliedMigration, Direction, Resolution, RunId, RunOutcome, RunState, StoreError, now_rfc3339,
+    version_to_db,
 };
 
 /// One write transaction on the store's run tables. Dropping it without
@@ -46,8 +46,10 @@ pub(crate) trait RunTx: Send {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Remove `version` from the applied versions, with its stored variables.
-    fn remove_applied(&mut self, version: i64)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn remove_applied(
+        &mut self,
+        version: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replace the stored variables of `version` by `vars` (names unique, in
     /// the order to record them).
@@ -239,14 +241,17 @@ pub(crate) fn resolve_op(version: u64, resolution: &Resolution) -> String {
 /// The backend turns each plan into its DDL.
 pub(crate) trait SchemaTx: Send {
     /// Columns of `table` (empty if it does not exist).
-    fn columns(&mut self, table: &str)
-    -> impl Future<Output = Result<Vec<Column>, StoreError>> + Send;
+    fn columns(
+        &mut self,
+        table: &str,
+    ) -> impl Future<Output = Result<Vec<Column>, StoreError>> + Send;
 
     /// Create the `<schema_migrations>_meta` table if missing.
     fn create_meta(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The `schema_version` recorded in the meta table, if any.
-    fn layout_version(&mut self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn layout_version(&mut self)
+    -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     fn apply_schema_migrations(
         &mut self,

@@ -22,7 +22,6 @@ pub const DEFAULT_DBNAME: &str = "postgres";
 /// Applied when the settings give no `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-
 /// `sslmode`: what this backend supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PgSslMode {

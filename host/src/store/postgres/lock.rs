@@ -27,7 +27,6 @@ pub fn advisory_key(purpose: &str, schema: &str, table: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
-
 /// The store lock: a session advisory lock held by a connection of its own.
 /// Dropping the guard closes that connection, which releases the lock.
 pub struct PgLockGuard {

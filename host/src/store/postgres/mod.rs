@@ -69,8 +69,8 @@ pub use self::connect::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DBNAME, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_USER, PgConnect,
     PgSslMode, PostgresConfig, error_text,
 };
-pub use self::lock::{PgLockGuard, advisory_key};
 use self::connect::{describe_config, open_client};
+pub use self::lock::{PgLockGuard, advisory_key};
 use self::schema::{read_only_layout, ts_text};
 use self::tls::tls_connector;
 use self::tx::{PgTx, state_of};
@@ -222,7 +222,6 @@ impl PostgresStore {
     }
 }
 
-
 fn pg_err<S: Into<String>>(
     store: &str,
     op: S,
@@ -233,7 +232,10 @@ fn pg_err<S: Into<String>>(
 }
 
 impl Inner {
-    fn err<S: Into<String>>(&self, op: S) -> impl FnOnce(tokio_postgres::Error) -> StoreError + use<S> {
+    fn err<S: Into<String>>(
+        &self,
+        op: S,
+    ) -> impl FnOnce(tokio_postgres::Error) -> StoreError + use<S> {
         pg_err(&self.ctx.describe, op)
     }
 }
@@ -329,8 +331,12 @@ impl Store for PostgresStore {
              RETURNING id",
             inner.ctx.names.mr
         );
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&version, &run.name, &run.direction.as_str(), &run.started_at];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+            &version,
+            &run.name,
+            &run.direction.as_str(),
+            &run.started_at,
+        ];
         let id: i64 = self
             .client()
             .await?

@@ -282,7 +282,8 @@ impl SchemaTx for PgTx<'_> {
                 self.exec(&op, &sql).await?;
             }
         }
-        let sql = format!("CREATE INDEX IF NOT EXISTS \"{table}_version_id_idx\" ON {mr} (version, id)");
+        let sql =
+            format!("CREATE INDEX IF NOT EXISTS \"{table}_version_id_idx\" ON {mr} (version, id)");
         self.exec(&format!("create an index on {table}"), &sql)
             .await
     }
@@ -305,7 +306,11 @@ impl SchemaTx for PgTx<'_> {
             .map_err(self.err(format!("read the indexes of {table}")))
     }
 
-    async fn apply_stored_env(&mut self, plan: &EnvPlan, cols: &[Column]) -> Result<(), StoreError> {
+    async fn apply_stored_env(
+        &mut self,
+        plan: &EnvPlan,
+        cols: &[Column],
+    ) -> Result<(), StoreError> {
         let (table, se) = (&self.ctx.tables.stored_env, &self.ctx.names.se);
         let (has_id, add_unique_key) = match plan {
             EnvPlan::Create => {
@@ -330,7 +335,8 @@ impl SchemaTx for PgTx<'_> {
             self.widen_to_bigint(table, cols, "id").await?;
         } else {
             let sql = format!("ALTER TABLE {se} ADD COLUMN id BIGSERIAL");
-            self.exec(&format!("add column id to {table}"), &sql).await?;
+            self.exec(&format!("add column id to {table}"), &sql)
+                .await?;
         }
         if add_unique_key {
             let sql = format!(

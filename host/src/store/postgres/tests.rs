@@ -3,7 +3,6 @@
 //! fail, unless `APIRUN_TEST_PG_OPTIONAL=1`, which makes them skip. Each test
 //! works in a database of its own, dropped at the end (even on failure).
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
@@ -12,8 +11,11 @@ use tokio_postgres::config::{Host, SslMode};
 
 use super::connect::application_name;
 use super::*;
-use crate::store::conformance::{Harness, conformance_tests, env_of, failed, start, up, versions};
-use crate::store::{Direction, RunState, STORE_SCHEMA_VERSION, TableOverrides};
+use crate::store::conformance::{
+    Harness, conformance_tests, env_of, failed, go_rows_survive_the_upgrade,
+    go_rows_written_after_the_upgrade_read, start, up, versions,
+};
+use crate::store::{Direction, STORE_SCHEMA_VERSION, TableOverrides};
 
 const DSN_ENV: &str = "APIRUN_TEST_PG_DSN";
 const OPTIONAL_ENV: &str = "APIRUN_TEST_PG_OPTIONAL";
@@ -22,8 +24,7 @@ const OPTIONAL_ENV: &str = "APIRUN_TEST_PG_OPTIONAL";
 
 #[test]
 fn describe_hides_the_password_and_applies_defaults() {
-    let c =
-        PgConnect::Dsn("postgres://alice:s3cret@db.example:6543/app?sslmode=disable".into());
+    let c = PgConnect::Dsn("postgres://alice:s3cret@db.example:6543/app?sslmode=disable".into());
     assert_eq!(
         c.describe().unwrap(),
         "postgres://alice@db.example:6543/app"
@@ -712,27 +713,8 @@ async fn lock_is_freed_when_the_holding_process_dies() {
     let s = db.open_init().await;
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let module = module_path!();
-    let test_name = match module.split_once("::") {
-        Some((_, rest)) => format!("{rest}::lock_child_process_helper"),
-        None => "lock_child_process_helper".to_owned(),
-    };
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            test_name.as_str(),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(
-            CHILD_ENV,
-            format!("{}\n{}", db.dsn("disable"), ready.display()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let spec = format!("{}\n{}", db.dsn("disable"), ready.display());
+    let mut child = crate::store::lock::spawn_test_child(module_path!(), CHILD_ENV, spec);
     let started = Instant::now();
     while !ready.exists() || std::fs::read_to_string(&ready).unwrap().is_empty() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -944,35 +926,14 @@ async fn upgrades_the_go_tool_tables() {
         };
         c.batch_execute(ddl).await.unwrap();
         let s = db.open_init().await;
-        s.init().await.unwrap(); // idempotent after an upgrade too
         let a = s.applied().await.unwrap();
-        assert_eq!(versions(&a), [1], "{variant}");
         if variant == "goose" {
             assert_eq!(a[0].applied_at, "2025-01-01T00:00:00.000Z");
         } else {
             assert_eq!(a[0].applied_at, "");
         }
-        assert_eq!(
-            env_of(&s.stored_env().await.unwrap()),
-            [(1, "id", "5")],
-            "{variant}"
-        );
-        let runs = s.runs(None).await.unwrap();
-        let oldest = runs.last().unwrap();
-        assert_eq!(oldest.state, RunState::Succeeded, "{variant}");
-        assert_eq!(oldest.started_at, "2025-01-01T00:00:00.000Z");
-        assert_eq!(oldest.env_json.as_deref(), Some("{\"id\":\"5\"}"));
-        if variant == "ensure" {
-            assert_eq!(runs.len(), 2);
-            let d = s.dirty().await.unwrap().unwrap();
-            assert_eq!((d.version, d.state), (2, RunState::Failed));
-        } else {
-            assert_eq!(s.dirty().await.unwrap(), None);
-        }
-        // New runs continue after the old ids, with versions beyond INTEGER.
-        let id = up(&s, 2, &[("x", "y")]).await;
-        assert!(id.0 > runs[0].id.0);
-        assert_eq!(s.dirty().await.unwrap(), None);
+        go_rows_survive_the_upgrade(&s, variant, "2025-01-01T00:00:00.000Z").await;
+        // Versions beyond INTEGER.
         up(&s, 20261127093000, &[("big", "1")]).await;
         assert_eq!(
             versions(&s.applied().await.unwrap()),
@@ -1009,10 +970,7 @@ async fn upgrades_the_go_tool_tables() {
         )
         .await
         .unwrap();
-        let d = s.dirty().await.unwrap().unwrap();
-        assert_eq!((d.version, d.state), (3, RunState::Failed), "{variant}");
-        assert_eq!(s.runs(Some(1)).await.unwrap()[0].status_code, None);
-        assert!(versions(&s.applied().await.unwrap()).contains(&9));
+        go_rows_written_after_the_upgrade_read(&s, variant).await;
         assert!(
             env_of(&s.stored_env().await.unwrap()).contains(&(9, "n", "v")),
             "{variant}"

@@ -9,7 +9,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::StoreError;
 
-
 /// libpq's `sslmode=require` / `prefer` without a root certificate: the channel is
 /// encrypted and the handshake signatures are checked, but the certificate chain
 /// and name are not.

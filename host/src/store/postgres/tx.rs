@@ -26,14 +26,17 @@ impl<'a> PgTx<'a> {
         ctx: &'a StoreCtx,
         op: &str,
     ) -> Result<PgTx<'a>, StoreError> {
-        let tx = client
-            .transaction()
-            .await
-            .map_err(pg_err(&ctx.describe, format!("begin a transaction to {op}")))?;
+        let tx = client.transaction().await.map_err(pg_err(
+            &ctx.describe,
+            format!("begin a transaction to {op}"),
+        ))?;
         Ok(PgTx { tx, ctx })
     }
 
-    pub fn err<S: Into<String>>(&self, op: S) -> impl FnOnce(tokio_postgres::Error) -> StoreError + use<S> {
+    pub fn err<S: Into<String>>(
+        &self,
+        op: S,
+    ) -> impl FnOnce(tokio_postgres::Error) -> StoreError + use<S> {
         pg_err(&self.ctx.describe, op)
     }
 
@@ -167,7 +170,12 @@ impl RunTx for PgTx<'_> {
             .map_err(self.err(format!("read the runs of version {version}")))
     }
 
-    async fn mark_resolved(&mut self, id: i64, resolved_as: &str, at: &str) -> Result<(), StoreError> {
+    async fn mark_resolved(
+        &mut self,
+        id: i64,
+        resolved_as: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
         let sql = format!(
             "UPDATE {} SET state = 'resolved', resolved_as = $1, resolved_at = $2 WHERE id = $3",
             self.ctx.names.mr

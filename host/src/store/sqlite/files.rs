@@ -142,8 +142,6 @@ pub(super) fn lock_path_for(db: &Path, tables: &TableNames) -> PathBuf {
     db.with_file_name(name)
 }
 
-
-
 /// Switch a database to WAL. Switching a new database needs an exclusive
 /// lock, and SQLite does not call the busy handler for it: when two apirun
 /// processes open a fresh store at once, one gets "database is locked" at

@@ -59,9 +59,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use self::files::{
-    absolute, copy_read_only, lock_path_for, refuse_emptied_file, switch_to_wal,
-};
+use self::files::{absolute, copy_read_only, lock_path_for, refuse_emptied_file, switch_to_wal};
 use self::tx::{SqliteTx, complete, state_of};
 use super::lock::FileLockGuard;
 use super::protocol;
@@ -541,7 +539,10 @@ impl Store for SqliteStore {
         self.inner.ctx.writable("resolve a version")?;
         let op = protocol::resolve_op(version, &resolution);
         self.with_tx(op, move |tx, inner| {
-            complete(inner, protocol::resolve(tx, &inner.ctx, version, &resolution))
+            complete(
+                inner,
+                protocol::resolve(tx, &inner.ctx, version, &resolution),
+            )
         })
         .await
     }

@@ -179,7 +179,11 @@ impl SchemaTx for SqliteTx<'_> {
         Ok(false)
     }
 
-    async fn apply_stored_env(&mut self, plan: &EnvPlan, _cols: &[Column]) -> Result<(), StoreError> {
+    async fn apply_stored_env(
+        &mut self,
+        plan: &EnvPlan,
+        _cols: &[Column],
+    ) -> Result<(), StoreError> {
         let ctx = &self.inner().ctx;
         let (table, se) = (&ctx.tables.stored_env, &ctx.names.se);
         match plan {

@@ -88,10 +88,7 @@ pub(super) fn complete<T>(
     fut: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let mut fut = pin!(fut);
-    match fut
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
         Poll::Pending => Err(inner
             .ctx
@@ -159,20 +156,32 @@ impl RunTx for SqliteTx<'_> {
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.execute(params![version, name, checksum, applied_at]))
-            .map_err(self.inner.err(format!("record version {version} as applied")))?;
+            .map_err(
+                self.inner
+                    .err(format!("record version {version} as applied")),
+            )?;
         Ok(())
     }
 
     async fn remove_applied(&mut self, version: i64) -> Result<(), StoreError> {
         let n = &self.inner.ctx.names;
         self.conn
-            .execute(&format!("DELETE FROM {} WHERE version = ?1", n.sm), [version])
+            .execute(
+                &format!("DELETE FROM {} WHERE version = ?1", n.sm),
+                [version],
+            )
             .map_err(self.inner.err(format!(
                 "remove version {version} from the applied versions"
             )))?;
         self.conn
-            .execute(&format!("DELETE FROM {} WHERE version = ?1", n.se), [version])
-            .map_err(self.inner.err(format!("remove the variables of version {version}")))?;
+            .execute(
+                &format!("DELETE FROM {} WHERE version = ?1", n.se),
+                [version],
+            )
+            .map_err(
+                self.inner
+                    .err(format!("remove the variables of version {version}")),
+            )?;
         Ok(())
     }
 
@@ -185,16 +194,24 @@ impl RunTx for SqliteTx<'_> {
         self.conn
             .prepare_cached(&format!("DELETE FROM {se} WHERE version = ?1"))
             .and_then(|mut stmt| stmt.execute([version]))
-            .map_err(self.inner.err(format!("replace the variables of version {version}")))?;
+            .map_err(
+                self.inner
+                    .err(format!("replace the variables of version {version}")),
+            )?;
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
                 "INSERT INTO {se} (version, name, value) VALUES (?1, ?2, ?3)"
             ))
-            .map_err(self.inner.err(format!("store the variables of version {version}")))?;
+            .map_err(
+                self.inner
+                    .err(format!("store the variables of version {version}")),
+            )?;
         for (name, value) in vars {
-            stmt.execute(params![version, name, value])
-                .map_err(self.inner.err(format!("store variable {name} of version {version}")))?;
+            stmt.execute(params![version, name, value]).map_err(
+                self.inner
+                    .err(format!("store variable {name} of version {version}")),
+            )?;
         }
         Ok(())
     }
@@ -208,10 +225,18 @@ impl RunTx for SqliteTx<'_> {
         self.conn
             .query_row(&sql, [version], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
-            .map_err(self.inner.err(format!("read the runs of version {version}")))
+            .map_err(
+                self.inner
+                    .err(format!("read the runs of version {version}")),
+            )
     }
 
-    async fn mark_resolved(&mut self, id: i64, resolved_as: &str, at: &str) -> Result<(), StoreError> {
+    async fn mark_resolved(
+        &mut self,
+        id: i64,
+        resolved_as: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
         let sql = format!(
             "UPDATE {} SET state = 'resolved', resolved_as = ?1, resolved_at = ?2 WHERE id = ?3",
             self.inner.ctx.names.mr
