@@ -45,6 +45,7 @@
 //! - `stored_env(version, name, value, PRIMARY KEY(version, name))`
 //! - `<schema_migrations>_meta(key, value)`: the layout version.
 
+mod calls;
 mod files;
 mod schema;
 #[cfg(test)]
@@ -57,8 +58,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::runtime::{Handle, RuntimeFlavor};
 
+pub use self::calls::CallThread;
+use self::calls::Calls;
 use self::files::{absolute, copy_read_only, lock_path_for, refuse_emptied_file, switch_to_wal};
 use self::tx::{SqliteTx, complete, state_of};
 use super::lock::FileLockGuard;
@@ -86,6 +88,8 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// How long a statement waits for another process's write transaction.
     pub busy_timeout: Duration,
+    /// Which thread runs each call.
+    pub calls: CallThread,
 }
 
 impl Default for SqliteOptions {
@@ -93,6 +97,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(10),
+            calls: CallThread::Auto,
         }
     }
 }
@@ -130,6 +135,7 @@ struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
     lock_path: PathBuf,
+    calls: Calls,
     /// Description, tables; `read_only` when opened with
     /// [`SqliteStore::open_read_only`]: `conn` is then a private in-memory
     /// copy, and every writing call is refused.
@@ -192,6 +198,7 @@ impl SqliteStore {
                 conn: Mutex::new(conn),
                 path,
                 lock_path,
+                calls: Calls::new(options.calls),
                 ctx,
             }),
         })
@@ -233,6 +240,7 @@ impl SqliteStore {
                 conn: Mutex::new(copy),
                 path,
                 lock_path,
+                calls: Calls::new(CallThread::Auto),
                 ctx,
             }),
         };
@@ -260,8 +268,9 @@ impl SqliteStore {
         &self.inner.ctx.tables
     }
 
-    /// Run `f` with the connection: inline on a current-thread runtime (or
-    /// outside any runtime), else on the blocking pool (see "Threads" above).
+    /// Run `f` with the connection, on the thread [`CallThread`] says (by
+    /// default: inline on a current-thread runtime or outside any runtime,
+    /// else on the blocking pool; see "Threads" above).
     async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -274,12 +283,7 @@ impl SqliteStore {
             let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut conn, &inner)
         };
-        if !on_worker_pool() {
-            return call();
-        }
-        tokio::task::spawn_blocking(call)
-            .await
-            .map_err(|e| self.inner.ctx.internal(format!("store task failed: {e}")))?
+        self.inner.calls.run(&self.inner.ctx, call).await
     }
 
     /// Run one protocol transaction (`op` names it) with the connection.
@@ -292,12 +296,6 @@ impl SqliteStore {
         self.with_conn(move |conn, inner| f(SqliteTx::begin(conn, inner, &op)?, inner))
             .await
     }
-}
-
-/// Whether the caller runs on a multi-threaded tokio runtime, whose workers a
-/// blocking call would take from other tasks.
-fn on_worker_pool() -> bool {
-    Handle::try_current().is_ok_and(|h| h.runtime_flavor() != RuntimeFlavor::CurrentThread)
 }
 
 impl Inner {

@@ -337,3 +337,116 @@ async fn durability_cost() {
         );
     }
 }
+
+/// Which thread runs a call: the caller's on a current-thread runtime (or with
+/// `CallThread::Caller`), another one on a multi-threaded runtime (or with
+/// `BlockingPool` / `Dedicated`); every mode works end to end on both kinds.
+#[test]
+fn calls_run_where_the_mode_says_on_both_runtime_kinds() {
+    use tokio::runtime::Builder;
+    let runtimes = [
+        ("current_thread", Builder::new_current_thread().enable_all().build()),
+        (
+            "multi_thread",
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+        ),
+    ];
+    for (flavor, rt) in runtimes {
+        let rt = rt.unwrap();
+        for calls in [
+            CallThread::Auto,
+            CallThread::BlockingPool,
+            CallThread::Caller,
+            CallThread::Dedicated,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = SqliteOptions {
+                calls,
+                ..SqliteOptions::default()
+            };
+            let s = SqliteStore::open_with(&dir.path().join("a.db"), TableNames::default(), options)
+                .unwrap();
+            rt.block_on(async {
+                s.init().await.unwrap();
+                up(&s, 1, &[("k", "v")]).await;
+                let caller = std::thread::current().id();
+                let ran_on = s
+                    .with_conn(|_, _| Ok(std::thread::current().id()))
+                    .await
+                    .unwrap();
+                let inline = match calls {
+                    CallThread::Auto => flavor == "current_thread",
+                    CallThread::Caller => true,
+                    CallThread::BlockingPool | CallThread::Dedicated => false,
+                };
+                assert_eq!(ran_on == caller, inline, "{flavor} {calls:?}");
+                assert_eq!(versions(&s.applied().await.unwrap()), [1]);
+                assert_eq!(env_of(&s.stored_env().await.unwrap()), [(1, "k", "v")]);
+            });
+        }
+    }
+}
+
+/// What one store call costs on each thread choice and runtime kind (the
+/// hop between threads is what differs): `begin_run` + `finish_up_success`,
+/// the two calls of a migration. On a real file system (not /tmp, which may be
+/// tmpfs). Run with
+/// `cargo test --release -p apirun --lib -- --ignored call_cost --nocapture`.
+#[test]
+#[ignore = "benchmark: prints timings"]
+fn call_cost() {
+    use tokio::runtime::Builder;
+    let base = std::env::var_os("APIRUN_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().unwrap());
+    for sync in [Synchronous::Normal, Synchronous::Full] {
+        let n: u64 = if sync == Synchronous::Normal { 2000 } else { 300 };
+        for flavor in ["current_thread", "multi_thread"] {
+            let rt = match flavor {
+                "current_thread" => Builder::new_current_thread().enable_all().build(),
+                _ => Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build(),
+            }
+            .unwrap();
+            for calls in [
+                CallThread::BlockingPool,
+                CallThread::Dedicated,
+                CallThread::Caller,
+            ] {
+                let dir = tempfile::tempdir_in(&base).unwrap();
+                let options = SqliteOptions {
+                    synchronous: sync,
+                    calls,
+                    ..SqliteOptions::default()
+                };
+                let s = SqliteStore::open_with(&dir.path().join("b.db"), TableNames::default(), options)
+                    .unwrap();
+                let elapsed = rt.block_on(async {
+                    s.init().await.unwrap();
+                    let env = vars(&[("user_id", "12345")]);
+                    let outcome = RunOutcome {
+                        env: env.clone(),
+                        ..ok(201, &[])
+                    };
+                    let t = Instant::now();
+                    for v in 1..=n {
+                        let id = s.begin_run(&start(v, Direction::Up)).await.unwrap();
+                        s.finish_up_success(id, &outcome, &applied(v), &env)
+                            .await
+                            .unwrap();
+                    }
+                    t.elapsed()
+                });
+                println!(
+                    "synchronous={sync:?} {flavor} {calls:?}: {:.1} us per migration (2 calls, {n} migrations)",
+                    elapsed.as_secs_f64() * 1e6 / n as f64
+                );
+            }
+        }
+    }
+}
