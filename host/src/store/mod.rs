@@ -55,7 +55,7 @@ use async_trait::async_trait;
 
 pub use lock::{FileLockGuard, holder_description};
 pub use postgres::{PgConnect, PgLockGuard, PgSslMode, PostgresStore};
-pub use sqlite::{CallThread, SYNCHRONOUS_ENV, SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{CALLS_ENV, CallThread, SYNCHRONOUS_ENV, SqliteOptions, SqliteStore, Synchronous};
 pub use tables::{TableNames, TableOverrides};
 
 /// Version of the store's own table layout, written into the `<schema_migrations>_meta`

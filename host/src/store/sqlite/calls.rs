@@ -32,6 +32,21 @@ pub enum CallThread {
     Dedicated,
 }
 
+impl std::str::FromStr for CallThread {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(CallThread::Auto),
+            "blocking-pool" => Ok(CallThread::BlockingPool),
+            "caller" => Ok(CallThread::Caller),
+            "dedicated" => Ok(CallThread::Dedicated),
+            other => Err(format!(
+                "{other:?} is not auto, blocking-pool, caller or dedicated"
+            )),
+        }
+    }
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Runs calls as [`CallThread`] says.

@@ -121,9 +121,20 @@ impl SqliteOptions {
                 ),
             }
         }
+        if let Ok(value) = std::env::var(CALLS_ENV) {
+            match value.trim().parse() {
+                Ok(calls) => options.calls = calls,
+                Err(e) => tracing::warn!("{CALLS_ENV}: {e}; using auto"),
+            }
+        }
         options
     }
 }
+
+/// Environment variable that overrides [`SqliteOptions::calls`] (`auto`,
+/// `blocking-pool`, `caller`, `dedicated`) for [`SqliteStore::open`]: a knob
+/// for measuring what the thread hop costs (docs/store.md).
+pub const CALLS_ENV: &str = "APIRUN_SQLITE_CALLS";
 
 /// The SQLite store. Cheap to clone (shares one connection).
 #[derive(Clone)]
