@@ -159,7 +159,18 @@ impl StoreCtx {
     }
 }
 
-/// A `schema_migrations` row as read (`COALESCE`d to text).
+/// One result row, read by column position: what both drivers' rows offer,
+/// so that each raw row below is read in one place.
+pub(crate) trait RowRead {
+    type Error;
+    /// An integer column of any width.
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+}
+
+/// A `schema_migrations` row as read (`COALESCE`d to text, see [`applied_sql`]).
 pub(crate) struct RawApplied {
     pub version: i64,
     pub name: String,
@@ -167,11 +178,54 @@ pub(crate) struct RawApplied {
     pub applied_at: String,
 }
 
+impl RawApplied {
+    /// The columns of [`applied_sql`].
+    pub fn read<R: RowRead>(r: &R) -> Result<Self, R::Error> {
+        Ok(RawApplied {
+            version: r.int(0)?,
+            name: r.text(1)?,
+            checksum: r.text(2)?,
+            applied_at: r.text(3)?,
+        })
+    }
+}
+
+/// `SELECT` list and order of the applied versions (`FROM` the
+/// `schema_migrations` table), read by [`RawApplied::read`].
+pub(crate) fn applied_sql(sm: &str) -> String {
+    format!(
+        "SELECT version, COALESCE(name, ''), COALESCE(checksum, ''), COALESCE(applied_at, '')
+         FROM {sm} ORDER BY version"
+    )
+}
+
 /// A `stored_env` row as read.
 pub(crate) struct RawVar {
     pub version: i64,
     pub name: String,
     pub value: String,
+}
+
+impl RawVar {
+    pub fn read<R: RowRead>(r: &R) -> Result<Self, R::Error> {
+        Ok(RawVar {
+            version: r.int(0)?,
+            name: r.text(1)?,
+            value: r.text(2)?,
+        })
+    }
+}
+
+/// The stored variables of the versions still applied (a row left by another
+/// tool for a rolled-back version is ignored), in the order recorded: `order`
+/// is the backend's record-order column (SQLite's `rowid`, PostgreSQL's `id`).
+pub(crate) fn stored_env_sql(names: &Names, order: &str) -> String {
+    format!(
+        "SELECT e.version, e.name, e.value FROM {se} e
+         WHERE e.version IN (SELECT version FROM {sm}) ORDER BY e.version, e.{order}",
+        se = names.se,
+        sm = names.sm
+    )
 }
 
 /// What finishing a run needs to know of it: version, direction and state
@@ -208,6 +262,27 @@ pub(crate) struct RawRun {
     pub resolved_at: Option<String>,
 }
 
+impl RawRun {
+    /// The columns of [`run_columns`].
+    pub fn read<R: RowRead>(r: &R) -> Result<Self, R::Error> {
+        Ok(RawRun {
+            id: r.int(0)?,
+            version: r.int(1)?,
+            name: r.text(2)?,
+            direction: r.text(3)?,
+            state: r.text(4)?,
+            status_code: r.opt_int(5)?,
+            body: r.opt_text(6)?,
+            env_json: r.opt_text(7)?,
+            error: r.opt_text(8)?,
+            started_at: r.opt_text(9)?,
+            duration_ms: r.opt_int(10)?,
+            resolved_as: r.opt_text(11)?,
+            resolved_at: r.opt_text(12)?,
+        })
+    }
+}
+
 /// The newest run of the lowest dirty version, as read (`dirty`).
 pub(crate) struct RawDirty {
     pub id: i64,
@@ -217,6 +292,35 @@ pub(crate) struct RawDirty {
     pub state: String,
     pub error: Option<String>,
     pub started_at: Option<String>,
+}
+
+impl RawDirty {
+    /// The columns of [`dirty_sql`].
+    pub fn read<R: RowRead>(r: &R) -> Result<Self, R::Error> {
+        Ok(RawDirty {
+            id: r.int(0)?,
+            version: r.int(1)?,
+            name: r.text(2)?,
+            direction: r.text(3)?,
+            state: r.text(4)?,
+            error: r.opt_text(5)?,
+            started_at: r.opt_text(6)?,
+        })
+    }
+}
+
+/// The newest run of the lowest version whose newest run is running or
+/// failed. `state` is the backend's state expression for alias `r.` (see
+/// [`state_expr`]), `ran_at` its `r.ran_at` as text.
+pub(crate) fn dirty_sql(mr: &str, state: &str, ran_at: &str) -> String {
+    format!(
+        "SELECT r.id, r.version, r.name, r.direction, {state}, r.error,
+                COALESCE(r.started_at, {ran_at})
+         FROM {mr} r
+         WHERE r.id = (SELECT MAX(l.id) FROM {mr} l WHERE l.version = r.version)
+           AND {state} IN ('running', 'failed')
+         ORDER BY r.version LIMIT 1"
+    )
 }
 
 /// The history's select list, given the backend's expressions for the state

@@ -75,7 +75,10 @@ use self::schema::{read_only_layout, ts_text};
 use self::tls::tls_connector;
 use self::tx::{PgTx, state_of};
 use super::protocol;
-use super::rows::{RawApplied, RawDirty, RawRun, RawVar, StoreCtx, run_columns};
+use super::rows::{
+    RawApplied, RawDirty, RawRun, RawVar, StoreCtx, applied_sql, dirty_sql, run_columns,
+    stored_env_sql,
+};
 use super::{
     AppliedMigration, DirtyMark, Resolution, RunId, RunOutcome, RunRecord, RunStart, RunState,
     Store, StoreError, StoreLock, StoredVar, TableNames, version_to_db,
@@ -279,20 +282,9 @@ impl Store for PostgresStore {
         if inner.absent {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT version, COALESCE(name, ''), COALESCE(checksum, ''), COALESCE(applied_at, '')
-             FROM {} ORDER BY version",
-            inner.ctx.names.sm
-        );
+        let sql = applied_sql(&inner.ctx.names.sm);
         let rows = self.client().await?.query(&sql, &[]).await;
-        let rows = from_rows(rows, inner, "read the applied versions", |r| {
-            Ok(RawApplied {
-                version: r.try_get(0)?,
-                name: r.try_get(1)?,
-                checksum: r.try_get(2)?,
-                applied_at: r.try_get(3)?,
-            })
-        })?;
+        let rows = from_rows(rows, inner, "read the applied versions", RawApplied::read)?;
         rows.into_iter().map(|r| inner.ctx.applied(r)).collect()
     }
 
@@ -301,23 +293,9 @@ impl Store for PostgresStore {
         if inner.absent {
             return Ok(Vec::new());
         }
-        let n = &inner.ctx.names;
-        // Only versions still applied count (a row left by another tool for a
-        // rolled-back version is ignored).
-        let sql = format!(
-            "SELECT e.version, e.name, e.value FROM {se} e
-             WHERE e.version IN (SELECT version FROM {sm}) ORDER BY e.version, e.id",
-            se = n.se,
-            sm = n.sm
-        );
+        let sql = stored_env_sql(&inner.ctx.names, "id");
         let rows = self.client().await?.query(&sql, &[]).await;
-        let rows = from_rows(rows, inner, "read the stored variables", |r| {
-            Ok(RawVar {
-                version: r.try_get(0)?,
-                name: r.try_get(1)?,
-                value: r.try_get(2)?,
-            })
-        })?;
+        let rows = from_rows(rows, inner, "read the stored variables", RawVar::read)?;
         rows.into_iter().map(|r| inner.ctx.stored_var(r)).collect()
     }
 
@@ -403,23 +381,7 @@ impl Store for PostgresStore {
             inner.ctx.names.mr
         );
         let rows = self.client().await?.query(&sql, &[&limit]).await;
-        let rows = from_rows(rows, inner, "read the run history", |r| {
-            Ok(RawRun {
-                id: r.try_get(0)?,
-                version: r.try_get(1)?,
-                name: r.try_get(2)?,
-                direction: r.try_get(3)?,
-                state: r.try_get(4)?,
-                status_code: r.try_get::<_, Option<i32>>(5)?.map(i64::from),
-                body: r.try_get(6)?,
-                env_json: r.try_get(7)?,
-                error: r.try_get(8)?,
-                started_at: r.try_get(9)?,
-                duration_ms: r.try_get(10)?,
-                resolved_as: r.try_get(11)?,
-                resolved_at: r.try_get(12)?,
-            })
-        })?;
+        let rows = from_rows(rows, inner, "read the run history", RawRun::read)?;
         rows.into_iter().map(|r| inner.ctx.run_record(r)).collect()
     }
 
@@ -428,29 +390,10 @@ impl Store for PostgresStore {
         if inner.absent {
             return Ok(None);
         }
-        let state = state_of("r.");
-        let sql = format!(
-            "SELECT r.id, r.version, r.name, r.direction, {state}, r.error,
-                    COALESCE(r.started_at, {ran_at})
-             FROM {mr} r
-             WHERE r.id = (SELECT MAX(l.id) FROM {mr} l WHERE l.version = r.version)
-               AND {state} IN ('running', 'failed')
-             ORDER BY r.version LIMIT 1",
-            ran_at = ts_text("r.ran_at"),
-            mr = inner.ctx.names.mr
-        );
+        let sql = dirty_sql(&inner.ctx.names.mr, &state_of("r."), &ts_text("r.ran_at"));
         let rows = self.client().await?.query(&sql, &[]).await;
-        let rows = from_rows(rows, inner, "look for failed or interrupted runs", |r| {
-            Ok(RawDirty {
-                id: r.try_get(0)?,
-                version: r.try_get(1)?,
-                name: r.try_get(2)?,
-                direction: r.try_get(3)?,
-                state: r.try_get(4)?,
-                error: r.try_get(5)?,
-                started_at: r.try_get(6)?,
-            })
-        })?;
+        let op = "look for failed or interrupted runs";
+        let rows = from_rows(rows, inner, op, RawDirty::read)?;
         rows.into_iter()
             .next()
             .map(|r| inner.ctx.dirty_mark(r))

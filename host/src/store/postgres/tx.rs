@@ -1,11 +1,12 @@
 //! PostgreSQL's primitives of the recording protocol ([`RunTx`]): one
 //! statement each, inside a transaction. The rules are in `store::protocol`.
 
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row, Transaction};
 
 use super::pg_err;
 use crate::store::protocol::RunTx;
-use crate::store::rows::{OutcomeRow, RawRunHead, StoreCtx, state_expr};
+use crate::store::rows::{OutcomeRow, RawRunHead, RowRead, StoreCtx, state_expr};
 use crate::store::{RunId, StoreError};
 
 /// A run's state, stored or derived from the Go tool's `failed BOOLEAN`.
@@ -186,5 +187,34 @@ impl RunTx for PgTx<'_> {
 
     async fn commit(self, op: &str) -> Result<(), StoreError> {
         self.finish(op).await
+    }
+}
+
+/// PostgreSQL's integers have fixed widths: `status_code` is an `INTEGER`, the
+/// ids, versions and durations are `BIGINT`s.
+fn int_of(r: &Row, i: usize) -> Result<Option<i64>, tokio_postgres::Error> {
+    if r.columns().get(i).is_some_and(|c| *c.type_() == Type::INT4) {
+        return Ok(r.try_get::<_, Option<i32>>(i)?.map(i64::from));
+    }
+    r.try_get(i)
+}
+
+impl RowRead for Row {
+    type Error = tokio_postgres::Error;
+    fn int(&self, i: usize) -> Result<i64, Self::Error> {
+        match int_of(self, i)? {
+            Some(v) => Ok(v),
+            // Let the driver say what is wrong (a NULL in a NOT NULL read).
+            None => self.try_get(i),
+        }
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        int_of(self, i)
+    }
+    fn text(&self, i: usize) -> Result<String, Self::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(i)
     }
 }

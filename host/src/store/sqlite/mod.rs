@@ -65,7 +65,10 @@ use self::files::{absolute, copy_read_only, lock_path_for, refuse_emptied_file, 
 use self::tx::{SqliteTx, complete, state_of};
 use super::lock::FileLockGuard;
 use super::protocol;
-use super::rows::{RawApplied, RawDirty, RawRun, RawVar, StoreCtx, run_columns};
+use super::rows::{
+    RawApplied, RawDirty, RawRun, RawVar, StoreCtx, applied_sql, dirty_sql, run_columns,
+    stored_env_sql,
+};
 use super::{
     AppliedMigration, DirtyMark, Resolution, RunId, RunOutcome, RunRecord, RunStart, RunState,
     Store, StoreError, StoreLock, StoredVar, TableNames, version_to_db,
@@ -355,20 +358,9 @@ impl Store for SqliteStore {
 
     async fn applied(&self) -> Result<Vec<AppliedMigration>, StoreError> {
         self.with_conn(|conn, inner| {
-            let sql = format!(
-                "SELECT version, COALESCE(name, ''), COALESCE(checksum, ''),
-                        COALESCE(applied_at, '')
-                 FROM {} ORDER BY version",
-                inner.ctx.names.sm
-            );
-            let rows = read_all(conn, inner, "read the applied versions", &sql, [], |r| {
-                Ok(RawApplied {
-                    version: r.get(0)?,
-                    name: r.get(1)?,
-                    checksum: r.get(2)?,
-                    applied_at: r.get(3)?,
-                })
-            })?;
+            let sql = applied_sql(&inner.ctx.names.sm);
+            let op = "read the applied versions";
+            let rows = read_all(conn, inner, op, &sql, [], |r| RawApplied::read(r))?;
             rows.into_iter().map(|r| inner.ctx.applied(r)).collect()
         })
         .await
@@ -376,23 +368,9 @@ impl Store for SqliteStore {
 
     async fn stored_env(&self) -> Result<Vec<StoredVar>, StoreError> {
         self.with_conn(|conn, inner| {
-            let n = &inner.ctx.names;
-            // Only versions still applied count (a row left by another tool for a
-            // rolled-back version is ignored).
-            let sql = format!(
-                "SELECT e.version, e.name, e.value FROM {se} e
-                 WHERE e.version IN (SELECT version FROM {sm})
-                 ORDER BY e.version, e.rowid",
-                se = n.se,
-                sm = n.sm
-            );
-            let rows = read_all(conn, inner, "read the stored variables", &sql, [], |r| {
-                Ok(RawVar {
-                    version: r.get(0)?,
-                    name: r.get(1)?,
-                    value: r.get(2)?,
-                })
-            })?;
+            let sql = stored_env_sql(&inner.ctx.names, "rowid");
+            let op = "read the stored variables";
+            let rows = read_all(conn, inner, op, &sql, [], |r| RawVar::read(r))?;
             rows.into_iter().map(|r| inner.ctx.stored_var(r)).collect()
         })
         .await
@@ -489,23 +467,8 @@ impl Store for SqliteStore {
                 run_columns(&state_of(""), "COALESCE(started_at, ran_at)"),
                 inner.ctx.names.mr
             );
-            let rows = read_all(conn, inner, "read the run history", &sql, [limit], |r| {
-                Ok(RawRun {
-                    id: r.get(0)?,
-                    version: r.get(1)?,
-                    name: r.get(2)?,
-                    direction: r.get(3)?,
-                    state: r.get(4)?,
-                    status_code: r.get(5)?,
-                    body: r.get(6)?,
-                    env_json: r.get(7)?,
-                    error: r.get(8)?,
-                    started_at: r.get(9)?,
-                    duration_ms: r.get(10)?,
-                    resolved_as: r.get(11)?,
-                    resolved_at: r.get(12)?,
-                })
-            })?;
+            let op = "read the run history";
+            let rows = read_all(conn, inner, op, &sql, [limit], |r| RawRun::read(r))?;
             rows.into_iter().map(|r| inner.ctx.run_record(r)).collect()
         })
         .await
@@ -513,31 +476,10 @@ impl Store for SqliteStore {
 
     async fn dirty(&self) -> Result<Option<DirtyMark>, StoreError> {
         self.with_conn(|conn, inner| {
-            let state = state_of("r.");
+            let sql = dirty_sql(&inner.ctx.names.mr, &state_of("r."), "r.ran_at");
             let row = conn
-                .prepare_cached(&format!(
-                    "SELECT r.id, r.version, r.name, r.direction, {state}, r.error,
-                            COALESCE(r.started_at, r.ran_at)
-                     FROM {mr} r
-                     WHERE r.id = (SELECT MAX(l.id) FROM {mr} l WHERE l.version = r.version)
-                       AND {state} IN ('running', 'failed')
-                     ORDER BY r.version LIMIT 1",
-                    mr = inner.ctx.names.mr
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row([], |r| {
-                        Ok(RawDirty {
-                            id: r.get(0)?,
-                            version: r.get(1)?,
-                            name: r.get(2)?,
-                            direction: r.get(3)?,
-                            state: r.get(4)?,
-                            error: r.get(5)?,
-                            started_at: r.get(6)?,
-                        })
-                    })
-                    .optional()
-                })
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.query_row([], |r| RawDirty::read(r)).optional())
                 .map_err(inner.err("look for failed or interrupted runs"))?;
             row.map(|r| inner.ctx.dirty_mark(r)).transpose()
         })

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Inner;
 use crate::store::protocol::RunTx;
-use crate::store::rows::{OutcomeRow, RawRunHead, state_expr};
+use crate::store::rows::{OutcomeRow, RawRunHead, RowRead, state_expr};
 use crate::store::{RunId, StoreError};
 
 /// `failed` is an INTEGER in SQLite (the Go tool's layout).
@@ -249,5 +249,21 @@ impl RunTx for SqliteTx<'_> {
 
     async fn commit(self, op: &str) -> Result<(), StoreError> {
         self.finish(op)
+    }
+}
+
+impl RowRead for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
     }
 }
