@@ -246,6 +246,36 @@ impl StoreLock for FileLockGuard {
     }
 }
 
+/// Re-execute this test binary to run the test `<module>::lock_child_process_helper`
+/// alone (as another process that takes a lock), with `env` set to `value`.
+/// `module` is the caller's `module_path!()`.
+#[cfg(test)]
+pub(crate) fn spawn_test_child(
+    module: &str,
+    env: &str,
+    value: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    // Test names are the module path without the crate name.
+    let test_name = match module.split_once("::") {
+        Some((_, rest)) => format!("{rest}::lock_child_process_helper"),
+        None => "lock_child_process_helper".to_owned(),
+    };
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            test_name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,34 +419,4 @@ mod tests {
         let guard = FileLockGuard::acquire(&path, Duration::from_secs(5), "s").await;
         assert!(guard.is_ok(), "{guard:?}");
     }
-}
-
-/// Re-execute this test binary to run the test `<module>::lock_child_process_helper`
-/// alone (as another process that takes a lock), with `env` set to `value`.
-/// `module` is the caller's `module_path!()`.
-#[cfg(test)]
-pub(crate) fn spawn_test_child(
-    module: &str,
-    env: &str,
-    value: impl AsRef<std::ffi::OsStr>,
-) -> std::process::Child {
-    use std::process::{Command, Stdio};
-    // Test names are the module path without the crate name.
-    let test_name = match module.split_once("::") {
-        Some((_, rest)) => format!("{rest}::lock_child_process_helper"),
-        None => "lock_child_process_helper".to_owned(),
-    };
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            test_name.as_str(),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(env, value)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
