@@ -3,7 +3,7 @@
 //!
 //! The [`Store`] trait is what the migrator talks to. It is async so that a
 //! network backend fits: the SQLite backend ([`SqliteStore`]) runs its blocking
-//! calls inline on a current-thread runtime and on tokio's blocking pool on a
+//! calls inline on a current-thread runtime and on a thread of its own on a
 //! multi-threaded one; the PostgreSQL backend ([`PostgresStore`]) is async
 //! through and through.
 //!

@@ -18,14 +18,14 @@
 //! One `rusqlite::Connection` behind a `std::sync::Mutex`. A commit with an
 //! fsync, or a wait on `busy_timeout` for another process's write, can block
 //! for milliseconds to seconds. On a multi-threaded tokio runtime (stages run
-//! concurrently, each with its own store) every operation therefore runs on
-//! tokio's blocking pool (`spawn_blocking`), so it never stalls the workers
-//! that drive other stages' HTTP requests. On a current-thread runtime (the
-//! single-stage command) there is nothing else to stall, and the hop to
-//! another thread and back (two thread wake-ups per call) would be most of a
-//! call's cost: the operation runs inline on the calling thread. Opening the
-//! store ([`SqliteStore::open`]) is synchronous: it happens once, before any
-//! request.
+//! concurrently, each with its own store) every operation therefore runs on a
+//! thread of the store's own, so it never stalls the workers that drive other
+//! stages' HTTP requests. On a current-thread runtime (the single-stage
+//! command) there is nothing else to stall, and the hop to another thread and
+//! back (thread wake-ups per call) would be most of a call's CPU cost: the
+//! operation runs inline on the calling thread. `calls.rs` has the choice and
+//! its figures. Opening the store ([`SqliteStore::open`]) is synchronous: it
+//! happens once, before any request.
 //!
 //! # Rules and SQL
 //! This module holds SQLite's SQL and connection handling only: what a
@@ -284,7 +284,7 @@ impl SqliteStore {
 
     /// Run `f` with the connection, on the thread [`CallThread`] says (by
     /// default: inline on a current-thread runtime or outside any runtime,
-    /// else on the blocking pool; see "Threads" above).
+    /// else on the store's own thread; see "Threads" above).
     async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -394,13 +394,30 @@ fn calls_run_where_the_mode_says_on_both_runtime_kinds() {
     }
 }
 
+/// Process totals: CPU time (user + system) and context switches (voluntary +
+/// involuntary) so far, over all threads.
+#[cfg(unix)]
+fn cpu_and_switches() -> (f64, i64) {
+    // SAFETY: getrusage writes into the struct we hand it and reads nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        secs(u.ru_utime) + secs(u.ru_stime),
+        (u.ru_nvcsw + u.ru_nivcsw) as i64,
+    )
+}
+
 /// What one store call costs on each thread choice and runtime kind (the
 /// hop between threads is what differs): `begin_run` + `finish_up_success`,
 /// the two calls of a migration, with `synchronous=NORMAL` so that no fsync
-/// hides the hop. The modes are interleaved over several rounds and the median
-/// round is printed (the machine is shared and noisy). Run with
+/// hides the hop. Prints wall time, CPU time and context switches per
+/// migration (the last is what a hop costs, and the figure least disturbed by
+/// other load); modes are interleaved over several rounds and the median round
+/// is printed. Run with
 /// `cargo test --release -p apirun --lib -- --ignored call_cost --nocapture`
 /// (`APIRUN_BENCH_DIR` picks the folder; /tmp may be tmpfs).
+#[cfg(unix)]
 #[test]
 #[ignore = "benchmark: prints timings"]
 fn call_cost() {
@@ -415,6 +432,10 @@ fn call_cost() {
         CallThread::Dedicated,
         CallThread::Caller,
     ];
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     for flavor in ["current_thread", "multi_thread"] {
         let rt = match flavor {
             "current_thread" => Builder::new_current_thread().enable_all().build(),
@@ -424,7 +445,8 @@ fn call_cost() {
                 .build(),
         }
         .unwrap();
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+        // Per mode: wall us, CPU us, switches, per migration, one entry per round.
+        let mut figures: Vec<[Vec<f64>; 3]> = vec![Default::default(); modes.len()];
         for _ in 0..ROUNDS {
             for (m, calls) in modes.iter().enumerate() {
                 let dir = tempfile::tempdir_in(&base).unwrap();
@@ -435,32 +457,37 @@ fn call_cost() {
                 };
                 let path = dir.path().join("b.db");
                 let s = SqliteStore::open_with(&path, TableNames::default(), options).unwrap();
-                let elapsed = rt.block_on(async {
+                let (wall, cpu, switches) = rt.block_on(async {
                     s.init().await.unwrap();
                     let env = vars(&[("user_id", "12345")]);
                     let outcome = RunOutcome {
                         env: env.clone(),
                         ..ok(201, &[])
                     };
+                    let (cpu0, sw0) = cpu_and_switches();
                     let t = Instant::now();
                     for v in 1..=N {
                         let id = s.begin_run(&start(v, Direction::Up)).await.unwrap();
                         let a = applied(v);
                         s.finish_up_success(id, &outcome, &a, &env).await.unwrap();
                     }
-                    t.elapsed()
+                    let (cpu1, sw1) = cpu_and_switches();
+                    (t.elapsed().as_secs_f64(), cpu1 - cpu0, sw1 - sw0)
                 });
-                times[m].push(elapsed.as_secs_f64() * 1e6 / N as f64);
+                let per = |x: f64| x / N as f64;
+                figures[m][0].push(per(wall * 1e6));
+                figures[m][1].push(per(cpu * 1e6));
+                figures[m][2].push(per(switches as f64));
             }
         }
         for (m, calls) in modes.iter().enumerate() {
-            let t = &mut times[m];
-            t.sort_by(f64::total_cmp);
+            let [wall, cpu, switches] = &mut figures[m];
             println!(
-                "{flavor} {calls:?}: median {:.0} us, best {:.0} us per migration \
-                 (2 calls, {N} migrations, {ROUNDS} rounds)",
-                t[ROUNDS / 2],
-                t[0]
+                "{flavor} {calls:?}: per migration (2 calls), median of {ROUNDS} rounds of {N}: \
+                 wall {:.0} us, CPU {:.0} us, {:.1} context switches",
+                median(wall),
+                median(cpu),
+                median(switches)
             );
         }
     }
