@@ -2,6 +2,11 @@
 //! (start one with `.ci/start-postgres.sh`, which prints it). Without it they
 //! fail, unless `APIRUN_TEST_PG_OPTIONAL=1`, which makes them skip. Each test
 //! works in a database of its own, dropped at the end (even on failure).
+//!
+//! Over 800 lines on purpose: one file, so that every PostgreSQL-specific
+//! case (settings, TLS, the advisory lock and its holder, reconnects, the Go
+//! tool's PostgreSQL layouts) shares the `TestDb` harness; the contract both
+//! backends share is `store/conformance.rs`, not repeated here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
