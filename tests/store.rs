@@ -1009,3 +1009,32 @@ fn stages_up_stops_at_an_interrupted_migration_until_retry_interrupted() {
     let json = status_json(&project, &[]);
     assert_eq!(json["applied"], serde_json::json!([1, 2, 3]), "{json:#}");
 }
+
+/// Every choice of thread for the SQLite store's calls (docs/store.md, "Which
+/// thread runs an SQLite call") records the same state through the real
+/// binary: `up` applies and stores the extracted variables, a second `up`
+/// sends nothing, `down` rolls back; an unknown value keeps the default.
+#[test]
+fn every_sqlite_call_thread_records_the_same_state() {
+    for calls in ["auto", "blocking-pool", "caller", "dedicated", "sideways"] {
+        let api = Api::start();
+        let project = Project::new();
+        project.write("config.yaml", &config(&api.url(), ""));
+        project.write("migration/001_a.yaml", &post_migration("a", ""));
+        project.write("migration/002_b.yaml", &post_migration("b", ""));
+        let env = [("APIRUN_SQLITE_CALLS", calls)];
+        project.apirun_env(&["up"], &env).success();
+        project.apirun_env(&["up"], &env).success();
+        assert_eq!(api.requests_to("POST", "/api/a").len(), 1, "{calls}");
+        assert_eq!(api.requests_to("POST", "/api/b").len(), 1, "{calls}");
+        let json = status_json(&project, &[]);
+        assert_eq!(
+            json["applied"],
+            serde_json::json!([1, 2]),
+            "{calls}: {json:#}"
+        );
+        project.apirun_env(&["down", "--to", "1"], &env).success();
+        let json = status_json(&project, &[]);
+        assert_eq!(json["applied"], serde_json::json!([1]), "{calls}: {json:#}");
+    }
+}

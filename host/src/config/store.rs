@@ -295,5 +295,17 @@ mod debug_tests {
             shown.contains("<hidden>") && shown.contains("\"db\""),
             "{shown}"
         );
+        // The store connects with this same type: its settings hide both too.
+        for connect in [
+            crate::store::PgConnect::from(&config),
+            crate::store::PgConnect::from(&PostgresConfig {
+                dsn: None,
+                ..config.clone()
+            }),
+        ] {
+            let shown = format!("{connect:?} {connect:#?}");
+            assert!(!shown.contains("dsn-pw-1234"), "{shown}");
+            assert!(!shown.contains("field-pw-5678"), "{shown}");
+        }
     }
 }

@@ -414,17 +414,7 @@ async fn postgres_store(
     access: Access,
 ) -> Result<crate::store::PostgresStore, EngineError> {
     let pg = &config.store.postgres;
-    let connect = match &pg.dsn {
-        Some(dsn) => crate::store::PgConnect::Dsn(dsn.clone()),
-        None => crate::store::PgConnect::Fields(crate::store::PgFields {
-            host: pg.host.clone(),
-            port: pg.port,
-            user: pg.user.clone(),
-            password: pg.password.clone(),
-            dbname: pg.dbname.clone(),
-            sslmode: pg.sslmode.clone(),
-        }),
-    };
+    let connect = crate::store::PgConnect::from(pg);
     let describe = connect.describe().unwrap_or_else(|_| "postgres".into());
     let connected = match access {
         Access::ReadWrite => crate::store::PostgresStore::connect(&connect, tables).await,

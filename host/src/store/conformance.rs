@@ -140,6 +140,42 @@ pub(crate) async fn down(s: &dyn Store, version: u64) -> RunId {
     id
 }
 
+/// After a backend opened the Go tool's tables (its `ensure` layout, which
+/// has a failed run of version 2 after a succeeded run of version 1, or its
+/// `goose` layout with only the latter): rows are kept and read, a legacy
+/// failed run with nothing after it is dirty, and new runs continue after the
+/// old ids. `started_at` is how the backend reads the old `ran_at` back.
+pub(crate) async fn go_rows_survive_the_upgrade(s: &dyn Store, variant: &str, started_at: &str) {
+    s.init().await.unwrap(); // idempotent after an upgrade too
+    assert_eq!(versions(&s.applied().await.unwrap()), [1], "{variant}");
+    let env = s.stored_env().await.unwrap();
+    assert_eq!(env_of(&env), [(1, "id", "5")], "{variant}");
+    let runs = s.runs(None).await.unwrap();
+    let oldest = runs.last().unwrap();
+    assert_eq!(oldest.state, RunState::Succeeded, "{variant}");
+    assert_eq!(oldest.started_at, started_at);
+    assert_eq!(oldest.env_json.as_deref(), Some("{\"id\":\"5\"}"));
+    let dirty = s.dirty().await.unwrap().map(|d| (d.version, d.state));
+    if variant == "ensure" {
+        assert_eq!(runs.len(), 2);
+        assert_eq!(dirty, Some((2, RunState::Failed)));
+    } else {
+        assert_eq!(dirty, None);
+    }
+    let id = up(s, 2, &[("x", "y")]).await;
+    assert!(id.0 > runs[0].id.0);
+    assert_eq!(s.dirty().await.unwrap(), None);
+}
+
+/// After the Go tool wrote a failed run of version 3 (state NULL, `failed`
+/// true, status 0) and applied version 9 in its own way.
+pub(crate) async fn go_rows_written_after_the_upgrade_read(s: &dyn Store, variant: &str) {
+    let d = s.dirty().await.unwrap().unwrap();
+    assert_eq!((d.version, d.state), (3, RunState::Failed), "{variant}");
+    assert_eq!(s.runs(Some(1)).await.unwrap()[0].status_code, None);
+    assert!(versions(&s.applied().await.unwrap()).contains(&9));
+}
+
 pub(crate) fn versions(a: &[AppliedMigration]) -> Vec<u64> {
     a.iter().map(|m| m.version).collect()
 }

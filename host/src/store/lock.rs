@@ -246,10 +246,39 @@ impl StoreLock for FileLockGuard {
     }
 }
 
+/// Re-execute this test binary to run the test `<module>::lock_child_process_helper`
+/// alone (as another process that takes a lock), with `env` set to `value`.
+/// `module` is the caller's `module_path!()`.
+#[cfg(test)]
+pub(crate) fn spawn_test_child(
+    module: &str,
+    env: &str,
+    value: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    // Test names are the module path without the crate name.
+    let test_name = match module.split_once("::") {
+        Some((_, rest)) => format!("{rest}::lock_child_process_helper"),
+        None => "lock_child_process_helper".to_owned(),
+    };
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            test_name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
 
     /// The behaviour everything above relies on, checked on this machine's OS and
     /// file system: two independent opens of one file in ONE process exclude each
@@ -358,25 +387,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.lock");
         let ready = path.with_extension("ready");
-        // Test names are the module path without the crate name.
-        let module = module_path!();
-        let test_name = match module.split_once("::") {
-            Some((_, rest)) => format!("{rest}::lock_child_process_helper"),
-            None => "lock_child_process_helper".to_owned(),
-        };
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                test_name.as_str(),
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_test_child(module_path!(), CHILD_ENV, path.as_os_str());
         let started = Instant::now();
         while !ready.exists() {
             if let Ok(Some(status)) = child.try_wait() {

@@ -3,8 +3,17 @@
 //!
 //! The [`Store`] trait is what the migrator talks to. It is async so that a
 //! network backend fits: the SQLite backend ([`SqliteStore`]) runs its blocking
-//! calls on tokio's blocking pool; the PostgreSQL backend ([`PostgresStore`]) is
-//! async through and through.
+//! calls inline on a current-thread runtime and on a thread of its own on a
+//! multi-threaded one; the PostgreSQL backend ([`PostgresStore`]) is async
+//! through and through.
+//!
+//! # Rules once, SQL per backend
+//! What the protocol below requires (which run may be finished and how, what a
+//! resolution records, how a damaged row is reported, which tables to create
+//! or upgrade from the Go tool's layouts) is decided once, in `protocol`,
+//! `rows` and `go_upgrade`; each backend implements their primitives
+//! (`protocol::RunTx`, `protocol::SchemaTx`) with its own SQL, and keeps its
+//! connection handling and locking (docs/store.md, "For maintainers").
 //!
 //! # Recording protocol (docs/store.md#recording-protocol)
 //!
@@ -29,8 +38,11 @@
 
 #[cfg(test)]
 mod conformance;
+mod go_upgrade;
 mod lock;
 pub mod postgres;
+mod protocol;
+mod rows;
 mod sqlite;
 mod tables;
 
@@ -42,8 +54,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use lock::{FileLockGuard, holder_description};
-pub use postgres::{PgConnect, PgFields, PgLockGuard, PgSslMode, PostgresStore};
-pub use sqlite::{SYNCHRONOUS_ENV, SqliteOptions, SqliteStore, Synchronous};
+pub use postgres::{PgConnect, PgLockGuard, PgSslMode, PostgresStore};
+pub use sqlite::{CALLS_ENV, CallThread, SYNCHRONOUS_ENV, SqliteOptions, SqliteStore, Synchronous};
 pub use tables::{TableNames, TableOverrides};
 
 /// Version of the store's own table layout, written into the `<schema_migrations>_meta`
