@@ -150,7 +150,7 @@ pub(crate) struct Failure {
 
 impl From<crate::migrate::EngineError> for Failure {
     fn from(e: crate::migrate::EngineError) -> Self {
-        let code = e.exit_code() as u8;
+        let code = engine_exit_code(&e);
         let message = match &e {
             crate::migrate::EngineError::Invalid(diagnostics) => {
                 format!(
@@ -161,6 +161,20 @@ impl From<crate::migrate::EngineError> for Failure {
             other => format!("error: {other}"),
         };
         Failure { message, code }
+    }
+}
+
+/// 1 = a migration (or the run) failed; 2 = bad usage, config or files, or
+/// a migration interrupted earlier (nothing was sent).
+pub(crate) fn engine_exit_code(e: &crate::migrate::EngineError) -> u8 {
+    use crate::migrate::EngineError as E;
+    match e {
+        E::Invalid(_) | E::Usage(_) | E::Interrupted(_) => 2,
+        E::Store { .. }
+        | E::Plugin(_)
+        | E::Transport(_)
+        | E::Wait(_)
+        | E::Migration(_) => 1,
     }
 }
 

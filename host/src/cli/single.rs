@@ -9,9 +9,10 @@ use super::args::{
 use super::{Failure, new_progress, render};
 use crate::config::{Loaded, StageConfig, load_stage_config};
 use crate::migrate::{
-    DownOptions, EngineError, InheritedVars, MigrationEvent, Observer, Services, Stage, UpOptions,
+    DownOptions, EngineError, InheritedVars, MigrationEvent, NoticeLevel, Observer, Services, Stage,
+    StageEnd, UpOptions,
 };
-use crate::output::{self, Masker, MigrationOutcome, Progress, RunSummary};
+use crate::output::{self, Masker, MigrationOutcome, Progress, RunSummary, StageState};
 use crate::plugin::{PluginRuntime, RuntimeOptions};
 use crate::store::{Access, Resolution};
 
@@ -47,6 +48,7 @@ impl Observer for ProgressObserver {
                 direction,
                 error,
                 duration,
+                ..
             } => self.0.migration_finished(
                 version,
                 name,
@@ -56,6 +58,52 @@ impl Observer for ProgressObserver {
                     duration,
                 },
             ),
+            MigrationEvent::StagePlanned { stage } => {
+                self.0.stage_state(stage, StageState::Pending, None)
+            }
+            MigrationEvent::StageStarted { stage } => {
+                self.0.stage_state(stage, StageState::Running, None)
+            }
+            MigrationEvent::StageFinished {
+                stage,
+                end,
+                duration,
+                detail,
+                ..
+            } => {
+                let state = match end {
+                    StageEnd::Applied => StageState::Applied,
+                    StageEnd::RolledBack => StageState::RolledBack,
+                    StageEnd::Failed => StageState::Failed,
+                    StageEnd::Skipped
+                    | StageEnd::ConditionFalse
+                    | StageEnd::NothingApplied
+                    | StageEnd::NotStarted => StageState::Skipped,
+                };
+                self.0.stage_state(stage, state, duration);
+                match (end, detail) {
+                    (StageEnd::Failed, Some(error)) => {
+                        self.0.println(&format!("error: stage `{stage}`: {error}"))
+                    }
+                    (_, Some(why)) => self.0.println(&format!("skipped [{stage}]: {why}")),
+                    (_, None) => {}
+                }
+            }
+            MigrationEvent::StageRolledBack { stage, .. } => {
+                self.0.stage_state(stage, StageState::RolledBack, None)
+            }
+            MigrationEvent::Notice { level, text, .. } => match level {
+                NoticeLevel::Info => self.0.println(text),
+                NoticeLevel::Warning | NoticeLevel::Error => {
+                    // Config warnings already carry their `warning:` heading.
+                    let head = format!("{}: ", level.as_str());
+                    if text.starts_with(&head) {
+                        self.0.println(text)
+                    } else {
+                        self.0.println(&format!("{head}{text}"))
+                    }
+                }
+            },
         }
     }
 }
@@ -191,7 +239,7 @@ impl Observer for Counting {
         match &event {
             MigrationEvent::Finished { .. } => self.done.fetch_add(1, Relaxed),
             MigrationEvent::Failed { .. } => self.failed.fetch_add(1, Relaxed),
-            MigrationEvent::Started { .. } => 0,
+            _ => 0,
         };
         self.inner.event(event)
     }

@@ -98,9 +98,33 @@ fn parse_wait(text: &str) -> Result<Duration, String> {
 impl From<StagesError> for Failure {
     fn from(e: StagesError) -> Self {
         Failure {
-            message: e.message,
-            code: e.code,
+            code: stages_exit_code(&e),
+            message: format!("error: {e}"),
         }
+    }
+}
+
+/// Exit status of a stages error: 2 when the user must fix something before
+/// anything runs (files, selection, dependencies), 1 when something failed
+/// while running (a store, an import); an engine error keeps its own.
+pub(super) fn stages_exit_code(e: &StagesError) -> u8 {
+    match e {
+        StagesError::Engine { source, .. } => super::engine_exit_code(source),
+        StagesError::ImportNeverApplied { .. }
+        | StagesError::ImportNotExported { .. }
+        | StagesError::Store { .. } => 1,
+        StagesError::InvalidFile { .. }
+        | StagesError::Cycle { .. }
+        | StagesError::UnknownStage { .. }
+        | StagesError::StageWithRange
+        | StagesError::EmptyRange { .. }
+        | StagesError::UnknownImport { .. }
+        | StagesError::Condition { .. }
+        | StagesError::DependenciesNotApplied { .. }
+        | StagesError::DependentsApplied { .. }
+        | StagesError::InvalidFiles { .. }
+        | StagesError::InvalidConfig { .. }
+        | StagesError::InvalidMigrations { .. } => 2,
     }
 }
 
@@ -186,7 +210,7 @@ async fn up_or_down(
     let factory_progress = progress.clone();
     let options = RunOptions {
         services,
-        progress: progress.clone(),
+        events: Arc::new(ProgressObserver(progress.clone())),
         observer: Arc::new(move |stage: &str| {
             Box::new(ProgressObserver(factory_progress.stage(stage)))
                 as Box<dyn crate::migrate::Observer>
@@ -195,6 +219,7 @@ async fn up_or_down(
         retry_interrupted: args.retry_interrupted,
     };
     let outcome = orchestration.run(&selected, way, &options).await;
+    progress.run_finished(&outcome.summary);
     if args.verbose {
         for (name, stage) in &outcome.stages {
             out!("  {name}: {}", masker.mask(&describe(stage)));
@@ -210,7 +235,7 @@ async fn up_or_down(
                 .join(", ")
         );
     }
-    if outcome.code != 0 {
+    if outcome.failed {
         let failed: Vec<String> = outcome
             .stages
             .iter()
@@ -226,7 +251,7 @@ async fn up_or_down(
             err!("error: {}", masker.mask(e));
         }
     }
-    Ok(outcome.code)
+    Ok(if outcome.failed { 1 } else { 0 })
 }
 
 /// One masker for the process: the `logging.masking` patterns of every

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::error::MigrationFailure;
+use super::error::{MigrationFailure, StepError, StepFailure};
 use super::plan::{plan_down, plan_up};
 use super::step::RenderMode;
 use super::vars::apply_local_env;
@@ -107,29 +107,39 @@ impl Stage {
         base: &super::Vars,
         pending: &BTreeSet<String>,
     ) -> Result<PlannedMigration, EngineError> {
-        let fail = |field: Option<String>, message: String| {
+        let fail = |failure: StepFailure| {
             EngineError::Migration(Box::new(MigrationFailure {
                 version: migration.version,
                 file: migration.path.clone(),
                 direction,
                 step: None,
-                field,
-                message,
-                status: None,
+                failure,
             }))
+        };
+        let env_fail = |name: String, source: crate::template::TemplateError, section: &str| {
+            fail(StepFailure::error(
+                Some(format!("{section}.env.{name}")),
+                StepError::Template {
+                    source,
+                    hint: String::new(),
+                },
+            ))
         };
         let mut vars = base.clone();
         apply_local_env(&migration.up.env, &mut vars)
-            .map_err(|(name, e)| fail(Some(format!("up.env.{name}")), e.to_string()))?;
+            .map_err(|(name, e)| env_fail(name, e, "up"))?;
         let (section, steps) = match (direction, &migration.down) {
             (Direction::Up, _) => ("up", migration.up.steps()),
             (Direction::Down, Some(down)) => {
                 apply_local_env(&down.env, &mut vars)
-                    .map_err(|(name, e)| fail(Some(format!("down.env.{name}")), e.to_string()))?;
+                    .map_err(|(name, e)| env_fail(name, e, "down"))?;
                 ("down", down.steps())
             }
             (Direction::Down, None) => {
-                return Err(fail(Some("down".into()), "there is no `down` block".into()));
+                return Err(fail(StepFailure::new(
+                    Some("down".to_string()),
+                    "there is no `down` block",
+                )));
             }
         };
         let mut planned = Vec::new();
@@ -156,7 +166,7 @@ impl Stage {
                             RenderMode::Plan { pending },
                         )
                         .await
-                        .map_err(|f| fail(f.field, f.message))?;
+                        .map_err(fail)?;
                     let url = self.steps.masker.mask(&rendered.display_url()).into_owned();
                     (Some(rendered.method), Some(url), rendered.auth_name)
                 }
