@@ -9,11 +9,13 @@
 //! valid JSON with the same meaning.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::junit::{Report, ReportError};
 use super::{Masker, RunSummary, escape::escape_json_line};
 use crate::migrate::{MigrationEvent, Observer, PlannedMigration};
 use crate::store::Direction;
@@ -129,6 +131,107 @@ impl JsonEvents {
         // stop the run: the events are a view, not the work.
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+    }
+}
+
+/// The machine-readable views of one run, built once by the CLI from
+/// `--output json`, `--report-junit PATH` and `--report-json PATH`: the
+/// JSON Lines stream on stdout and the report collector, with the observers
+/// to hand the engine and what to do when the run ends.
+pub struct RunOutputs {
+    pub json: Option<JsonEvents>,
+    pub report: Option<Report>,
+    junit: Option<PathBuf>,
+    report_json: Option<PathBuf>,
+}
+
+impl RunOutputs {
+    /// `suite`: the report's suite for migrations outside any stage (the
+    /// config file of `up`/`down`).
+    pub fn new(
+        json: bool,
+        junit: Option<PathBuf>,
+        report_json: Option<PathBuf>,
+        suite: &str,
+        masker: &Arc<Masker>,
+    ) -> RunOutputs {
+        let report = (junit.is_some() || report_json.is_some())
+            .then(|| Report::new(suite, masker.clone()));
+        RunOutputs {
+            json: json.then(|| JsonEvents::stdout(masker.clone())),
+            report,
+            junit,
+            report_json,
+        }
+    }
+
+    /// Whether stdout carries JSON (human progress must not go there).
+    pub fn json_on_stdout(&self) -> bool {
+        self.json.is_some()
+    }
+
+    /// Observers of the run (stage events and, for `up`/`down`, migrations).
+    pub fn observers(&self) -> Vec<Box<dyn Observer>> {
+        let mut out: Vec<Box<dyn Observer>> = Vec::new();
+        if let Some(json) = &self.json {
+            out.push(Box::new(json.clone()));
+        }
+        if let Some(report) = &self.report {
+            out.push(Box::new(report.clone()));
+        }
+        out
+    }
+
+    /// Observers of one stage's migrations.
+    pub fn stage_observers(&self, stage: &str) -> Vec<Box<dyn Observer>> {
+        let mut out: Vec<Box<dyn Observer>> = Vec::new();
+        if let Some(json) = &self.json {
+            out.push(Box::new(json.stage(stage)));
+        }
+        if let Some(report) = &self.report {
+            out.push(Box::new(report.stage(stage)));
+        }
+        out
+    }
+
+    pub fn run_started(&self, command: &str, dry_run: bool) {
+        if let Some(json) = &self.json {
+            json.run_started(command, dry_run);
+        }
+    }
+
+    /// A dry run's plan (of `stage`, in a multi-stage dry run).
+    pub fn planned(&self, stage: Option<&str>, plan: &[PlannedMigration]) {
+        if let Some(json) = &self.json {
+            let json = match stage {
+                Some(stage) => json.stage(stage),
+                None => json.clone(),
+            };
+            for migration in plan {
+                json.planned(migration);
+            }
+        }
+    }
+
+    /// The run ended: `run_finished`, then the report files.
+    pub fn finish(
+        &self,
+        summary: &RunSummary,
+        exit_code: u8,
+        error: Option<&str>,
+    ) -> Result<(), ReportError> {
+        if let Some(json) = &self.json {
+            json.run_finished(summary, exit_code, error);
+        }
+        if let Some(report) = &self.report {
+            if let Some(path) = &self.junit {
+                report.write_junit(path)?;
+            }
+            if let Some(path) = &self.report_json {
+                report.write_json(path, exit_code)?;
+            }
+        }
+        Ok(())
     }
 }
 
