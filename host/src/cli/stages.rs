@@ -1,172 +1,26 @@
 //! `apirun stages up|down|status|validate`: multi-stage orchestration over a
 //! stages.yaml (docs/multi-stage.md). The work is in [`crate::orchestrate`];
-//! this parses flags and prints.
+//! this parses flags and prints. (`stages init` is in [`super::init`].)
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::args::{OutputFormat, ProgressArg};
-use super::single::{ProgressObserver, plugin_runtime};
-use super::{Failure, new_progress};
-use crate::migrate::Services;
+use super::context::{Context, LogFrom, ProgressObserver};
+use super::defs::{OutputFormat, StagesRunArgs, StagesStatusArgs, StagesValidateArgs};
+use super::exit::{Exit, Failure};
 use crate::orchestrate::{
     Orchestration, RunOptions, Selection, StageOutcome, StagesError, Way, inspect_stage,
     validate_stages,
 };
-use crate::output::{self, Masker};
+use crate::output::events::RunOutputs;
+use crate::output::{self, Masker, RunSummary};
 
-#[derive(Debug, Args)]
-pub struct StagesArgs {
-    #[command(subcommand)]
-    pub command: StagesCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum StagesCommand {
-    /// Apply every selected stage's pending migrations, in dependency order.
-    Up(StagesRunArgs),
-    /// Roll back the selected stages, dependents first.
-    Down(StagesRunArgs),
-    /// Per stage: applied and pending migrations, last run, dependencies.
-    Status(StagesStatusArgs),
-    /// Check stages.yaml, the dependency graph and every stage's files; send nothing.
-    Validate(StagesFileArg),
-    /// Write a starter stages project (stages.yaml and two stages).
-    Init(super::args::InitArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct StagesFileArg {
-    /// The stages file (this, not the global --config, for `stages` commands).
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "APIRUN_STAGES_CONFIG",
-        default_value = "stages.yaml"
-    )]
-    pub config: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct StagesRunArgs {
-    #[command(flatten)]
-    pub file: StagesFileArg,
-    /// Only this stage (up: its dependencies must be applied; down: its dependents must not be).
-    #[arg(long, env = "APIRUN_STAGE", conflicts_with_all = ["from", "to"])]
-    pub stage: Option<String>,
-    /// up: this stage and everything depending on it; down: the first (most downstream) stage rolled back.
-    #[arg(long, env = "APIRUN_STAGES_FROM")]
-    pub from: Option<String>,
-    /// up: this stage and everything it depends on; down: the last stage rolled back.
-    #[arg(long, env = "APIRUN_STAGES_TO")]
-    pub to: Option<String>,
-    /// Print the plan by dependency level and each stage's migrations; send nothing.
-    #[arg(long, env = "APIRUN_DRY_RUN")]
-    pub dry_run: bool,
-    /// Override global.wait_between_stages (e.g. `0s`, `500ms`).
-    #[arg(long, env = "APIRUN_WAIT_BETWEEN_STAGES", value_parser = parse_wait)]
-    pub wait_between_stages: Option<Duration>,
-    /// Also print each stage's outcome and error in full at the end.
-    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
-    pub verbose: bool,
-    /// up: send again a migration whose earlier run was interrupted mid-request
-    /// (outcome unknown); without it the stage stops there (see `apirun resolve`).
-    #[arg(long, env = "APIRUN_RETRY_INTERRUPTED")]
-    pub retry_interrupted: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StagesStatusArgs {
-    #[command(flatten)]
-    pub file: StagesFileArg,
-    /// Also show each stage's store and exported variables (secrets masked).
-    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
-    pub verbose: bool,
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    crate::orchestrate::parse_wait(text)
-}
-
-impl From<StagesError> for Failure {
-    fn from(e: StagesError) -> Self {
-        Failure {
-            code: stages_exit_code(&e),
-            message: format!("error: {e}"),
-        }
-    }
-}
-
-/// Exit status of a stages error: 2 when the user must fix something before
-/// anything runs (files, selection, dependencies), 1 when something failed
-/// while running (a store, an import); an engine error keeps its own.
-pub(super) fn stages_exit_code(e: &StagesError) -> u8 {
-    match e {
-        StagesError::Engine { source, .. } => super::engine_exit_code(source),
-        StagesError::ImportNeverApplied { .. }
-        | StagesError::ImportNotExported { .. }
-        | StagesError::Store { .. } => 1,
-        StagesError::InvalidFile { .. }
-        | StagesError::Cycle { .. }
-        | StagesError::UnknownStage { .. }
-        | StagesError::StageWithRange
-        | StagesError::EmptyRange { .. }
-        | StagesError::UnknownImport { .. }
-        | StagesError::Condition { .. }
-        | StagesError::DependenciesNotApplied { .. }
-        | StagesError::DependentsApplied { .. }
-        | StagesError::InvalidFiles { .. }
-        | StagesError::InvalidConfig { .. }
-        | StagesError::InvalidMigrations { .. } => 2,
-    }
-}
-
-pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure> {
-    match &args.command {
-        StagesCommand::Up(a) => up_or_down(progress, a, Way::Up).await,
-        StagesCommand::Down(a) => up_or_down(progress, a, Way::Down).await,
-        StagesCommand::Status(a) => status(a).await,
-        StagesCommand::Validate(a) => validate(&a.config),
-        StagesCommand::Init(a) => super::init::stages_init(&a.dir),
-    }
-}
-
-/// One masker and one plugin runtime for the whole process. `read_only`:
-/// the command only reads (status, dry run), so stores are opened read-only.
-fn services(masker: &Arc<Masker>, read_only: bool) -> Result<Services, Failure> {
-    init_logging(masker);
-    Ok(Services {
-        runtime: plugin_runtime()?,
-        masker: masker.clone(),
-        store_access: if read_only {
-            crate::store::Access::ReadOnly
-        } else {
-            crate::store::Access::ReadWrite
-        },
-    })
-}
-
-fn init_logging(masker: &Arc<Masker>) {
-    // Stage configs may differ in logging settings; the process has one
-    // subscriber, so stages use the defaults (APIRUN_LOG overrides them).
-    if let Err(e) = output::init_logging(output::LogSettings {
-        level: output::LogLevel::Info,
-        format: output::LogFormat::Text,
-        masker: masker.clone(),
-    }) {
-        err!("warning: logging not set up: {e:?}");
-    }
-}
-
-fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
-    let orchestration = Orchestration::load(path)?;
+fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
+    let mut orchestration = Orchestration::load(path)?;
+    orchestration.cli_vars = ctx.all_vars();
     for warning in orchestration
         .warnings
         .iter()
@@ -177,12 +31,8 @@ fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
     Ok(Arc::new(orchestration))
 }
 
-async fn up_or_down(
-    progress_arg: ProgressArg,
-    args: &StagesRunArgs,
-    way: Way,
-) -> Result<u8, Failure> {
-    let orchestration = load(&args.file.config)?;
+pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result<Exit, Failure> {
+    let orchestration = load(ctx, &args.file.config)?;
     let selection = Selection {
         stage: args.stage.clone(),
         from: args.from.clone(),
@@ -190,51 +40,108 @@ async fn up_or_down(
     };
     let selected = orchestration.select(&selection, way)?;
     orchestration.check_files(&selected)?;
-    let masker = Arc::new(process_masker(&orchestration, &selected)?);
-    output::set_process_masker(&masker);
-    let services = services(&masker, args.dry_run)?;
+    let masker = ctx.install_masker(
+        process_masker(&orchestration, &selected)?,
+        LogFrom::Defaults,
+    );
+    let dry = args.dry_run.dry_run;
+    let outputs = RunOutputs::new(
+        args.output.output == OutputFormat::Json,
+        args.report.report_junit.clone(),
+        args.report.report_json.clone(),
+        &args.file.config.display().to_string(),
+        &masker,
+    );
+    let command = match way {
+        Way::Up => "stages up",
+        Way::Down => "stages down",
+    };
+    outputs.run_started(command, dry);
+    // Refusals before anything runs end the event stream too.
+    let refused = |e: StagesError| -> Failure {
+        let failure = Failure::from(e);
+        let _ = outputs.finish(
+            &RunSummary::default(),
+            failure.exit as u8,
+            Some(failure.message.trim_start_matches("error: ")),
+        );
+        failure
+    };
+    let services = ctx.services(dry)?;
     match way {
         Way::Up => {
             orchestration
                 .check_up_dependencies(&selected, &services)
-                .await?
+                .await
         }
-        Way::Down => orchestration.check_down_dependents(&selected).await?,
+        Way::Down => orchestration.check_down_dependents(&selected).await,
     }
-    if args.dry_run {
-        let (levels, plans) = orchestration.dry_run(&selected, way, &services).await?;
-        print_dry_run(&orchestration, &levels, &plans, way, &masker);
-        return Ok(0);
+    .map_err(refused)?;
+    if dry {
+        let (levels, plans) = orchestration
+            .dry_run(&selected, way, &services)
+            .await
+            .map_err(refused)?;
+        if outputs.json_on_stdout() {
+            for plan in &plans {
+                outputs.planned(Some(&plan.name), &plan.migrations);
+            }
+        } else {
+            print_dry_run(&orchestration, &levels, &plans, way, &masker);
+        }
+        outputs
+            .finish(&RunSummary::default(), Exit::Ok as u8, None)
+            .map_err(Failure::failed)?;
+        return Ok(Exit::Ok);
     }
-    let progress = new_progress(progress_arg, &masker);
+    let progress = ctx.progress_for(outputs.json_on_stdout());
+    let mut events = outputs.observers();
+    events.push(Box::new(ProgressObserver(progress.clone())));
+    let outputs = Arc::new(outputs);
+    let factory_outputs = Arc::clone(&outputs);
     let factory_progress = progress.clone();
     let options = RunOptions {
         services,
-        events: Arc::new(ProgressObserver(progress.clone())),
+        events: Arc::new(events),
         observer: Arc::new(move |stage: &str| {
-            Box::new(ProgressObserver(factory_progress.stage(stage)))
-                as Box<dyn crate::migrate::Observer>
+            let mut observers = factory_outputs.stage_observers(stage);
+            observers.push(Box::new(ProgressObserver(factory_progress.stage(stage))));
+            Box::new(observers) as Box<dyn crate::migrate::Observer>
         }),
         wait_between_stages: args.wait_between_stages,
-        retry_interrupted: args.retry_interrupted,
+        retry_interrupted: args.retry_interrupted.retry_interrupted,
     };
     let outcome = orchestration.run(&selected, way, &options).await;
     progress.run_finished(&outcome.summary);
-    if args.verbose {
+    // Human lines go where progress goes: stdout, or stderr when stdout is JSON.
+    let human = |line: String| {
+        if outputs.json_on_stdout() {
+            err!("{line}");
+        } else {
+            out!("{line}");
+        }
+    };
+    if ctx.verbose() {
         for (name, stage) in &outcome.stages {
-            out!("  {name}: {}", masker.mask(&describe(stage)));
+            human(format!("  {name}: {}", masker.mask(&describe(stage))));
         }
     }
     for (name, versions) in &outcome.rolled_back {
-        out!(
+        human(format!(
             "rolled back [{name}]: {}",
             versions
                 .iter()
                 .map(|v| format!("{v:03}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
+    let exit = if outcome.failed {
+        Exit::MigrationFailed
+    } else {
+        Exit::Ok
+    };
+    let mut error = None;
     if outcome.failed {
         let failed: Vec<String> = outcome
             .stages
@@ -246,12 +153,17 @@ async fn up_or_down(
                 _ => None,
             })
             .collect();
-        err!("error: stage(s) failed:\n{}", failed.join("\n"));
+        let text = format!("stage(s) failed:\n{}", failed.join("\n"));
+        err!("error: {text}");
         for e in &outcome.rollback_errors {
             err!("error: {}", masker.mask(e));
         }
+        error = Some(text);
     }
-    Ok(if outcome.failed { 1 } else { 0 })
+    outputs
+        .finish(&outcome.summary, exit as u8, error.as_deref())
+        .map_err(Failure::failed)?;
+    Ok(exit)
 }
 
 /// One masker for the process: the `logging.masking` patterns of every
@@ -274,22 +186,17 @@ fn process_masker(
             any = true;
             let masking = &loaded.value.logging.masking;
             if let Err(e) = Masker::from_config(true, &masking.patterns) {
-                return Err(Failure {
-                    message: format!(
-                        "error: {}: logging.masking.patterns: {e}",
-                        def.config_path.display()
-                    ),
-                    code: 2,
-                });
+                return Err(Failure::bad_input(format!(
+                    "{}: logging.masking.patterns: {e}",
+                    def.config_path.display()
+                )));
             }
             enabled |= masking.enabled;
             patterns.extend(masking.patterns.iter().cloned());
         }
     }
-    Masker::from_config(enabled || !any, &patterns).map_err(|e| Failure {
-        message: format!("error: logging.masking.patterns of a stage: {e}"),
-        code: 2,
-    })
+    Masker::from_config(enabled || !any, &patterns)
+        .map_err(|e| Failure::bad_input(format!("logging.masking.patterns of a stage: {e}")))
 }
 
 fn describe(outcome: &StageOutcome) -> String {
@@ -351,10 +258,9 @@ fn print_dry_run(
     }
 }
 
-async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
-    let orchestration = load(&args.file.config)?;
-    let masker = Arc::new(Masker::new());
-    output::set_process_masker(&masker);
+pub async fn status(ctx: &Context, args: &StagesStatusArgs) -> Result<Exit, Failure> {
+    let orchestration = load(ctx, &args.file.config)?;
+    let masker = ctx.masker();
     // Register secret-named variables known without running anything, so a
     // value that appears elsewhere is masked too.
     for (k, v) in &orchestration.file.global.env {
@@ -381,7 +287,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
         }
         rows.push((def, info));
     }
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let stages: Vec<serde_json::Value> = rows
                 .iter()
@@ -397,7 +303,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
                         "state": state_word(info),
                         "last_run": info.last_run,
                     });
-                    if args.verbose {
+                    if ctx.verbose() {
                         v["exported"] = info
                             .exported
                             .iter()
@@ -461,7 +367,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
                     last
                 );
             }
-            if args.verbose {
+            if ctx.verbose() {
                 for (def, info) in &rows {
                     out!();
                     out!("[{}]", def.name);
@@ -491,7 +397,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
@@ -503,13 +409,19 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
     }
 }
 
-fn validate(path: &Path) -> Result<u8, Failure> {
+pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failure> {
+    if args.output.output == OutputFormat::Json {
+        return Err(Failure::not_available("--output json"));
+    }
+    let path = args.file.config.as_path();
     // Plugins load through the same runtime (and compile cache) as `stages up`.
-    let runtime = plugin_runtime()?;
-    let result = validate_stages(path, Some(&runtime));
+    let runtime = ctx.plugin_runtime()?;
+    let cli: BTreeSet<String> = ctx.all_vars().into_keys().collect();
+    let result = validate_stages(path, Some(&runtime), &cli);
     for d in result.all() {
         err!("{d}");
     }
+    ctx.warn_unused_vars(&result.used);
     let errors = result.error_count();
     if errors > 0 {
         let stages: BTreeSet<&str> = result
@@ -529,7 +441,7 @@ fn validate(path: &Path) -> Result<u8, Failure> {
                 )
             }
         );
-        return Ok(2);
+        return Ok(Exit::BadInput);
     }
     let files: usize = result.migrations.values().sum();
     out!(
@@ -537,5 +449,5 @@ fn validate(path: &Path) -> Result<u8, Failure> {
         path.display(),
         result.stages.len()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -145,6 +145,18 @@ impl Report {
         });
     }
 
+    /// Like [`Self::skip`], unless the migration already has a case (it ran).
+    pub fn skip_unless_run(&self, version: u64, name: &str, direction: Direction, why: &str) {
+        let ran = self
+            .lock()
+            .iter()
+            .filter(|s| *s.name == *self.suite)
+            .any(|s| s.cases.iter().any(|c| c.version == Some(version)));
+        if !ran {
+            self.skip(version, name, direction, why);
+        }
+    }
+
     /// The suites collected so far, in the order they first had an event.
     pub fn suites(&self) -> Vec<Suite> {
         self.lock().clone()
