@@ -59,6 +59,7 @@ down:
 /// API's error body quotes the path back).
 const FAILING: &str = r#"up:
   request:
+    auth_name: admin
     method: POST
     url: "{{.api_base}}/no-such-route/{{.admin_password}}"
     body: '{}'
@@ -361,7 +362,7 @@ fn stages_up_streams_stage_events_and_a_suite_per_stage() {
 #[test]
 fn a_failed_stage_is_a_junit_failure_and_its_dependents_are_skipped() {
     let api = Api::with_basic("admin", SECRET);
-    // `app` fails, then a third stage depending on it is skipped.
+    // `app` fails, then a third stage depending on it does not run.
     let project = stages_project(&api, FAILING);
     project.write("web/config.yaml", &config(&api.url()));
     project.write("web/migration/001_web.yaml", &create("sites"));
@@ -396,7 +397,8 @@ fn a_failed_stage_is_a_junit_failure_and_its_dependents_are_skipped() {
     };
     assert_eq!(outcome("base"), "applied");
     assert_eq!(outcome("app"), "failed");
-    assert_eq!(outcome("web"), "skipped");
+    // on_failure defaults to stop: the run stops, `web` never starts.
+    assert_eq!(outcome("web"), "not_started");
     let failed = of_type(&all, "migration_finished")
         .into_iter()
         .find(|e| e["outcome"] == "failed")
