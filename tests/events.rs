@@ -411,3 +411,39 @@ fn a_failed_stage_is_a_junit_failure_and_its_dependents_are_skipped() {
     assert_eq!((counts.failures, counts.skipped), (1, 1));
     assert_eq!(counts.root_failures, 1);
 }
+
+/// A secret that reaches the events unmasked by the engine (here in a file
+/// name, which becomes the migration's name) is masked by the event writer
+/// and the report writer themselves.
+#[test]
+fn a_secret_in_a_migration_name_is_masked_in_events_and_reports() {
+    let api = Api::with_basic("admin", SECRET);
+    let project = Project::new();
+    project.write("config.yaml", &config(&api.url()));
+    project.write(&format!("migration/001_{SECRET}.yaml"), &create("users"));
+    let report = project.path().join("junit.xml");
+    let json_report = project.path().join("report.json");
+    let out = project.apirun(&[
+        "up",
+        "--output",
+        "json",
+        "--report-junit",
+        report.to_str().expect("path"),
+        "--report-json",
+        json_report.to_str().expect("path"),
+    ]);
+    out.success();
+    assert_no_secret("stdout", &out.stdout);
+    assert_no_secret("stderr", &out.stderr);
+    let all = events(&out);
+    let started = of_type(&all, "migration_started");
+    assert_eq!(started.len(), 1, "{}", out.stdout);
+    assert!(
+        started[0]["name"].as_str().is_some_and(|n| n.contains("***")),
+        "{}",
+        started[0]
+    );
+    assert_eq!(junit(&report).cases, 1);
+    let json = std::fs::read_to_string(&json_report).expect("json report");
+    assert_no_secret("the JSON report", &json);
+}
