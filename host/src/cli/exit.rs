@@ -67,14 +67,6 @@ impl Failure {
         }
     }
 
-    /// A flag another part of the CLI will implement.
-    pub fn not_available(flag: &str) -> Failure {
-        Failure::bad_input(format!(
-            "{flag} is not available yet in this build of apirun; run without it"
-        ))
-    }
-}
-
 /// 1 = a migration (or the run) failed; 2 = bad usage, config or files, or
 /// a migration interrupted earlier (nothing was sent).
 pub fn engine_exit(e: &EngineError) -> Exit {

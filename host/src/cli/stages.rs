@@ -410,9 +410,7 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
 }
 
 pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failure> {
-    if args.output.output == OutputFormat::Json {
-        return Err(Failure::not_available("--output json"));
-    }
+    let json = args.output.output == OutputFormat::Json;
     let path = args.file.config.as_path();
     // Plugins load through the same runtime (and compile cache) as `stages up`.
     let runtime = ctx.plugin_runtime()?;
@@ -423,6 +421,34 @@ pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failur
     }
     ctx.warn_unused_vars(&result.used);
     let errors = result.error_count();
+    if json {
+        // One document; stderr keeps the same lines for people.
+        let problems: Vec<serde_json::Value> = result
+            .all()
+            .map(|d| {
+                json!({
+                    "severity": d.severity,
+                    "file": d.file.display().to_string(),
+                    "line": d.line,
+                    "column": d.column,
+                    "field": d.field,
+                    "message": d.message,
+                    "hint": d.hint,
+                })
+            })
+            .collect();
+        let mut value = json!({
+            "schema": crate::output::events::EVENT_SCHEMA,
+            "config": path.display().to_string(),
+            "valid": errors == 0,
+            "errors": errors,
+            "stages": result.stages.len(),
+            "migrations": result.migrations.values().sum::<usize>(),
+            "problems": problems,
+        });
+        ctx.masker().mask_json(&mut value);
+        out_json!(&value);
+    }
     if errors > 0 {
         let stages: BTreeSet<&str> = result
             .stages
@@ -442,6 +468,9 @@ pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failur
             }
         );
         return Ok(Exit::BadInput);
+    }
+    if json {
+        return Ok(Exit::Ok);
     }
     let files: usize = result.migrations.values().sum();
     out!(

@@ -72,7 +72,7 @@ impl JsonEvents {
             json!({
                 "command": command,
                 "dry_run": dry_run,
-                "version": env!("CARGO_PKG_VERSION"),
+                "apirun_version": env!("CARGO_PKG_VERSION"),
             }),
         );
     }
@@ -106,8 +106,9 @@ impl JsonEvents {
         );
     }
 
-    /// Writes one event: `type` and `schema` first, then `stage` (when this
-    /// handle has one and the fields do not), then `fields`.
+    /// Writes one event: `type`, `schema`, `stage` (when this handle has one
+    /// and the fields do not) and `fields` (key order is not part of the
+    /// schema).
     fn emit(&self, kind: &str, fields: Value) {
         let mut object = Map::new();
         object.insert("type".into(), Value::from(kind));
