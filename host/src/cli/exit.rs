@@ -66,6 +66,7 @@ impl Failure {
             exit: Exit::MigrationFailed,
         }
     }
+}
 
 /// 1 = a migration (or the run) failed; 2 = bad usage, config or files, or
 /// a migration interrupted earlier (nothing was sent).
