@@ -81,7 +81,10 @@ fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 fn assert_no_secret(what: &str, text: &str) {
-    assert!(!text.contains(SECRET), "the secret leaked into {what}:\n{text}");
+    assert!(
+        !text.contains(SECRET),
+        "the secret leaked into {what}:\n{text}"
+    );
 }
 
 /// Counts of a JUnit file, parsed with quick-xml: the root's attributes and
@@ -166,7 +169,10 @@ fn up_streams_one_event_per_line_matching_the_server_log() {
     assert_no_secret("stderr", &out.stderr);
     let all = events(&out);
     assert!(all.iter().all(|e| e["schema"] == 1), "{}", out.stdout);
-    let types: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap_or("")).collect();
+    let types: Vec<&str> = all
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(
         types,
         [
@@ -186,9 +192,16 @@ fn up_streams_one_event_per_line_matching_the_server_log() {
     let finished = of_type(&all, "migration_finished");
     assert_eq!(seen.len(), finished.len(), "{seen:?}");
     for (event, request) in finished.iter().zip(&seen) {
-        let collection = if event["version"] == 1 { "users" } else { "teams" };
+        let collection = if event["version"] == 1 {
+            "users"
+        } else {
+            "teams"
+        };
         assert_eq!(request["path"], format!("/api/{collection}"), "{request}");
-        assert_eq!(event["status_code"], request["status"], "{event} vs {request}");
+        assert_eq!(
+            event["status_code"], request["status"],
+            "{event} vs {request}"
+        );
         assert_eq!(event["outcome"], "applied");
         assert_eq!(event["direction"], "up");
         assert!(event["duration_ms"].is_u64(), "{event}");
@@ -332,16 +345,31 @@ fn stages_up_streams_stage_events_and_a_suite_per_stage() {
     assert_eq!(started, ["base", "app"], "{}", out.stdout);
     let finished = of_type(&all, "stage_finished");
     assert_eq!(finished.len(), 2);
-    assert!(finished.iter().all(|e| e["outcome"] == "applied"), "{}", out.stdout);
-    assert!(finished.iter().all(|e| e["migrations"] == 1), "{}", out.stdout);
+    assert!(
+        finished.iter().all(|e| e["outcome"] == "applied"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        finished.iter().all(|e| e["migrations"] == 1),
+        "{}",
+        out.stdout
+    );
     // Each migration event names its stage; the server saw one request each.
     let migrations = of_type(&all, "migration_finished");
     let by_stage: Vec<(&Value, &Value)> = migrations
         .iter()
         .map(|e| (&e["stage"], &e["status_code"]))
         .collect();
-    assert_eq!(by_stage, [(&"base".into(), &201.into()), (&"app".into(), &201.into())]);
-    let seen: Vec<Value> = api.requests().into_iter().map(|r| r["path"].clone()).collect();
+    assert_eq!(
+        by_stage,
+        [(&"base".into(), &201.into()), (&"app".into(), &201.into())]
+    );
+    let seen: Vec<Value> = api
+        .requests()
+        .into_iter()
+        .map(|r| r["path"].clone())
+        .collect();
     assert_eq!(seen, ["/api/users", "/api/teams"]);
     // The stage's migration events come between its start and its end.
     let position = |kind: &str, stage: &str| {
@@ -352,7 +380,10 @@ fn stages_up_streams_stage_events_and_a_suite_per_stage() {
     assert!(position("stage_started", "app") < position("migration_finished", "app"));
     assert!(position("migration_finished", "app") < position("stage_finished", "app"));
     let end = of_type(&all, "run_finished")[0];
-    assert_eq!((end["exit_code"].clone(), end["applied"].clone()), (0.into(), 2.into()));
+    assert_eq!(
+        (end["exit_code"].clone(), end["applied"].clone()),
+        (0.into(), 2.into())
+    );
 
     let counts = junit(&report);
     assert_eq!(counts.suites, ["base", "app"]);
@@ -403,7 +434,10 @@ fn a_failed_stage_is_a_junit_failure_and_its_dependents_are_skipped() {
         .into_iter()
         .find(|e| e["outcome"] == "failed")
         .expect("a failed migration event");
-    assert_eq!((failed["stage"].clone(), failed["status_code"].clone()), ("app".into(), 404.into()));
+    assert_eq!(
+        (failed["stage"].clone(), failed["status_code"].clone()),
+        ("app".into(), 404.into())
+    );
     assert_eq!(of_type(&all, "run_finished")[0]["exit_code"], 1);
 
     let counts = junit(&report);
@@ -439,7 +473,9 @@ fn a_secret_in_a_migration_name_is_masked_in_events_and_reports() {
     let started = of_type(&all, "migration_started");
     assert_eq!(started.len(), 1, "{}", out.stdout);
     assert!(
-        started[0]["name"].as_str().is_some_and(|n| n.contains("***")),
+        started[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("***")),
         "{}",
         started[0]
     );

@@ -66,7 +66,10 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<Exit, Failure> {
         Some(_) => pending_versions(&stage, args.to).await,
         None => Vec::new(),
     };
-    let observer = Counting::with(ctx.progress_for(outputs.json_on_stdout()), outputs.observers());
+    let observer = Counting::with(
+        ctx.progress_for(outputs.json_on_stdout()),
+        outputs.observers(),
+    );
     let options = UpOptions {
         to: args.to,
         allow_out_of_order: args.allow_out_of_order,
@@ -102,7 +105,10 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<Exit, Failure> {
         let plan = stage.plan_down_dry(to).await;
         return dry_run_finished(&outputs, plan, "down");
     }
-    let observer = Counting::with(ctx.progress_for(outputs.json_on_stdout()), outputs.observers());
+    let observer = Counting::with(
+        ctx.progress_for(outputs.json_on_stdout()),
+        outputs.observers(),
+    );
     let result = stage.down(&DownOptions { to }, &observer).await;
     let summary = observer.finish(result.as_ref().map(|r| r.duration));
     run_finished(&outputs, &summary, result.map(|_| ()))

@@ -62,8 +62,12 @@ pub enum MigrationEvent<'a> {
         duration: Duration,
     },
     /// A stage the run will walk, before any stage starts (in run order).
-    StagePlanned { stage: &'a str },
-    StageStarted { stage: &'a str },
+    StagePlanned {
+        stage: &'a str,
+    },
+    StageStarted {
+        stage: &'a str,
+    },
     StageFinished {
         stage: &'a str,
         end: StageEnd,
@@ -75,7 +79,10 @@ pub enum MigrationEvent<'a> {
         detail: Option<&'a str>,
     },
     /// `rollback_on_failure` rolled back what this run applied in `stage`.
-    StageRolledBack { stage: &'a str, versions: &'a [u64] },
+    StageRolledBack {
+        stage: &'a str,
+        versions: &'a [u64],
+    },
     /// A line for people: a config warning, a rollback step, a stage task
     /// that ended abnormally (not masked: observers mask).
     Notice {

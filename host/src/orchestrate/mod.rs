@@ -37,7 +37,10 @@ pub enum StagesError {
         "{} is invalid ({} problem(s)):\n{diagnostics}\nrun `apirun stages validate -c {}` for every problem at once",
         path.display(), diagnostics.errors().count(), path.display()
     )]
-    InvalidFile { path: PathBuf, diagnostics: Diagnostics },
+    InvalidFile {
+        path: PathBuf,
+        diagnostics: Diagnostics,
+    },
     #[error(
         "{}: depends_on: dependency cycle: {}; remove one of these dependencies",
         path.display(), cycles.join("; ")
@@ -112,22 +115,37 @@ pub enum StagesError {
         "not applied yet: {}; apply them first, e.g. `apirun stages up --to {first}`, or run without --stage",
         problems.join(", ")
     )]
-    DependenciesNotApplied { problems: Vec<String>, first: String },
+    DependenciesNotApplied {
+        problems: Vec<String>,
+        first: String,
+    },
     #[error(
         "cannot roll back: these dependents are still applied: {}; roll them back first \
          (e.g. `apirun stages down --to {first}` rolls back a stage and everything that depends on it)",
         problems.join(", ")
     )]
-    DependentsApplied { problems: Vec<String>, first: String },
+    DependentsApplied {
+        problems: Vec<String>,
+        first: String,
+    },
     #[error(
         "invalid files; nothing was run:\n{}\nrun `apirun stages validate -c {}` for details",
         problems.join("\n"), path.display()
     )]
-    InvalidFiles { problems: Vec<String>, path: PathBuf },
+    InvalidFiles {
+        problems: Vec<String>,
+        path: PathBuf,
+    },
     #[error("stage `{stage}`: invalid config:\n{diagnostics}")]
-    InvalidConfig { stage: String, diagnostics: Diagnostics },
+    InvalidConfig {
+        stage: String,
+        diagnostics: Diagnostics,
+    },
     #[error("stage `{stage}`: invalid migrations:\n{diagnostics}")]
-    InvalidMigrations { stage: String, diagnostics: Diagnostics },
+    InvalidMigrations {
+        stage: String,
+        diagnostics: Diagnostics,
+    },
     #[error("stage `{stage}`: store {store}: {source}")]
     Store {
         stage: String,

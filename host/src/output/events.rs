@@ -156,8 +156,8 @@ impl RunOutputs {
         suite: &str,
         masker: &Arc<Masker>,
     ) -> RunOutputs {
-        let report = (junit.is_some() || report_json.is_some())
-            .then(|| Report::new(suite, masker.clone()));
+        let report =
+            (junit.is_some() || report_json.is_some()).then(|| Report::new(suite, masker.clone()));
         RunOutputs {
             json: json.then(|| JsonEvents::stdout(masker.clone())),
             report,
@@ -402,7 +402,10 @@ mod tests {
         assert!(!text.contains("hunter2-secret"), "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
         let all = lines(&buffer);
-        let types: Vec<&str> = all.iter().map(|v| v["type"].as_str().unwrap_or("")).collect();
+        let types: Vec<&str> = all
+            .iter()
+            .map(|v| v["type"].as_str().unwrap_or(""))
+            .collect();
         assert_eq!(
             types,
             [

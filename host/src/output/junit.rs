@@ -288,10 +288,8 @@ impl Report {
                         writer.write_event(Event::Start(start))?;
                         let error = self.clean(error);
                         let mut failure = BytesStart::new("failure");
-                        failure.push_attribute((
-                            "message",
-                            error.lines().next().unwrap_or_default(),
-                        ));
+                        failure
+                            .push_attribute(("message", error.lines().next().unwrap_or_default()));
                         failure.push_attribute(("type", "MigrationFailed"));
                         writer.write_event(Event::Start(failure))?;
                         // CDATA keeps a multi-line error readable; `]]>` inside
@@ -460,7 +458,12 @@ mod tests {
             status: Some(500),
             duration: Duration::from_millis(7),
         });
-        api.skip(3, "three", Direction::Up, "not run: an earlier migration failed");
+        api.skip(
+            3,
+            "three",
+            Direction::Up,
+            "not run: an earlier migration failed",
+        );
         api.event(MigrationEvent::StageFinished {
             stage: "api",
             end: StageEnd::Failed,
@@ -508,7 +511,10 @@ mod tests {
         }
         assert_eq!(suites, ["api", "web"]);
         assert_eq!((failures, skipped), (1, 2));
-        assert!(xml.contains(r#"<testsuites name="apirun" tests="4" failures="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"<testsuites name="apirun" tests="4" failures="1""#),
+            "{xml}"
+        );
         assert!(xml.contains("2 two &lt;&amp;&gt; (up)"), "{xml}");
     }
 
