@@ -196,8 +196,9 @@ pub enum StepError {
 #[error("{error}")]
 pub struct StepFailure {
     pub field: Option<String>,
+    // Boxed: a step's Result stays small on the success path.
     #[source]
-    pub error: StepError,
+    pub error: Box<StepError>,
     pub status: Option<u16>,
     pub body: Option<Vec<u8>>,
     /// The request may have taken effect but its answer was lost or unusable
@@ -217,7 +218,7 @@ impl StepFailure {
     pub fn error(field: impl Into<Option<String>>, error: impl Into<StepError>) -> Self {
         StepFailure {
             field: field.into(),
-            error: error.into(),
+            error: Box::new(error.into()),
             status: None,
             body: None,
             outcome_unknown: false,

@@ -565,11 +565,11 @@ fn redirect_refused(
         return failure;
     }
     let location = response.header("location").unwrap_or("(no Location)");
-    failure.error = StepError::RedirectRefused {
+    failure.error = Box::new(StepError::RedirectRefused {
         status,
         method: method.to_string(),
         location: location.to_string(),
-    };
+    });
     failure.outcome_unknown = true;
     failure
 }

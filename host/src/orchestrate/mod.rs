@@ -101,8 +101,9 @@ pub enum StagesError {
     #[error("stage `{stage}`: {}", engine_text(source))]
     Engine {
         stage: String,
+        // Boxed: engine errors are large and rare.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
     #[error("{}: stages[{index}].condition of stage `{stage}`: {reason}", path.display())]
     Condition {
@@ -168,7 +169,7 @@ impl StagesError {
     fn engine(stage: &str, source: EngineError) -> StagesError {
         StagesError::Engine {
             stage: stage.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }
