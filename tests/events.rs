@@ -483,3 +483,56 @@ fn a_secret_in_a_migration_name_is_masked_in_events_and_reports() {
     let json = std::fs::read_to_string(&json_report).expect("json report");
     assert_no_secret("the JSON report", &json);
 }
+
+/// Commands that do not stream print one JSON document with `--output json`.
+#[test]
+fn one_document_commands_print_one_json_document() {
+    let api = Api::with_basic("admin", SECRET);
+    let project = Project::new();
+    project.write("config.yaml", &config(&api.url()));
+    project.write("migration/001_users.yaml", &create("users"));
+    let document = |run: &Run| -> Value {
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{}", run.stdout))
+    };
+    let valid = project.apirun(&["validate", "--output", "json"]);
+    valid.success();
+    let value = document(&valid);
+    assert_eq!(
+        (value["valid"].clone(), value["migrations"].clone()),
+        (true.into(), 1.into())
+    );
+    assert_no_secret("validate", &valid.stdout);
+
+    project.write(
+        "migration/002_bad.yaml",
+        "up:\n  request:\n    method: POST\n",
+    );
+    let invalid = project.apirun(&["validate", "--output", "json"]);
+    invalid.code(2);
+    let value = document(&invalid);
+    assert_eq!(value["valid"], false);
+    assert!(value["errors"].as_u64().is_some_and(|n| n > 0), "{value}");
+    assert!(
+        value["problems"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("002_bad.yaml")))),
+        "{value}"
+    );
+    std::fs::remove_file(project.path().join("migration/002_bad.yaml")).expect("remove");
+
+    let created = project.apirun(&["create", "add_teams", "--output", "json"]);
+    created.success();
+    let path = document(&created)["created"]
+        .as_str()
+        .expect("created")
+        .to_string();
+    assert!(
+        std::path::Path::new(&path).is_file() || project.path().join(&path).is_file(),
+        "{path}"
+    );
+    // Nothing was sent by any of them.
+    assert!(api.requests().is_empty());
+}
