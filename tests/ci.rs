@@ -438,3 +438,38 @@ fn verbose_logs_request_lines_and_quiet_prints_nothing() {
     assert_eq!(quiet.stdout.trim(), "", "{}", quiet.stdout);
     assert_eq!(paths(&api), vec!["/api/from-config"]);
 }
+
+/// The CI example (examples/ci) validates, applies against a local API with
+/// `--var`/`--secret` as its pipelines pass them, and passes the gate after.
+#[test]
+fn the_ci_example_runs_as_its_pipelines_do() {
+    let api = Api::start();
+    let project = Project::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ci/config");
+    for file in [
+        "config.yaml",
+        "migration/001_create_project.yaml",
+        "migration/002_add_member.yaml",
+    ] {
+        let text = std::fs::read_to_string(example.join(file)).expect("example file");
+        project.write(file, &text);
+    }
+    let mut pipeline = |args: &[&str]| {
+        let mut cmd = Command::new(apirun_bin());
+        cmd.current_dir(project.path())
+            .arg("--config")
+            .arg(project.path().join("config.yaml"))
+            .args(args)
+            .env("APIRUN_VAR_api_base", format!("{}/api", api.url()));
+        run(cmd)
+    };
+    pipeline(&["validate", "--strict"]).success();
+    pipeline(&["status", "--check"]).code(3);
+    let up = pipeline(&["up", "--secret", "api_token=ci-token-0d1e2f"]);
+    up.success();
+    assert!(!up.all_output().contains("ci-token-0d1e2f"));
+    pipeline(&["status", "--check"]).success();
+    let sent = api.requests();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["path"], "/api/projects");
+}
