@@ -454,7 +454,7 @@ fn the_ci_example_runs_as_its_pipelines_do() {
         let text = std::fs::read_to_string(example.join(file)).expect("example file");
         project.write(file, &text);
     }
-    let mut pipeline = |args: &[&str]| {
+    let pipeline = |args: &[&str]| {
         let mut cmd = Command::new(apirun_bin());
         cmd.current_dir(project.path())
             .arg("--config")
