@@ -187,8 +187,12 @@ impl Context {
 
     /// The progress display the global flags ask for.
     pub fn progress(&self) -> Progress {
+        // `--color never` / NO_COLOR: no escape sequences at all, so the live
+        // display (which redraws with cursor movements) gives way to plain lines.
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let mode = match self.global.progress {
             _ if self.global.quiet => ProgressMode::Quiet,
+            ProgressArg::Auto if no_color => ProgressMode::Plain,
             ProgressArg::Auto => ProgressMode::Auto,
             ProgressArg::Plain => ProgressMode::Plain,
             ProgressArg::Quiet => ProgressMode::Quiet,

@@ -92,17 +92,24 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<Exit, Failure> {
 }
 
 pub async fn down(ctx: &Context, args: &DownArgs) -> Result<Exit, Failure> {
-    let Some(to) = args.to else {
+    if args.to.is_none() && args.steps.is_none() {
         return Err(Failure::bad_input(
-            "down needs --to VERSION (roll back every applied version above it; 0 = all)",
+            "down needs how far to roll back: --to VERSION (every applied version above it; \
+             0 = everything) or --steps N (the newest N applied versions)",
         ));
-    };
-    let dry = args.dry_run.dry_run;
+    }
+    let from = args.dry_run_from.dry_run_from;
+    let dry = args.dry_run.dry_run || from.is_some();
     let (stage, _masker) = open(ctx, dry).await?;
+    let to = match (args.to, args.steps) {
+        (Some(to), _) => to,
+        (None, Some(steps)) => steps_target(&stage, steps, from).await?,
+        (None, None) => 0, // refused above
+    };
     let outputs = run_outputs(ctx, args.output.output, &args.report);
     outputs.run_started("down", dry);
     if dry {
-        let plan = stage.plan_down_dry(to).await;
+        let plan = stage.plan_down_dry(to, from).await;
         return dry_run_finished(&outputs, plan, "down");
     }
     let observer = Counting::with(
@@ -112,6 +119,33 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<Exit, Failure> {
     let result = stage.down(&DownOptions { to }, &observer).await;
     let summary = observer.finish(result.as_ref().map(|r| r.duration));
     run_finished(&outputs, &summary, result.map(|_| ()))
+}
+
+/// `--steps N` as a `--to`: the version below the newest N applied ones (0
+/// when N covers them all). With `--dry-run-from F`, "applied" means every
+/// migration file up to F. Rolling back rolls back every applied version
+/// above `to`, so out-of-order gaps are counted as the store has them.
+async fn steps_target(stage: &Stage, steps: u64, from: Option<u64>) -> Result<u64, Failure> {
+    if steps == 0 {
+        return Err(Failure::bad_input(
+            "--steps 0 rolls back nothing; give 1 or more",
+        ));
+    }
+    let mut applied: Vec<u64> = match from {
+        Some(from) => stage
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v <= from)
+            .collect(),
+        None => stage.status(None).await?.applied,
+    };
+    applied.sort_unstable_by(|a, b| b.cmp(a));
+    applied.dedup();
+    Ok(usize::try_from(steps)
+        .ok()
+        .and_then(|n| applied.get(n).copied())
+        .unwrap_or(0))
 }
 
 /// `--output json` and the report files of `up`/`down` (docs/output.md);
@@ -200,6 +234,12 @@ pub async fn status(ctx: &Context, args: &StatusArgs) -> Result<Exit, Failure> {
             out_json!(&value);
         }
         OutputFormat::Text => render::print_status(&report, &masker),
+    }
+    if args.check.check {
+        return Ok(render::print_check(
+            &[(None, render::check_reasons(&report))],
+            args.output.output,
+        ));
     }
     Ok(Exit::Ok)
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::context::{Context, LogFrom, ProgressObserver};
 use super::defs::{OutputFormat, StagesRunArgs, StagesStatusArgs, StagesValidateArgs};
 use super::exit::{Exit, Failure};
+use super::render;
 use crate::orchestrate::{
     Orchestration, RunOptions, Selection, StageOutcome, StagesError, Way, inspect_stage,
     validate_stages,
@@ -397,7 +398,27 @@ pub async fn status(ctx: &Context, args: &StagesStatusArgs) -> Result<Exit, Fail
             }
         }
     }
+    if args.check.check {
+        return check(ctx, &orchestration, args.output.output).await;
+    }
     Ok(Exit::Ok)
+}
+
+/// `stages status --check`: each stage's full status (read-only, as
+/// `status` of the stage alone): pending, dirty, out of order, changed, missing.
+async fn check(
+    ctx: &Context,
+    orchestration: &Orchestration,
+    output: OutputFormat,
+) -> Result<Exit, Failure> {
+    let services = ctx.services(true)?;
+    let mut reasons = Vec::new();
+    for def in &orchestration.file.stages {
+        let stage = orchestration.open_stage(def, &services, true).await?;
+        let report = stage.status(None).await?;
+        reasons.push((Some(def.name.as_str()), render::check_reasons(&report)));
+    }
+    Ok(render::print_check(&reasons, output))
 }
 
 fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
