@@ -536,3 +536,48 @@ fn one_document_commands_print_one_json_document() {
     // Nothing was sent by any of them.
     assert!(api.requests().is_empty());
 }
+
+#[test]
+fn stages_dry_run_and_down_stream_events() {
+    let api = Api::with_basic("admin", SECRET);
+    let project = stages_project(&api, &create("teams"));
+    let dry = stages(&project, &["up", "--dry-run", "--output", "json"]);
+    dry.success();
+    assert_no_secret("stdout", &dry.stdout);
+    let all = events(&dry);
+    assert_eq!(all[0]["dry_run"], true);
+    let planned: Vec<&Value> = of_type(&all, "migration_planned")
+        .into_iter()
+        .map(|e| &e["stage"])
+        .collect();
+    assert_eq!(planned, ["base", "app"], "{}", dry.stdout);
+    assert!(api.requests().is_empty());
+
+    stages(&project, &["up"]).success();
+    let down = stages(&project, &["down", "--output", "json"]);
+    down.success();
+    assert_no_secret("stdout", &down.stdout);
+    let all = events(&down);
+    // Dependents first.
+    let order: Vec<&Value> = of_type(&all, "stage_finished")
+        .into_iter()
+        .map(|e| &e["stage"])
+        .collect();
+    assert_eq!(order, ["app", "base"], "{}", down.stdout);
+    assert!(
+        of_type(&all, "stage_finished")
+            .iter()
+            .all(|e| e["outcome"] == "rolled_back"),
+        "{}",
+        down.stdout
+    );
+    let finished = of_type(&all, "migration_finished");
+    assert_eq!(finished.len(), 2);
+    for event in &finished {
+        assert_eq!(event["direction"], "down");
+        assert_eq!(event["outcome"], "rolled_back");
+    }
+    let deletes = api.requests_to("DELETE", "/api/teams/1").len()
+        + api.requests_to("DELETE", "/api/users/1").len();
+    assert_eq!(deletes, 2);
+}
