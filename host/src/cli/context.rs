@@ -10,8 +10,12 @@ use std::sync::{Arc, OnceLock};
 use super::defs::{ColorArg, GlobalArgs, ProgressArg};
 use super::exit::Failure;
 use crate::config::StageConfig;
-use crate::migrate::{EngineError, MigrationEvent, Observer, Services, Vars};
-use crate::output::{self, Masker, MigrationOutcome, Progress, ProgressMode, RunSummary};
+use crate::migrate::{
+    EngineError, MigrationEvent, NoticeLevel, Observer, Services, StageEnd, Vars,
+};
+use crate::output::{
+    self, Masker, MigrationOutcome, Progress, ProgressMode, Renderer, RunSummary, StageState,
+};
 use crate::plugin::{PluginRuntime, RuntimeOptions};
 use crate::store::Access;
 
@@ -178,10 +182,29 @@ impl Context {
         }
     }
 
+    /// The progress display, on stderr when stdout carries JSON
+    /// (`--output json`): plain lines there, or nothing with `--quiet`.
+    pub fn progress_for(&self, json_on_stdout: bool) -> Progress {
+        if !json_on_stdout {
+            return self.progress();
+        }
+        let quiet = self.global.quiet || matches!(self.global.progress, ProgressArg::Quiet);
+        let renderer = if quiet {
+            Renderer::Quiet
+        } else {
+            Renderer::Plain
+        };
+        Progress::with_writer(std::io::stderr(), renderer, self.masker())
+    }
+
     /// The progress display the global flags ask for.
     pub fn progress(&self) -> Progress {
+        // `--color never` / NO_COLOR: no escape sequences at all, so the live
+        // display (which redraws with cursor movements) gives way to plain lines.
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let mode = match self.global.progress {
             _ if self.global.quiet => ProgressMode::Quiet,
+            ProgressArg::Auto if no_color => ProgressMode::Plain,
             ProgressArg::Auto => ProgressMode::Auto,
             ProgressArg::Plain => ProgressMode::Plain,
             ProgressArg::Quiet => ProgressMode::Quiet,
@@ -237,6 +260,7 @@ impl Observer for ProgressObserver {
                 direction,
                 error,
                 duration,
+                ..
             } => self.0.migration_finished(
                 version,
                 name,
@@ -246,6 +270,52 @@ impl Observer for ProgressObserver {
                     duration,
                 },
             ),
+            MigrationEvent::StagePlanned { stage } => {
+                self.0.stage_state(stage, StageState::Pending, None)
+            }
+            MigrationEvent::StageStarted { stage } => {
+                self.0.stage_state(stage, StageState::Running, None)
+            }
+            MigrationEvent::StageFinished {
+                stage,
+                end,
+                duration,
+                detail,
+                ..
+            } => {
+                let state = match end {
+                    StageEnd::Applied => StageState::Applied,
+                    StageEnd::RolledBack => StageState::RolledBack,
+                    StageEnd::Failed => StageState::Failed,
+                    StageEnd::Skipped
+                    | StageEnd::ConditionFalse
+                    | StageEnd::NothingApplied
+                    | StageEnd::NotStarted => StageState::Skipped,
+                };
+                self.0.stage_state(stage, state, duration);
+                match (end, detail) {
+                    (StageEnd::Failed, Some(error)) => {
+                        self.0.println(&format!("error: stage `{stage}`: {error}"))
+                    }
+                    (_, Some(why)) => self.0.println(&format!("skipped [{stage}]: {why}")),
+                    (_, None) => {}
+                }
+            }
+            MigrationEvent::StageRolledBack { stage, .. } => {
+                self.0.stage_state(stage, StageState::RolledBack, None)
+            }
+            MigrationEvent::Notice { level, text, .. } => match level {
+                NoticeLevel::Info => self.0.println(text),
+                NoticeLevel::Warning | NoticeLevel::Error => {
+                    // Config warnings already carry their `warning:` heading.
+                    let head = format!("{}: ", level.as_str());
+                    if text.starts_with(&head) {
+                        self.0.println(text)
+                    } else {
+                        self.0.println(&format!("{head}{text}"))
+                    }
+                }
+            },
         }
     }
 }
@@ -255,15 +325,19 @@ impl Observer for ProgressObserver {
 pub struct Counting {
     progress: Progress,
     inner: ProgressObserver,
+    /// The run's machine-readable views (`--output json`, reports).
+    others: Vec<Box<dyn Observer>>,
     started: std::time::Instant,
     done: std::sync::atomic::AtomicUsize,
     failed: std::sync::atomic::AtomicUsize,
 }
 
 impl Counting {
-    pub fn new(progress: Progress) -> Self {
+    /// Feeds every event to the progress display and to `others`.
+    pub fn with(progress: Progress, others: Vec<Box<dyn Observer>>) -> Self {
         Counting {
             inner: ProgressObserver(progress.clone()),
+            others,
             progress,
             started: std::time::Instant::now(),
             done: Default::default(),
@@ -271,10 +345,10 @@ impl Counting {
         }
     }
 
-    /// Prints the run's summary line.
-    pub fn finish(&self, result: Result<std::time::Duration, &EngineError>) {
+    /// Prints the run's summary line, and returns it.
+    pub fn finish(&self, result: Result<std::time::Duration, &EngineError>) -> RunSummary {
         use std::sync::atomic::Ordering::Relaxed;
-        self.progress.run_finished(&RunSummary {
+        let summary = RunSummary {
             applied: self.done.load(Relaxed),
             // A run refused before any migration started (lock, drift, dirty) still failed.
             failed: match result {
@@ -283,7 +357,9 @@ impl Counting {
             },
             skipped: 0,
             duration: result.unwrap_or_else(|_| self.started.elapsed()),
-        });
+        };
+        self.progress.run_finished(&summary);
+        summary
     }
 }
 
@@ -293,8 +369,9 @@ impl Observer for Counting {
         match &event {
             MigrationEvent::Finished { .. } => self.done.fetch_add(1, Relaxed),
             MigrationEvent::Failed { .. } => self.failed.fetch_add(1, Relaxed),
-            MigrationEvent::Started { .. } => 0,
+            _ => 0,
         };
+        self.others.event(event.clone());
         self.inner.event(event)
     }
 }

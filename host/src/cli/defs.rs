@@ -141,6 +141,10 @@ pub struct ReportArgs {
     /// testcase per migration).
     #[arg(long, env = "APIRUN_REPORT_JUNIT", value_name = "PATH")]
     pub report_junit: Option<PathBuf>,
+    /// Write a JSON report of the run to PATH (the same facts as the JUnit
+    /// report; docs/output.md).
+    #[arg(long, env = "APIRUN_REPORT_JSON", value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
 }
 
 /// `--dry-run`, the same flag on every command that changes something.

@@ -66,21 +66,50 @@ impl Failure {
             exit: Exit::MigrationFailed,
         }
     }
+}
 
-    /// A flag another part of the CLI will implement.
-    pub fn not_available(flag: &str) -> Failure {
-        Failure::bad_input(format!(
-            "{flag} is not available yet in this build of apirun; run without it"
-        ))
+/// 1 = a migration (or the run) failed; 2 = bad usage, config or files, or
+/// a migration interrupted earlier (nothing was sent).
+pub fn engine_exit(e: &EngineError) -> Exit {
+    match e {
+        EngineError::Invalid(_) | EngineError::Usage(_) | EngineError::Interrupted(_) => {
+            Exit::BadInput
+        }
+        EngineError::Store { .. }
+        | EngineError::Plugin(_)
+        | EngineError::Transport(_)
+        | EngineError::Wait(_)
+        | EngineError::Migration(_) => Exit::MigrationFailed,
+    }
+}
+
+/// Exit status of a stages error: 2 when the user must fix something before
+/// anything runs (files, selection, dependencies), 1 when something failed
+/// while running (a store, an import); an engine error keeps its own.
+pub fn stages_exit(e: &StagesError) -> Exit {
+    match e {
+        StagesError::Engine { source, .. } => engine_exit(source),
+        StagesError::ImportNeverApplied { .. }
+        | StagesError::ImportNotExported { .. }
+        | StagesError::Store { .. } => Exit::MigrationFailed,
+        StagesError::InvalidFile { .. }
+        | StagesError::Cycle { .. }
+        | StagesError::UnknownStage { .. }
+        | StagesError::StageWithRange
+        | StagesError::EmptyRange { .. }
+        | StagesError::UnknownImport { .. }
+        | StagesError::Condition { .. }
+        | StagesError::DependenciesNotApplied { .. }
+        | StagesError::DependentsApplied { .. }
+        | StagesError::InvalidFiles { .. }
+        | StagesError::InvalidConfig { .. }
+        | StagesError::InvalidMigrations { .. } => Exit::BadInput,
     }
 }
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
-        let exit = match e.exit_code() {
-            2 => Exit::BadInput,
-            _ => Exit::MigrationFailed,
-        };
+        let exit = engine_exit(&e);
         let message = match &e {
             EngineError::Invalid(diagnostics) => {
                 format!(
@@ -103,8 +132,8 @@ impl From<crate::config::Diagnostics> for Failure {
 impl From<StagesError> for Failure {
     fn from(e: StagesError) -> Self {
         Failure {
-            message: e.message,
-            exit: Exit::from_code(e.code),
+            exit: stages_exit(&e),
+            message: format!("error: {e}"),
         }
     }
 }

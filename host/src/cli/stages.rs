@@ -11,10 +11,13 @@ use serde_json::json;
 use super::context::{Context, LogFrom, ProgressObserver};
 use super::defs::{OutputFormat, StagesRunArgs, StagesStatusArgs, StagesValidateArgs};
 use super::exit::{Exit, Failure};
+use super::render;
 use crate::orchestrate::{
-    Orchestration, RunOptions, Selection, StageOutcome, Way, inspect_stage, validate_stages,
+    Orchestration, RunOptions, Selection, StageOutcome, StagesError, Way, inspect_stage,
+    validate_stages,
 };
-use crate::output::{self, Masker};
+use crate::output::events::RunOutputs;
+use crate::output::{self, Masker, RunSummary};
 
 fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
     let mut orchestration = Orchestration::load(path)?;
@@ -30,12 +33,6 @@ fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
 }
 
 pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result<Exit, Failure> {
-    if args.output.output == OutputFormat::Json {
-        return Err(Failure::not_available("--output json"));
-    }
-    if args.report.report_junit.is_some() {
-        return Err(Failure::not_available("--report-junit"));
-    }
     let orchestration = load(ctx, &args.file.config)?;
     let selection = Selection {
         stage: args.stage.clone(),
@@ -48,49 +45,105 @@ pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result
         process_masker(&orchestration, &selected)?,
         LogFrom::Defaults,
     );
-    let services = ctx.services(args.dry_run.dry_run)?;
+    let dry = args.dry_run.dry_run;
+    let outputs = RunOutputs::new(
+        args.output.output == OutputFormat::Json,
+        args.report.report_junit.clone(),
+        args.report.report_json.clone(),
+        &args.file.config.display().to_string(),
+        &masker,
+    );
+    let command = match way {
+        Way::Up => "stages up",
+        Way::Down => "stages down",
+    };
+    outputs.run_started(command, dry);
+    // Refusals before anything runs end the event stream too.
+    let refused = |e: StagesError| -> Failure {
+        let failure = Failure::from(e);
+        let _ = outputs.finish(
+            &RunSummary::default(),
+            failure.exit as u8,
+            Some(failure.message.trim_start_matches("error: ")),
+        );
+        failure
+    };
+    let services = ctx.services(dry)?;
     match way {
         Way::Up => {
             orchestration
                 .check_up_dependencies(&selected, &services)
-                .await?
+                .await
         }
-        Way::Down => orchestration.check_down_dependents(&selected).await?,
+        Way::Down => orchestration.check_down_dependents(&selected).await,
     }
-    if args.dry_run.dry_run {
-        let (levels, plans) = orchestration.dry_run(&selected, way, &services).await?;
-        print_dry_run(&orchestration, &levels, &plans, way, &masker);
+    .map_err(refused)?;
+    if dry {
+        let (levels, plans) = orchestration
+            .dry_run(&selected, way, &services)
+            .await
+            .map_err(refused)?;
+        if outputs.json_on_stdout() {
+            for plan in &plans {
+                outputs.planned(Some(&plan.name), &plan.migrations);
+            }
+        } else {
+            print_dry_run(&orchestration, &levels, &plans, way, &masker);
+        }
+        outputs
+            .finish(&RunSummary::default(), Exit::Ok as u8, None)
+            .map_err(Failure::failed)?;
         return Ok(Exit::Ok);
     }
-    let progress = ctx.progress();
+    let progress = ctx.progress_for(outputs.json_on_stdout());
+    let mut events = outputs.observers();
+    events.push(Box::new(ProgressObserver(progress.clone())));
+    let outputs = Arc::new(outputs);
+    let factory_outputs = Arc::clone(&outputs);
     let factory_progress = progress.clone();
     let options = RunOptions {
         services,
-        progress: progress.clone(),
+        events: Arc::new(events),
         observer: Arc::new(move |stage: &str| {
-            Box::new(ProgressObserver(factory_progress.stage(stage)))
-                as Box<dyn crate::migrate::Observer>
+            let mut observers = factory_outputs.stage_observers(stage);
+            observers.push(Box::new(ProgressObserver(factory_progress.stage(stage))));
+            Box::new(observers) as Box<dyn crate::migrate::Observer>
         }),
         wait_between_stages: args.wait_between_stages,
         retry_interrupted: args.retry_interrupted.retry_interrupted,
     };
     let outcome = orchestration.run(&selected, way, &options).await;
+    progress.run_finished(&outcome.summary);
+    // Human lines go where progress goes: stdout, or stderr when stdout is JSON.
+    let human = |line: String| {
+        if outputs.json_on_stdout() {
+            err!("{line}");
+        } else {
+            out!("{line}");
+        }
+    };
     if ctx.verbose() {
         for (name, stage) in &outcome.stages {
-            out!("  {name}: {}", masker.mask(&describe(stage)));
+            human(format!("  {name}: {}", masker.mask(&describe(stage))));
         }
     }
     for (name, versions) in &outcome.rolled_back {
-        out!(
+        human(format!(
             "rolled back [{name}]: {}",
             versions
                 .iter()
                 .map(|v| format!("{v:03}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
-    if outcome.code != 0 {
+    let exit = if outcome.failed {
+        Exit::MigrationFailed
+    } else {
+        Exit::Ok
+    };
+    let mut error = None;
+    if outcome.failed {
         let failed: Vec<String> = outcome
             .stages
             .iter()
@@ -101,12 +154,17 @@ pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result
                 _ => None,
             })
             .collect();
-        err!("error: stage(s) failed:\n{}", failed.join("\n"));
+        let text = format!("stage(s) failed:\n{}", failed.join("\n"));
+        err!("error: {text}");
         for e in &outcome.rollback_errors {
             err!("error: {}", masker.mask(e));
         }
+        error = Some(text);
     }
-    Ok(Exit::from_code(outcome.code))
+    outputs
+        .finish(&outcome.summary, exit as u8, error.as_deref())
+        .map_err(Failure::failed)?;
+    Ok(exit)
 }
 
 /// One masker for the process: the `logging.masking` patterns of every
@@ -340,7 +398,27 @@ pub async fn status(ctx: &Context, args: &StagesStatusArgs) -> Result<Exit, Fail
             }
         }
     }
+    if args.check.check {
+        return check(ctx, &orchestration, args.output.output).await;
+    }
     Ok(Exit::Ok)
+}
+
+/// `stages status --check`: each stage's full status (read-only, as
+/// `status` of the stage alone): pending, dirty, out of order, changed, missing.
+async fn check(
+    ctx: &Context,
+    orchestration: &Orchestration,
+    output: OutputFormat,
+) -> Result<Exit, Failure> {
+    let services = ctx.services(true)?;
+    let mut reasons = Vec::new();
+    for def in &orchestration.file.stages {
+        let stage = orchestration.open_stage(def, &services, true).await?;
+        let report = stage.status(None).await?;
+        reasons.push((Some(def.name.as_str()), render::check_reasons(&report)));
+    }
+    Ok(render::print_check(&reasons, output))
 }
 
 fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
@@ -353,9 +431,7 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
 }
 
 pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failure> {
-    if args.output.output == OutputFormat::Json {
-        return Err(Failure::not_available("--output json"));
-    }
+    let json = args.output.output == OutputFormat::Json;
     let path = args.file.config.as_path();
     // Plugins load through the same runtime (and compile cache) as `stages up`.
     let runtime = ctx.plugin_runtime()?;
@@ -366,6 +442,34 @@ pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failur
     }
     ctx.warn_unused_vars(&result.used);
     let errors = result.error_count();
+    if json {
+        // One document; stderr keeps the same lines for people.
+        let problems: Vec<serde_json::Value> = result
+            .all()
+            .map(|d| {
+                json!({
+                    "severity": d.severity,
+                    "file": d.file.display().to_string(),
+                    "line": d.line,
+                    "column": d.column,
+                    "field": d.field,
+                    "message": d.message,
+                    "hint": d.hint,
+                })
+            })
+            .collect();
+        let mut value = json!({
+            "schema": crate::output::events::EVENT_SCHEMA,
+            "config": path.display().to_string(),
+            "valid": errors == 0,
+            "errors": errors,
+            "stages": result.stages.len(),
+            "migrations": result.migrations.values().sum::<usize>(),
+            "problems": problems,
+        });
+        ctx.masker().mask_json(&mut value);
+        out_json!(&value);
+    }
     if errors > 0 {
         let stages: BTreeSet<&str> = result
             .stages
@@ -385,6 +489,9 @@ pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failur
             }
         );
         return Ok(Exit::BadInput);
+    }
+    if json {
+        return Ok(Exit::Ok);
     }
     let files: usize = result.migrations.values().sum();
     out!(

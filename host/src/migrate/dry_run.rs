@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::error::MigrationFailure;
+use super::error::{MigrationFailure, StepError, StepFailure};
 use super::plan::{plan_down, plan_up};
 use super::step::RenderMode;
 use super::vars::apply_local_env;
@@ -69,11 +69,46 @@ impl Stage {
         Ok(out)
     }
 
-    /// What `down --to` would run.
-    pub async fn plan_down_dry(&self, to: u64) -> Result<Vec<PlannedMigration>, EngineError> {
-        let applied = self.applied().await?;
+    /// What `down --to` would run. With `from` (`--dry-run-from N`, as the
+    /// Go tool documents for `up` and `down`): as if every migration file up
+    /// to version N were applied and none above, whatever the store says;
+    /// what those would have extracted is shown as placeholders.
+    pub async fn plan_down_dry(
+        &self,
+        to: u64,
+        from: Option<u64>,
+    ) -> Result<Vec<PlannedMigration>, EngineError> {
         let mut vars = self.base_vars.clone();
-        vars.extend(self.exported_vars().await?);
+        let mut extracted = BTreeSet::new();
+        let applied = match from {
+            None => {
+                vars.extend(self.exported_vars().await?);
+                self.applied().await?
+            }
+            Some(from) => {
+                let assumed: Vec<&Migration> = self
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= from)
+                    .collect();
+                for migration in &assumed {
+                    for step in migration.up.steps() {
+                        if let Some(response) = &step.response {
+                            extracted.extend(response.env_from.keys().cloned());
+                        }
+                    }
+                }
+                assumed
+                    .into_iter()
+                    .map(|m| crate::store::AppliedMigration {
+                        version: m.version,
+                        name: m.name.clone(),
+                        checksum: m.checksum.clone(),
+                        applied_at: String::new(),
+                    })
+                    .collect()
+            }
+        };
         let targets = plan_down(&applied, to);
         self.check_down_blocks(&targets)?;
         let mut out = Vec::new();
@@ -84,7 +119,7 @@ impl Stage {
                     target.version
                 )));
             };
-            let mut pending = BTreeSet::new();
+            let mut pending = extracted.clone();
             if let Some(down) = &migration.down {
                 for step in down.steps() {
                     if let Some(response) = &step.response {
@@ -107,29 +142,39 @@ impl Stage {
         base: &super::Vars,
         pending: &BTreeSet<String>,
     ) -> Result<PlannedMigration, EngineError> {
-        let fail = |field: Option<String>, message: String| {
+        let fail = |failure: StepFailure| {
             EngineError::Migration(Box::new(MigrationFailure {
                 version: migration.version,
                 file: migration.path.clone(),
                 direction,
                 step: None,
-                field,
-                message,
-                status: None,
+                failure,
             }))
+        };
+        let env_fail = |name: String, source: crate::template::TemplateError, section: &str| {
+            fail(StepFailure::error(
+                Some(format!("{section}.env.{name}")),
+                StepError::Template {
+                    source,
+                    hint: String::new(),
+                },
+            ))
         };
         let mut vars = base.clone();
         apply_local_env(&migration.up.env, &mut vars)
-            .map_err(|(name, e)| fail(Some(format!("up.env.{name}")), e.to_string()))?;
+            .map_err(|(name, e)| env_fail(name, e, "up"))?;
         let (section, steps) = match (direction, &migration.down) {
             (Direction::Up, _) => ("up", migration.up.steps()),
             (Direction::Down, Some(down)) => {
                 apply_local_env(&down.env, &mut vars)
-                    .map_err(|(name, e)| fail(Some(format!("down.env.{name}")), e.to_string()))?;
+                    .map_err(|(name, e)| env_fail(name, e, "down"))?;
                 ("down", down.steps())
             }
             (Direction::Down, None) => {
-                return Err(fail(Some("down".into()), "there is no `down` block".into()));
+                return Err(fail(StepFailure::new(
+                    Some("down".to_string()),
+                    "there is no `down` block",
+                )));
             }
         };
         let mut planned = Vec::new();
@@ -157,7 +202,7 @@ impl Stage {
                             RenderMode::Plan { pending },
                         )
                         .await
-                        .map_err(|f| fail(f.field, f.message))?;
+                        .map_err(fail)?;
                     let url = self.steps.masker.mask(&rendered.display_url()).into_owned();
                     (Some(rendered.method), Some(url), rendered.auth_name)
                 }

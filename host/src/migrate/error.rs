@@ -1,11 +1,14 @@
-//! Errors of the migration engine, with the exit status each one maps to.
+//! Errors of the migration engine. Each kind keeps its cause; the CLI maps
+//! kinds to exit statuses and text (`cli::engine_exit_code`).
 
 use std::path::PathBuf;
 
 use crate::auth::AuthError;
 use crate::config::Diagnostics;
+use crate::config::files::FileError;
 use crate::plugin::PluginError;
 use crate::store::StoreError;
+use crate::template::TemplateError;
 use crate::transport::TransportError;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,14 +47,6 @@ impl EngineError {
         EngineError::Store {
             store: store.into(),
             source: Box::new(source),
-        }
-    }
-
-    /// 1 = a migration (or the run) failed; 2 = bad usage, config or files.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            EngineError::Invalid(_) | EngineError::Usage(_) | EngineError::Interrupted(_) => 2,
-            _ => 1,
         }
     }
 }
@@ -93,17 +88,17 @@ impl std::fmt::Display for InterruptedRun {
     }
 }
 
-/// Which migration failed, where, and why.
-#[derive(Debug)]
+/// Which migration failed, where, and why (the step's failure is its source).
+#[derive(Debug, thiserror::Error)]
 pub struct MigrationFailure {
     pub version: u64,
     pub file: PathBuf,
     pub direction: crate::store::Direction,
     pub step: Option<String>,
-    /// Dotted field path in the file, e.g. `up.request.url`.
-    pub field: Option<String>,
-    pub message: String,
-    pub status: Option<u16>,
+    /// Why, with the dotted field path in the file (e.g. `up.request.url`),
+    /// the status the server answered and whether the outcome is unknown.
+    #[source]
+    pub failure: StepFailure,
 }
 
 impl std::fmt::Display for MigrationFailure {
@@ -118,18 +113,92 @@ impl std::fmt::Display for MigrationFailure {
                 None => String::new(),
             }
         )?;
-        if let Some(field) = &self.field {
+        if let Some(field) = &self.failure.field {
             write!(f, "{field}: ")?;
         }
-        f.write_str(&self.message)
+        write!(f, "{}", self.failure.error)?;
+        if self.failure.outcome_unknown {
+            write!(
+                f,
+                "; the request may have taken effect on the server, so the migration is left \
+                 interrupted: the next `apirun up` stops at it until you `apirun resolve {v} \
+                 --applied|--rolled-back` or run `apirun up --retry-interrupted`",
+                v = self.version
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Why a step failed (the engine adds the file and version).
-#[derive(Debug)]
+/// Why a step failed, by kind; each kind keeps its cause (`source()`), and
+/// its text is what users read (the engine masks it before it is shown or
+/// stored).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A template did not render (`hint`: where an undefined variable
+    /// should have come from, or empty).
+    #[error("{source}{hint}")]
+    Template {
+        #[source]
+        source: TemplateError,
+        hint: String,
+    },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A plugin (the step, an extractor) failed, or is not available.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A `body_file` could not be read.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The status is not one the step accepts; `body` is a masked,
+    /// escaped snippet of the response body.
+    #[error("the server answered {status}{redirect}, expected {expected}; body: {body}")]
+    UnexpectedStatus {
+        status: u16,
+        /// ` redirecting to <location>` for a 3xx, or empty.
+        redirect: String,
+        expected: String,
+        body: String,
+    },
+    /// A 301/302/303 answer to a non-GET that the step did not accept: the
+    /// server may have applied the request (docs/migrations.md, "Redirects").
+    #[error(
+        "the server answered {status} to the {method}, redirecting to {location}; apirun does \
+         not re-send a {method} as a GET, and the server may have applied it, so the outcome \
+         is unknown: check the server. If the endpoint moved, set the url to the new location \
+         (or have the server answer 307/308); if this answer means success, accept it with \
+         `result_code: [\"{status}\"]`"
+    )]
+    RedirectRefused {
+        status: u16,
+        method: String,
+        location: String,
+    },
+    /// `env_missing: fail` and a path not in the response.
+    #[error(
+        "`{name}`: path `{path}` ({from}) is not in the response (env_missing: fail); body: {body}"
+    )]
+    MissingValue {
+        name: String,
+        path: String,
+        from: String,
+        body: String,
+    },
+    /// A step that cannot run as written (no `request`, no `down`, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A failed step: why, where in the file, and what the server answered (the
+/// engine adds the file and version).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct StepFailure {
     pub field: Option<String>,
-    pub message: String,
+    // Boxed: a step's Result stays small on the success path.
+    #[source]
+    pub error: Box<StepError>,
     pub status: Option<u16>,
     pub body: Option<Vec<u8>>,
     /// The request may have taken effect but its answer was lost or unusable
@@ -140,10 +209,16 @@ pub struct StepFailure {
 }
 
 impl StepFailure {
+    /// A step that cannot run as written, in words.
     pub fn new(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
+        StepFailure::error(field, StepError::Invalid(message.into()))
+    }
+
+    /// A failure of the given kind at `field`.
+    pub fn error(field: impl Into<Option<String>>, error: impl Into<StepError>) -> Self {
         StepFailure {
             field: field.into(),
-            message: message.into(),
+            error: Box::new(error.into()),
             status: None,
             body: None,
             outcome_unknown: false,
@@ -155,13 +230,18 @@ impl StepFailure {
         let outcome_unknown = matches!(error, PluginError::OutcomeUnknown { .. });
         StepFailure {
             outcome_unknown,
-            ..StepFailure::new(field, error.to_string())
+            ..StepFailure::error(field, error)
         }
+    }
+
+    /// The user-facing text (not masked).
+    pub fn message(&self) -> String {
+        self.error.to_string()
     }
 }
 
 impl From<AuthError> for StepFailure {
     fn from(e: AuthError) -> Self {
-        StepFailure::new(None, e.to_string())
+        StepFailure::error(None, e)
     }
 }

@@ -18,9 +18,11 @@ use std::sync::Arc;
 
 pub use create::create_migration;
 pub use dry_run::{PlannedMigration, PlannedStep};
-pub use error::{EngineError, InterruptedRun, MigrationFailure, StepFailure};
+pub use error::{EngineError, InterruptedRun, MigrationFailure, StepError, StepFailure};
 pub use plan::{UpPlan, plan_down, plan_up};
-pub use runner::{DownOptions, MigrationEvent, Observer, RunReport, UpOptions};
+pub use runner::{
+    DownOptions, MigrationEvent, NoticeLevel, Observer, RunReport, StageEnd, UpOptions,
+};
 pub use status::{Drift, StatusReport, VersionStatus, drift_against_store, find_drift};
 pub use step::{RenderMode, RenderedRequest};
 pub use vars::{InheritedVars, Vars};

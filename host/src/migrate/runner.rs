@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::{EngineError, MigrationFailure, StepFailure};
+use super::error::{EngineError, MigrationFailure, StepError, StepFailure};
 use super::plan::{plan_down, plan_up};
 use super::step::StepResult;
 use super::vars::{Vars, apply_local_env};
@@ -36,7 +36,11 @@ pub struct DownOptions {
     pub to: u64,
 }
 
-/// Progress events, for the CLI's output and the orchestrator.
+/// What a run reports while it goes: migrations (from [`Stage::up`] and
+/// [`Stage::down`]) and, in a multi-stage run, stages and notes (from
+/// `crate::orchestrate`). The library only emits these; the CLI turns them
+/// into progress lines, JSON Lines events (`output::events`) and reports
+/// (`output::junit`), so every view of a run sees the same facts.
 #[derive(Debug, Clone)]
 pub enum MigrationEvent<'a> {
     Started {
@@ -55,9 +59,89 @@ pub enum MigrationEvent<'a> {
         version: u64,
         name: &'a str,
         direction: Direction,
+        /// Masked with the stage's masker.
         error: &'a str,
+        /// The status the server answered, if it answered.
+        status: Option<u16>,
         duration: Duration,
     },
+    /// A stage the run will walk, before any stage starts (in run order).
+    StagePlanned {
+        stage: &'a str,
+    },
+    StageStarted {
+        stage: &'a str,
+    },
+    StageFinished {
+        stage: &'a str,
+        end: StageEnd,
+        /// Migrations run in the stage (0 unless `end` is `Applied` or `RolledBack`).
+        migrations: usize,
+        /// `None` for a stage that never started.
+        duration: Option<Duration>,
+        /// Why it failed or was skipped (not masked: observers mask).
+        detail: Option<&'a str>,
+    },
+    /// `rollback_on_failure` rolled back what this run applied in `stage`.
+    StageRolledBack {
+        stage: &'a str,
+        versions: &'a [u64],
+    },
+    /// A line for people: a config warning, a rollback step, a stage task
+    /// that ended abnormally (not masked: observers mask).
+    Notice {
+        stage: Option<&'a str>,
+        level: NoticeLevel,
+        text: &'a str,
+    },
+}
+
+/// How a stage of a multi-stage run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageEnd {
+    Applied,
+    RolledBack,
+    Failed,
+    /// A stage before it failed or was skipped.
+    Skipped,
+    ConditionFalse,
+    /// `down` of a stage with nothing applied.
+    NothingApplied,
+    /// The run stopped (`on_failure: stop`) before it could start.
+    NotStarted,
+}
+
+impl StageEnd {
+    /// The name in machine-readable output (docs/output.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageEnd::Applied => "applied",
+            StageEnd::RolledBack => "rolled_back",
+            StageEnd::Failed => "failed",
+            StageEnd::Skipped => "skipped",
+            StageEnd::ConditionFalse => "condition_false",
+            StageEnd::NothingApplied => "nothing_applied",
+            StageEnd::NotStarted => "not_started",
+        }
+    }
+}
+
+/// How much a [`MigrationEvent::Notice`] matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl NoticeLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeLevel::Info => "info",
+            NoticeLevel::Warning => "warning",
+            NoticeLevel::Error => "error",
+        }
+    }
 }
 
 pub trait Observer: Send + Sync {
@@ -67,6 +151,27 @@ pub trait Observer: Send + Sync {
 /// Discards events.
 impl Observer for () {
     fn event(&self, _event: MigrationEvent<'_>) {}
+}
+
+/// Every observer of the list sees every event, in order.
+impl<O: Observer> Observer for Vec<O> {
+    fn event(&self, event: MigrationEvent<'_>) {
+        for observer in self {
+            observer.event(event.clone());
+        }
+    }
+}
+
+impl<O: Observer + ?Sized> Observer for Box<O> {
+    fn event(&self, event: MigrationEvent<'_>) {
+        (**self).event(event)
+    }
+}
+
+impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
+    fn event(&self, event: MigrationEvent<'_>) {
+        (**self).event(event)
+    }
 }
 
 /// What a run did.
@@ -447,7 +552,8 @@ impl Stage {
                 // A POST (or PATCH...) of this migration lost its answer: the
                 // server may have acted on it.
                 failure.outcome_unknown |= self.http.unanswered() > unanswered;
-                let message = self.steps.masker.mask(&failure.message).into_owned();
+                // Masked: it goes to the store and to observers.
+                let message = self.steps.masker.mask(&failure.message()).into_owned();
                 let body = if self.config.store.save_response_body {
                     failure.body.as_ref().map(|b| {
                         self.steps
@@ -490,27 +596,15 @@ impl Stage {
                     name: &migration.name,
                     direction,
                     error: &message,
+                    status: failure.status,
                     duration,
                 });
-                let message = if failure.outcome_unknown {
-                    format!(
-                        "{message}; the request may have taken effect on the server, so the \
-                         migration is left interrupted: the next `apirun up` stops at it until \
-                         you `apirun resolve {v} --applied|--rolled-back` or run \
-                         `apirun up --retry-interrupted`",
-                        v = migration.version
-                    )
-                } else {
-                    message
-                };
                 Err(EngineError::Migration(Box::new(MigrationFailure {
                     version: migration.version,
                     file: migration.path.clone(),
                     direction,
                     step,
-                    field: failure.field,
-                    message,
-                    status: failure.status,
+                    failure,
                 })))
             }
         }
@@ -527,7 +621,13 @@ impl Stage {
         let local = |e: (String, crate::template::TemplateError), section: &str| {
             (
                 None,
-                StepFailure::new(Some(format!("{section}.env.{}", e.0)), e.1.to_string()),
+                StepFailure::error(
+                    Some(format!("{section}.env.{}", e.0)),
+                    StepError::Template {
+                        source: e.1,
+                        hint: String::new(),
+                    },
+                ),
             )
         };
         // A down sees the up's own env too (e.g. a name the up computed).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::error::StepFailure;
+use super::error::{StepError, StepFailure};
 use super::vars::{Vars, apply_local_env, context};
 use crate::auth::{AuthManager, render_json};
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
@@ -112,7 +112,13 @@ impl StepEnv {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        StepFailure::new(Some(field.to_string()), format!("{error}{hint}"))
+        StepFailure::error(
+            Some(field.to_string()),
+            StepError::Template {
+                source: error,
+                hint,
+            },
+        )
     }
 
     /// Render one template (parsed when its file was loaded). In plan mode, a
@@ -269,7 +275,7 @@ impl StepEnv {
             path.to_path_buf()
         };
         crate::config::files::read_to_string(&resolved, crate::config::files::FileKind::Body)
-            .map_err(|e| StepFailure::new(Some(format!("{field}.body_file")), e.to_string()))
+            .map_err(|e| StepFailure::error(Some(format!("{field}.body_file")), e))
     }
 
     /// Add the provider's header unless the request sets it itself.
@@ -320,7 +326,7 @@ impl StepEnv {
             let plugin = self
                 .plugins
                 .get(PluginKind::Step, &step.kind)
-                .map_err(|e| StepFailure::new(Some(format!("{field}.type")), e.to_string()))?;
+                .map_err(|e| StepFailure::error(Some(format!("{field}.type")), e))?;
             let with = step
                 .with
                 .clone()
@@ -384,7 +390,7 @@ impl StepEnv {
         let http = self
             .plugins
             .get(PluginKind::Step, HTTP_STEP)
-            .map_err(|e| StepFailure::new(None, e.to_string()))?;
+            .map_err(|e| StepFailure::error(None, e))?;
         let bare = rendered.clone();
         self.inject_auth(&mut rendered, vars).await?;
         let follow = Some(rendered.follow_redirects.unwrap_or(self.follow_redirects));
@@ -483,12 +489,14 @@ impl StepEnv {
             }
             _ => String::new(),
         };
-        let mut failure = StepFailure::new(
+        let mut failure = StepFailure::error(
             Some(format!("{field}.response.result_code")),
-            format!(
-                "the server answered {status}{redirect}, expected {expected}; body: {}",
-                self.masker.mask(&snippet(&response.body))
-            ),
+            StepError::UnexpectedStatus {
+                status,
+                redirect,
+                expected,
+                body: self.masker.mask(&snippet(&response.body)).into_owned(),
+            },
         );
         failure.status = Some(status);
         failure.body = Some(response.body.clone());
@@ -514,23 +522,27 @@ impl StepEnv {
         }
         let mut out = Vec::new();
         for (from, items) in by_extractor {
-            let plugin = self.plugins.get(PluginKind::Extractor, from).map_err(|e| {
-                StepFailure::new(Some(format!("{field}.response.env_from")), e.to_string())
-            })?;
+            let plugin = self
+                .plugins
+                .get(PluginKind::Extractor, from)
+                .map_err(|e| StepFailure::error(Some(format!("{field}.response.env_from")), e))?;
             let paths: Vec<String> = items.iter().map(|(_, path)| (*path).clone()).collect();
-            let values = plugin.extract(response, &paths).await.map_err(|e| {
-                StepFailure::new(Some(format!("{field}.response.env_from")), e.to_string())
-            })?;
+            let values = plugin
+                .extract(response, &paths)
+                .await
+                .map_err(|e| StepFailure::error(Some(format!("{field}.response.env_from")), e))?;
             for ((name, path), value) in items.into_iter().zip(values) {
                 match value {
                     Some(value) => out.push((name.clone(), value)),
                     None if spec.env_missing == EnvMissing::Fail => {
-                        let mut failure = StepFailure::new(
+                        let mut failure = StepFailure::error(
                             Some(format!("{field}.response.env_from.{name}")),
-                            format!(
-                                "`{name}`: path `{path}` ({from}) is not in the response (env_missing: fail); body: {}",
-                                self.masker.mask(&snippet(&response.body))
-                            ),
+                            StepError::MissingValue {
+                                name: name.clone(),
+                                path: path.clone(),
+                                from: from.to_string(),
+                                body: self.masker.mask(&snippet(&response.body)).into_owned(),
+                            },
                         );
                         failure.status = Some(response.status);
                         failure.body = Some(response.body.clone());
@@ -560,13 +572,11 @@ fn redirect_refused(
         return failure;
     }
     let location = response.header("location").unwrap_or("(no Location)");
-    failure.message = format!(
-        "the server answered {status} to the {method}, redirecting to {location}; apirun does \
-         not re-send a {method} as a GET, and the server may have applied it, so the outcome \
-         is unknown: check the server. If the endpoint moved, set the url to the new location \
-         (or have the server answer 307/308); if this answer means success, accept it with \
-         `result_code: [\"{status}\"]`"
-    );
+    failure.error = Box::new(StepError::RedirectRefused {
+        status,
+        method: method.to_string(),
+        location: location.to_string(),
+    });
     failure.outcome_unknown = true;
     failure
 }

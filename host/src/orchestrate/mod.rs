@@ -14,7 +14,7 @@ mod validate;
 mod view;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,46 +23,154 @@ pub use run::{RunOptions, RunOutcome, StageOutcome};
 pub use validate::{StagesValidation, validate_stages};
 pub use view::{LastRun, StageInfo, StagePlan, inspect_stage};
 
-use crate::config::{Diagnostic, StageDef, StagesFile, load_stages_file};
+use crate::config::{Diagnostic, Diagnostics, StageDef, StagesFile, load_stages_file};
 use crate::migrate::{EngineError, InheritedVars, Services, Stage, Vars};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
-/// A failure of a stages command: what to print and the exit status
-/// (1 a stage failed, 2 bad usage, config or files).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagesError {
-    pub message: String,
-    pub code: u8,
+/// Why a stages command could not run. The CLI (`cli::stages`) maps each
+/// kind to its exit status (docs/multi-stage.md): problems the user must fix
+/// before anything runs (bad files, selections, dependencies) are usage
+/// errors; the rest (a store, an import at run time) are failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StagesError {
+    #[error(
+        "{} is invalid ({} problem(s)):\n{diagnostics}\nrun `apirun stages validate -c {}` for every problem at once",
+        path.display(), diagnostics.errors().count(), path.display()
+    )]
+    InvalidFile {
+        path: PathBuf,
+        diagnostics: Diagnostics,
+    },
+    #[error(
+        "{}: depends_on: dependency cycle: {}; remove one of these dependencies",
+        path.display(), cycles.join("; ")
+    )]
+    Cycle { path: PathBuf, cycles: Vec<String> },
+    #[error(
+        "{flag} {name}: no stage is named `{name}` in {}; stages: {}",
+        file.display(), known.join(", ")
+    )]
+    UnknownStage {
+        flag: &'static str,
+        name: String,
+        file: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("--stage cannot be combined with --from or --to; use --from A --to B for a range")]
+    StageWithRange,
+    #[error(
+        "--from {from} --to {to}: `{last}` does not depend on `{first}`, so no stage lies between them; {}",
+        match way {
+            Way::Up => "for `up`, --from names the upstream stage and --to the downstream one",
+            Way::Down => "for `down`, --from names the first stage rolled back (the most downstream) and --to the last",
+        }
+    )]
+    EmptyRange {
+        from: String,
+        to: String,
+        first: String,
+        last: String,
+        way: Way,
+    },
+    #[error("stage `{stage}` imports from unknown stage `{from}`")]
+    UnknownImport { stage: String, from: String },
+    #[error(
+        "stage `{stage}` imports {} from stage `{source_stage}`, but `{source_stage}` has never been applied (its store {store} has no applied migration); \
+         run `apirun stages up --stage {source_stage}` (or without --stage) first",
+        vars.join(", ")
+    )]
+    ImportNeverApplied {
+        stage: String,
+        vars: Vec<String>,
+        source_stage: String,
+        store: String,
+    },
+    #[error(
+        "stage `{stage}` imports `{var}` from stage `{source_stage}`, but `{source_stage}` does not export `{var}` \
+         (no applied migration extracted it; it exports: {}) and `{stage}` uses it unguarded; extract it in one of `{source_stage}`'s migrations \
+         (response.env_from), remove it from env_from_stages, or use it as {{{{.{var} | default \"...\"}}}} or inside {{{{if .{var}}}}}",
+        if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
+    )]
+    ImportNotExported {
+        stage: String,
+        var: String,
+        source_stage: String,
+        exported: Vec<String>,
+    },
+    /// The engine failed for one stage (its own kinds and exit codes).
+    #[error("stage `{stage}`: {}", engine_text(source))]
+    Engine {
+        stage: String,
+        // Boxed: engine errors are large and rare.
+        #[source]
+        source: Box<EngineError>,
+    },
+    #[error("{}: stages[{index}].condition of stage `{stage}`: {reason}", path.display())]
+    Condition {
+        path: PathBuf,
+        index: usize,
+        stage: String,
+        reason: String,
+    },
+    #[error(
+        "not applied yet: {}; apply them first, e.g. `apirun stages up --to {first}`, or run without --stage",
+        problems.join(", ")
+    )]
+    DependenciesNotApplied {
+        problems: Vec<String>,
+        first: String,
+    },
+    #[error(
+        "cannot roll back: these dependents are still applied: {}; roll them back first \
+         (e.g. `apirun stages down --to {first}` rolls back a stage and everything that depends on it)",
+        problems.join(", ")
+    )]
+    DependentsApplied {
+        problems: Vec<String>,
+        first: String,
+    },
+    #[error(
+        "invalid files; nothing was run:\n{}\nrun `apirun stages validate -c {}` for details",
+        problems.join("\n"), path.display()
+    )]
+    InvalidFiles {
+        problems: Vec<String>,
+        path: PathBuf,
+    },
+    #[error("stage `{stage}`: invalid config:\n{diagnostics}")]
+    InvalidConfig {
+        stage: String,
+        diagnostics: Diagnostics,
+    },
+    #[error("stage `{stage}`: invalid migrations:\n{diagnostics}")]
+    InvalidMigrations {
+        stage: String,
+        diagnostics: Diagnostics,
+    },
+    #[error("stage `{stage}`: store {store}: {source}")]
+    Store {
+        stage: String,
+        store: String,
+        // Boxed: store errors are large and rare.
+        #[source]
+        source: Box<StoreError>,
+    },
+}
+
+/// An engine error inside a stage's message (invalid files get a heading).
+fn engine_text(e: &EngineError) -> String {
+    match e {
+        EngineError::Invalid(d) => format!("invalid files:\n{d}"),
+        other => other.to_string(),
+    }
 }
 
 impl StagesError {
-    pub fn usage(message: impl Into<String>) -> StagesError {
-        StagesError {
-            message: message.into(),
-            code: 2,
+    fn engine(stage: &str, source: EngineError) -> StagesError {
+        StagesError::Engine {
+            stage: stage.to_string(),
+            source: Box::new(source),
         }
-    }
-
-    pub fn failed(message: impl Into<String>) -> StagesError {
-        StagesError {
-            message: message.into(),
-            code: 1,
-        }
-    }
-
-    fn engine(stage: &str, e: EngineError) -> StagesError {
-        let code = e.exit_code() as u8;
-        let message = match &e {
-            EngineError::Invalid(d) => format!("stage `{stage}`: invalid files:\n{d}"),
-            other => format!("stage `{stage}`: {other}"),
-        };
-        StagesError { message, code }
-    }
-}
-
-impl std::fmt::Display for StagesError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
@@ -101,23 +209,17 @@ pub fn cycle_text(cycle: &[String]) -> String {
 impl Orchestration {
     /// Loads `path`; invalid files and dependency cycles are errors (exit 2).
     pub fn load(path: &Path) -> Result<Orchestration, StagesError> {
-        let loaded = load_stages_file(path).map_err(|d| {
-            StagesError::usage(format!(
-                "error: {} is invalid ({} problem(s)):\n{d}\nrun `apirun stages validate -c {}` for every problem at once",
-                path.display(),
-                d.errors().count(),
-                path.display()
-            ))
+        let loaded = load_stages_file(path).map_err(|diagnostics| StagesError::InvalidFile {
+            path: path.to_path_buf(),
+            diagnostics,
         })?;
         let graph = StageGraph::new(&loaded.value);
         let cycles = graph.cycles();
         if !cycles.is_empty() {
-            let text: Vec<String> = cycles.iter().map(|c| cycle_text(c)).collect();
-            return Err(StagesError::usage(format!(
-                "error: {}: depends_on: dependency cycle: {}; remove one of these dependencies",
-                path.display(),
-                text.join("; ")
-            )));
+            return Err(StagesError::Cycle {
+                path: path.to_path_buf(),
+                cycles: cycles.iter().map(|c| cycle_text(c)).collect(),
+            });
         }
         Ok(Orchestration {
             file: loaded.value,
@@ -131,15 +233,16 @@ impl Orchestration {
         self.file.stage(name)
     }
 
-    fn known(&self, name: &str, flag: &str) -> Result<(), StagesError> {
+    fn known(&self, name: &str, flag: &'static str) -> Result<(), StagesError> {
         if self.graph.contains(name) {
             Ok(())
         } else {
-            Err(StagesError::usage(format!(
-                "error: {flag} {name}: no stage is named `{name}` in {}; stages: {}",
-                self.file.path.display(),
-                self.graph.names().join(", ")
-            )))
+            Err(StagesError::UnknownStage {
+                flag,
+                name: name.to_string(),
+                file: self.file.path.clone(),
+                known: self.graph.names(),
+            })
         }
     }
 
@@ -163,9 +266,7 @@ impl Orchestration {
         };
         if let Some(stage) = &selection.stage {
             if selection.from.is_some() || selection.to.is_some() {
-                return Err(StagesError::usage(
-                    "error: --stage cannot be combined with --from or --to; use --from A --to B for a range",
-                ));
+                return Err(StagesError::StageWithRange);
             }
             return Ok([stage.clone()].into());
         }
@@ -193,17 +294,13 @@ impl Orchestration {
                         selection.from.as_deref().unwrap_or_default(),
                         selection.to.as_deref().unwrap_or_default(),
                     );
-                    let meaning = match way {
-                        Way::Up => {
-                            "for `up`, --from names the upstream stage and --to the downstream one"
-                        }
-                        Way::Down => {
-                            "for `down`, --from names the first stage rolled back (the most downstream) and --to the last"
-                        }
-                    };
-                    return Err(StagesError::usage(format!(
-                        "error: --from {from} --to {to}: `{last}` does not depend on `{first}`, so no stage lies between them; {meaning}"
-                    )));
+                    return Err(StagesError::EmptyRange {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                        first: first.to_string(),
+                        last: last.to_string(),
+                        way,
+                    });
                 }
                 set
             }
@@ -249,10 +346,10 @@ impl Orchestration {
         let mut unguarded: Option<BTreeSet<String>> = None;
         for import in &def.env_from_stages {
             let Some(source) = self.def(&import.stage) else {
-                return Err(StagesError::usage(format!(
-                    "error: stage `{}` imports from unknown stage `{}`",
-                    def.name, import.stage
-                )));
+                return Err(StagesError::UnknownImport {
+                    stage: def.name.clone(),
+                    from: import.stage.clone(),
+                });
             };
             let info = inspect_stage(source).await?;
             for var in &import.vars {
@@ -283,33 +380,19 @@ impl Orchestration {
                     ));
                     out.insert(var.clone(), String::new());
                 } else if never_applied {
-                    return Err(StagesError::failed(format!(
-                        "error: stage `{}` imports {} from stage `{}`, but `{}` has never been applied (its store {} has no applied migration); \
-                         run `apirun stages up --stage {}` (or without --stage) first",
-                        def.name,
-                        import.vars.join(", "),
-                        source.name,
-                        source.name,
-                        info.store,
-                        source.name
-                    )));
+                    return Err(StagesError::ImportNeverApplied {
+                        stage: def.name.clone(),
+                        vars: import.vars.clone(),
+                        source_stage: source.name.clone(),
+                        store: info.store.clone(),
+                    });
                 } else {
-                    let exported: Vec<&str> = info.exported.keys().map(String::as_str).collect();
-                    return Err(StagesError::failed(format!(
-                        "error: stage `{}` imports `{var}` from stage `{}`, but `{}` does not export `{var}` \
-                         (no applied migration extracted it; it exports: {}) and `{}` uses it unguarded; extract it in one of `{}`'s migrations \
-                         (response.env_from), remove it from env_from_stages, or use it as {{{{.{var} | default \"...\"}}}} or inside {{{{if .{var}}}}}",
-                        def.name,
-                        source.name,
-                        source.name,
-                        if exported.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            exported.join(", ")
-                        },
-                        def.name,
-                        source.name
-                    )));
+                    return Err(StagesError::ImportNotExported {
+                        stage: def.name.clone(),
+                        var: var.clone(),
+                        source_stage: source.name.clone(),
+                        exported: info.exported.keys().cloned().collect(),
+                    });
                 }
             }
         }
@@ -354,17 +437,16 @@ impl Orchestration {
                 .await
                 .map_err(|e| StagesError::engine(&def.name, e))?,
         );
-        condition::evaluate(source, &vars).map_err(|e| {
-            StagesError::usage(format!(
-                "error: {}: stages[{}].condition of stage `{}`: {e}",
-                self.file.path.display(),
-                self.file
-                    .stages
-                    .iter()
-                    .position(|s| s.name == def.name)
-                    .unwrap_or(0),
-                def.name
-            ))
+        condition::evaluate(source, &vars).map_err(|reason| StagesError::Condition {
+            path: self.file.path.clone(),
+            index: self
+                .file
+                .stages
+                .iter()
+                .position(|s| s.name == def.name)
+                .unwrap_or(0),
+            stage: def.name.clone(),
+            reason,
         })
     }
 
@@ -408,11 +490,10 @@ impl Orchestration {
         if problems.is_empty() {
             return Ok(());
         }
-        Err(StagesError::usage(format!(
-            "error: not applied yet: {}; apply them first, e.g. `apirun stages up --to {}`, or run without --stage",
-            problems.join(", "),
-            selected.iter().next().cloned().unwrap_or_default()
-        )))
+        Err(StagesError::DependenciesNotApplied {
+            problems,
+            first: selected.iter().next().cloned().unwrap_or_default(),
+        })
     }
 
     /// `down` preconditions: a stage outside the selection that depends on a
@@ -446,12 +527,10 @@ impl Orchestration {
         if problems.is_empty() {
             return Ok(());
         }
-        Err(StagesError::usage(format!(
-            "error: cannot roll back: these dependents are still applied: {}; roll them back first \
-             (e.g. `apirun stages down --to {}` rolls back a stage and everything that depends on it)",
-            problems.join(", "),
-            selected.iter().next().cloned().unwrap_or_default()
-        )))
+        Err(StagesError::DependentsApplied {
+            problems,
+            first: selected.iter().next().cloned().unwrap_or_default(),
+        })
     }
 
     /// Checks every selected stage's config and migration files before
@@ -501,11 +580,10 @@ impl Orchestration {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StagesError::usage(format!(
-                "error: invalid files; nothing was run:\n{}\nrun `apirun stages validate -c {}` for details",
-                problems.join("\n"),
-                self.file.path.display()
-            )))
+            Err(StagesError::InvalidFiles {
+                problems,
+                path: self.file.path.clone(),
+            })
         }
     }
 }
@@ -515,8 +593,9 @@ async fn config_store(
     def: &StageDef,
 ) -> Result<(crate::config::StageConfig, Option<Arc<dyn Store>>), StagesError> {
     let config = crate::config::load_stage_config(&def.config_path)
-        .map_err(|d| {
-            StagesError::usage(format!("error: stage `{}`: invalid config:\n{d}", def.name))
+        .map_err(|diagnostics| StagesError::InvalidConfig {
+            stage: def.name.clone(),
+            diagnostics,
         })?
         .value;
     let store = crate::migrate::open_config_store(&config)
@@ -585,13 +664,13 @@ mod tests {
                 &sel(None, Some("configuration"), Some("infrastructure")),
                 Way::Up
             )
-            .map_err(|e| e.code),
-            Err(2)
+            .map_err(|e| matches!(e, StagesError::EmptyRange { .. })),
+            Err(true)
         );
         assert_eq!(
             o.select(&sel(Some("nope"), None, None), Way::Up)
-                .map_err(|e| e.code),
-            Err(2)
+                .map_err(|e| matches!(e, StagesError::UnknownStage { .. })),
+            Err(true)
         );
     }
 
@@ -616,8 +695,8 @@ mod tests {
                 &sel(None, Some("services"), Some("configuration")),
                 Way::Down
             )
-            .map_err(|e| e.code),
-            Err(2)
+            .map_err(|e| matches!(e, StagesError::EmptyRange { .. })),
+            Err(true)
         );
     }
 }

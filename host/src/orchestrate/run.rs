@@ -18,18 +18,22 @@ use tokio::task::JoinSet;
 
 use super::{Orchestration, Way};
 use crate::config::OnFailure;
-use crate::migrate::{DownOptions, MigrationEvent, Observer, Services, Stage, UpOptions};
-use crate::output::{Progress, RunSummary, StageState};
+use crate::migrate::{
+    DownOptions, MigrationEvent, NoticeLevel, Observer, Services, Stage, StageEnd, UpOptions,
+};
+use crate::output::RunSummary;
 use crate::store::Direction;
 
-/// Makes the engine observer of one stage (the CLI's progress adapter).
+/// Makes the engine observer of one stage's migrations (the CLI's adapters).
 pub type ObserverFactory = Arc<dyn Fn(&str) -> Box<dyn Observer> + Send + Sync>;
 
 /// What a run needs besides the stages file.
 #[derive(Clone)]
 pub struct RunOptions {
     pub services: Services,
-    pub progress: Progress,
+    /// Receives the run's stage events and notes (the stage's migration
+    /// events go to `observer`'s observer of that stage).
+    pub events: Arc<dyn Observer>,
     pub observer: ObserverFactory,
     /// Overrides `global.wait_between_stages` (`--wait-between-stages`).
     pub wait_between_stages: Option<Duration>,
@@ -86,8 +90,11 @@ pub struct RunOutcome {
     pub rolled_back: Vec<(String, Vec<u64>)>,
     /// Rollback errors.
     pub rollback_errors: Vec<String>,
-    /// Exit status: 0, or 1 when a stage failed (other than `on_failure: continue`).
-    pub code: u8,
+    /// A stage failed (other than `on_failure: continue`) or a rollback did:
+    /// the run failed (the CLI maps this to its exit status).
+    pub failed: bool,
+    /// Totals, as the progress summary and the `run_finished` event show them.
+    pub summary: RunSummary,
     pub duration: Duration,
 }
 
@@ -124,6 +131,7 @@ impl Observer for Tracking {
                     *f = None;
                 }
             }
+            _ => {}
         }
         self.inner.event(event);
     }
@@ -143,6 +151,7 @@ impl Tracking {
                 name: &name,
                 direction,
                 error: why,
+                status: None,
                 duration: started.elapsed(),
             });
         }
@@ -196,8 +205,8 @@ impl Orchestration {
         };
         for name in &order {
             options
-                .progress
-                .stage_state(name, StageState::Pending, None);
+                .events
+                .event(MigrationEvent::StagePlanned { stage: name });
         }
 
         let mut outcomes: HashMap<String, StageOutcome> = HashMap::new();
@@ -235,14 +244,19 @@ impl Orchestration {
                                 because: format!("`{blocker}` did not succeed"),
                             }
                         };
-                        options
-                            .progress
-                            .stage_state(name, StageState::Skipped, None);
-                        if let StageOutcome::Skipped { because } = &outcome {
-                            options
-                                .progress
-                                .println(&format!("skipped [{name}]: {because}"));
-                        }
+                        let (end, detail) = match &outcome {
+                            StageOutcome::Skipped { because } => {
+                                (StageEnd::Skipped, Some(because.as_str()))
+                            }
+                            _ => (StageEnd::NotStarted, None),
+                        };
+                        options.events.event(MigrationEvent::StageFinished {
+                            stage: name,
+                            end,
+                            migrations: 0,
+                            duration: None,
+                            detail,
+                        });
                         outcomes.insert(name.clone(), outcome);
                         finish_order.push(name.clone());
                         changed = true;
@@ -284,9 +298,11 @@ impl Orchestration {
                 Err(e) => {
                     // A panicking stage task: nothing to attribute it to but the run.
                     failed = true;
-                    options
-                        .progress
-                        .println(&format!("error: a stage task ended abnormally: {e}"));
+                    options.events.event(MigrationEvent::Notice {
+                        stage: None,
+                        level: NoticeLevel::Error,
+                        text: &format!("a stage task ended abnormally: {e}"),
+                    });
                     stop = true;
                     continue;
                 }
@@ -308,10 +324,14 @@ impl Orchestration {
                         stop = true;
                     }
                     OnFailure::SkipDependents => failed = true,
-                    OnFailure::Continue => options.progress.println(&format!(
-                        "warning: stage `{name}` failed (on_failure: continue; the run goes on): {}",
-                        error.lines().next().unwrap_or("")
-                    )),
+                    OnFailure::Continue => options.events.event(MigrationEvent::Notice {
+                        stage: Some(&name),
+                        level: NoticeLevel::Warning,
+                        text: &format!(
+                            "stage `{name}` failed (on_failure: continue; the run goes on): {}",
+                            error.lines().next().unwrap_or("")
+                        ),
+                    }),
                 }
             }
             finished_at.insert(name.clone(), Instant::now());
@@ -323,24 +343,34 @@ impl Orchestration {
             if !outcomes.contains_key(name) {
                 outcomes.insert(name.clone(), StageOutcome::NotStarted);
                 finish_order.push(name.clone());
-                options
-                    .progress
-                    .stage_state(name, StageState::Skipped, None);
+                options.events.event(MigrationEvent::StageFinished {
+                    stage: name,
+                    end: StageEnd::NotStarted,
+                    migrations: 0,
+                    duration: None,
+                    detail: None,
+                });
             }
         }
 
         let mut rolled_back = Vec::new();
         let mut rollback_errors = Vec::new();
         if failed && way == Way::Up && self.file.global.rollback_on_failure {
-            options
-                .progress
-                .println("rollback_on_failure: rolling back what this run applied, newest first");
+            options.events.event(MigrationEvent::Notice {
+                stage: None,
+                level: NoticeLevel::Info,
+                text: "rollback_on_failure: rolling back what this run applied, newest first",
+            });
             // Reverse finish order is a reverse dependency order.
             for (name, stage, before_version, done) in rollback.into_iter().rev() {
-                options.progress.println(&format!(
-                    "rollback [{name}]: versions {} (back to {before_version})",
-                    versions(&done)
-                ));
+                options.events.event(MigrationEvent::Notice {
+                    stage: Some(&name),
+                    level: NoticeLevel::Info,
+                    text: &format!(
+                        "rollback [{name}]: versions {} (back to {before_version})",
+                        versions(&done)
+                    ),
+                });
                 let observer = (options.observer)(&name);
                 match stage
                     .down(&DownOptions { to: before_version }, observer.as_ref())
@@ -349,15 +379,20 @@ impl Orchestration {
                     Ok(_) => {
                         // The table must not keep saying "applied" for it.
                         if matches!(outcomes.get(&name), Some(StageOutcome::Done { .. })) {
-                            options
-                                .progress
-                                .stage_state(&name, StageState::RolledBack, None);
+                            options.events.event(MigrationEvent::StageRolledBack {
+                                stage: &name,
+                                versions: &done,
+                            });
                         }
                         rolled_back.push((name, done))
                     }
                     Err(e) => {
                         let message = format!("rollback of stage `{name}` failed: {e}");
-                        options.progress.println(&format!("error: {message}"));
+                        options.events.event(MigrationEvent::Notice {
+                            stage: Some(&name),
+                            level: NoticeLevel::Error,
+                            text: &message,
+                        });
                         rollback_errors.push(message);
                     }
                 }
@@ -408,15 +443,11 @@ impl Orchestration {
                 .count(),
             duration: started.elapsed(),
         };
-        options.progress.run_finished(&summary);
         RunOutcome {
             stages,
             rolled_back,
-            code: if failed || !rollback_errors.is_empty() {
-                1
-            } else {
-                0
-            },
+            failed: failed || !rollback_errors.is_empty(),
+            summary,
             rollback_errors,
             duration: started.elapsed(),
         }
@@ -426,7 +457,16 @@ impl Orchestration {
     /// check its condition, run it under its timeout.
     async fn run_stage(&self, name: &str, way: Way, options: &RunOptions) -> TaskResult {
         let started = Instant::now();
-        let progress = &options.progress;
+        let events = &options.events;
+        let finished = |end: StageEnd, migrations: usize, detail: Option<&str>| {
+            events.event(MigrationEvent::StageFinished {
+                stage: name,
+                end,
+                migrations,
+                duration: Some(started.elapsed()),
+                detail,
+            });
+        };
         let Some(def) = self.def(name) else {
             return TaskResult {
                 name: name.to_string(),
@@ -437,11 +477,7 @@ impl Orchestration {
             };
         };
         let fail = |error: String| {
-            progress.stage_state(name, StageState::Failed, Some(started.elapsed()));
-            progress.println(&format!(
-                "error: stage `{name}`: {}",
-                error.trim_start_matches("error: ")
-            ));
+            finished(StageEnd::Failed, 0, Some(&error));
             TaskResult {
                 name: name.to_string(),
                 outcome: StageOutcome::Failed {
@@ -457,10 +493,11 @@ impl Orchestration {
             // may come from stages never applied either: do not open it.
             match super::inspect_stage(def).await {
                 Ok(info) if info.applied.is_empty() => {
-                    progress.stage_state(name, StageState::Skipped, Some(started.elapsed()));
-                    progress.println(&format!(
-                        "skipped [{name}]: nothing applied, nothing to roll back"
-                    ));
+                    finished(
+                        StageEnd::NothingApplied,
+                        0,
+                        Some("nothing applied, nothing to roll back"),
+                    );
                     return TaskResult {
                         name: name.to_string(),
                         outcome: StageOutcome::NothingApplied,
@@ -468,34 +505,37 @@ impl Orchestration {
                     };
                 }
                 Ok(_) => {}
-                Err(e) => return fail(e.message),
+                Err(e) => return fail(e.to_string()),
             }
         }
-        progress.stage_state(name, StageState::Running, None);
+        events.event(MigrationEvent::StageStarted { stage: name });
         let stage = match self.open_stage(def, &options.services, false).await {
             Ok(stage) => stage,
-            Err(e) => return fail(e.message),
+            Err(e) => return fail(e.to_string()),
         };
         for warning in stage
             .warnings
             .iter()
             .filter(|d| d.severity == crate::config::Severity::Warning)
         {
-            progress.println(&warning.to_string());
+            events.event(MigrationEvent::Notice {
+                stage: Some(name),
+                level: NoticeLevel::Warning,
+                text: &warning.to_string(),
+            });
         }
         if way == Way::Up {
             match self.condition_holds(def, &stage).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    progress.stage_state(name, StageState::Skipped, Some(started.elapsed()));
-                    progress.println(&format!("skipped [{name}]: condition is false"));
+                    finished(StageEnd::ConditionFalse, 0, Some("condition is false"));
                     return TaskResult {
                         name: name.to_string(),
                         outcome: StageOutcome::ConditionFalse,
                         applied: None,
                     };
                 }
-                Err(e) => return fail(e.message),
+                Err(e) => return fail(e.to_string()),
             }
         }
         let before_version = match stage.applied().await {
@@ -537,19 +577,18 @@ impl Orchestration {
         let duration = started.elapsed();
         let outcome = match result {
             Ok(report) => {
-                let state = match way {
-                    Way::Up => StageState::Applied,
-                    Way::Down => StageState::RolledBack,
+                let end = match way {
+                    Way::Up => StageEnd::Applied,
+                    Way::Down => StageEnd::RolledBack,
                 };
-                progress.stage_state(name, state, Some(duration));
+                finished(end, report.done.len(), None);
                 StageOutcome::Done {
                     migrations: report.done.len(),
                     duration,
                 }
             }
             Err(error) => {
-                progress.stage_state(name, StageState::Failed, Some(duration));
-                progress.println(&format!("error: stage `{name}`: {error}"));
+                finished(StageEnd::Failed, done.len(), Some(&error));
                 StageOutcome::Failed {
                     error,
                     duration,

@@ -41,14 +41,14 @@ pub async fn inspect_stage(def: &StageDef) -> Result<StageInfo, StagesError> {
     let (config, store) = config_store(def).await?;
     let migrations = crate::config::load_migrations(&config.migrate_dir)
         .map(|l| l.value)
-        .map_err(|d| {
-            StagesError::usage(format!(
-                "error: stage `{}`: invalid migrations:\n{d}",
-                def.name
-            ))
+        .map_err(|diagnostics| StagesError::InvalidMigrations {
+            stage: def.name.clone(),
+            diagnostics,
         })?;
-    let err = |e: crate::store::StoreError, store: &str| {
-        StagesError::failed(format!("error: stage `{}`: store {store}: {e}", def.name))
+    let err = |e: crate::store::StoreError, store: &str| StagesError::Store {
+        stage: def.name.clone(),
+        store: store.to_string(),
+        source: Box::new(e),
     };
     let Some(store) = store else {
         return Ok(StageInfo {
@@ -133,13 +133,13 @@ impl Orchestration {
                 (Some(source), Way::Up) => Some(match self.condition_holds(def, &stage).await {
                     Ok(true) => format!("{source} -> true"),
                     Ok(false) => format!("{source} -> false: the stage would be skipped"),
-                    Err(e) => format!("{source} -> not known before the run ({})", e.message),
+                    Err(e) => format!("{source} -> not known before the run ({e})"),
                 }),
                 _ => None,
             };
             let migrations = match way {
                 Way::Up => stage.plan_up_dry(0, None).await,
-                Way::Down => stage.plan_down_dry(0).await,
+                Way::Down => stage.plan_down_dry(0, None).await,
             }
             .map_err(|e| StagesError::engine(name, e))?;
             plans.push(StagePlan {

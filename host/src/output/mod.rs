@@ -13,6 +13,9 @@
 //!   terminal; every output path applies it after masking.
 //! - [`progress`]: [`Progress`] reports migrations and stages, live on a
 //!   terminal, as plain grep-friendly lines elsewhere.
+//! - [`events`]: [`events::JsonEvents`], the JSON Lines event stream of
+//!   `--output json` (docs/output.md).
+//! - [`junit`]: [`junit::Report`], the `--report-junit` / `--report-json` files.
 //!
 //! The host builds one `Arc<Masker>` per process, registers every secret on
 //! it as it learns them (secret-named variables, secrets written literally
@@ -21,6 +24,8 @@
 //! progress.
 
 pub mod escape;
+pub mod events;
+pub mod junit;
 pub mod logging;
 pub mod masking;
 pub mod progress;
