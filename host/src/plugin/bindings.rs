@@ -6,7 +6,7 @@
 
 pub mod step {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "step-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -15,7 +15,7 @@ pub mod step {
 
 pub mod auth {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "auth-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -28,7 +28,7 @@ pub mod auth {
 
 pub mod extractor {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "extractor-plugin",
         imports: { default: async },
         exports: { default: async },

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "auth-plugin",
 });
 

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "auth-plugin",
 });
 

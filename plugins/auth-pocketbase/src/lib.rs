@@ -9,7 +9,7 @@ use apirun_plugin_util::unknown_key_message;
 use serde_json::{Map, Value, json};
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "auth-plugin",
 });
 

@@ -2,7 +2,7 @@
 //! the value-to-string rules of the Go tool (docs/migrations.md).
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "extractor-plugin",
 });
 

@@ -3,7 +3,7 @@
 //! A header sent several times gives its values joined with ", ".
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "extractor-plugin",
 });
 

@@ -7,7 +7,7 @@
 use regex_lite::Regex;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "extractor-plugin",
 });
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "step-plugin",
 });
 

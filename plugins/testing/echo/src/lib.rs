@@ -9,7 +9,7 @@
 //!   pattern recognises, so only registered secrets are masked in it).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "step-plugin",
 });
 
