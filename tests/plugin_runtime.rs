@@ -265,7 +265,9 @@ fn http_plugin_denied_a_host_outside_allowed_hosts_sends_nothing() {
     .expect("binds");
     let error = rt
         .block_on(restricted.run_step(
-            &http_spec(json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "{}"})),
+            &http_spec(
+                json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "{}"}),
+            ),
             &[],
         ))
         .expect_err("a host outside allowed_hosts is refused");
@@ -417,7 +419,9 @@ fn post_answered_503_is_sent_once_through_the_http_step() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let outcome = rt
         .block_on(http.run_step(
-            &http_spec(json!({"method": "POST", "url": format!("{}/api/orders", api.url()), "body": "{}"})),
+            &http_spec(
+                json!({"method": "POST", "url": format!("{}/api/orders", api.url()), "body": "{}"}),
+            ),
             &[],
         ))
         .expect("a 503 is an answer, not an error");
@@ -1011,7 +1015,10 @@ fn a_0_1_0_component_and_a_0_2_0_component_run_in_one_runtime() {
     let vars = [("token".to_string(), "t-1".to_string())];
     for (path, expected) in [
         (echo_0_1_0(), Contract::V0_1),
-        (test_plugin_path("apirun_test_plugin_echo.wasm"), Contract::V0_2),
+        (
+            test_plugin_path("apirun_test_plugin_echo.wasm"),
+            Contract::V0_2,
+        ),
     ] {
         let (contract, echo) = bind(&path);
         assert_eq!(contract, expected, "{}", path.display());
@@ -1034,8 +1041,11 @@ fn a_0_1_0_component_and_a_0_2_0_component_run_in_one_runtime() {
             Contract::V0_1 => assert_eq!((metadata, declared), (None, None)),
             Contract::V0_2 => {
                 assert_eq!(metadata.expect("metadata").name, "echo");
-                let names: Vec<String> =
-                    declared.expect("declared").into_iter().map(|d| d.name).collect();
+                let names: Vec<String> = declared
+                    .expect("declared")
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect();
                 assert_eq!(names, ["a"]);
             }
         }

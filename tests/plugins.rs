@@ -504,7 +504,14 @@ fn plugins_list_shows_builtins_and_configured_with_world_version_source() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "WORLD", "CONTRACT", "VERSION", "SOURCE", "DESCRIPTION"]
+        [
+            "NAME",
+            "WORLD",
+            "CONTRACT",
+            "VERSION",
+            "SOURCE",
+            "DESCRIPTION"
+        ]
     );
     for (name, world) in [
         ("http", "step-plugin"),
@@ -531,7 +538,10 @@ fn plugins_list_shows_builtins_and_configured_with_world_version_source() {
     json.success();
     let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(report["host_wit_version"], "0.2.0");
-    assert_eq!(report["host_wit_versions"], serde_json::json!(["0.1.0", "0.2.0"]));
+    assert_eq!(
+        report["host_wit_versions"],
+        serde_json::json!(["0.1.0", "0.2.0"])
+    );
     let plugins = report["plugins"].as_array().expect("plugins");
     assert_eq!(plugins.len(), 8);
     let configured = plugins
@@ -735,7 +745,11 @@ fn a_component_built_against_0_1_0_still_runs_in_a_migration() {
         &fixture("echo-0.1.0.wasm").display().to_string(),
     ]);
     inspect.success();
-    assert!(inspect.stdout.contains("version: 0.1.0"), "{}", inspect.stdout);
+    assert!(
+        inspect.stdout.contains("version: 0.1.0"),
+        "{}",
+        inspect.stdout
+    );
     assert!(
         inspect.stdout.contains("loads in this apirun"),
         "{}",
@@ -788,7 +802,9 @@ fn a_0_2_step_plugin_declares_the_variables_it_sets_and_validate_knows_them() {
     let validate = project.apirun(&["validate"]);
     validate.code(2);
     assert!(
-        validate.all_output().contains("`not_declared` is used but nothing defines it"),
+        validate
+            .all_output()
+            .contains("`not_declared` is used but nothing defines it"),
         "{}",
         validate.all_output()
     );
@@ -822,7 +838,11 @@ fn a_pinned_sha256_that_does_not_match_is_refused_naming_both_digests() {
         "{}",
         inspect.stdout
     );
-    let project = echo_project(&api, &echo, Some(&format!("sha256:{}", actual.to_uppercase())));
+    let project = echo_project(
+        &api,
+        &echo,
+        Some(&format!("sha256:{}", actual.to_uppercase())),
+    );
     project.apirun(&["up"]).success();
     assert_eq!(api.requests_to("POST", "/api/items").len(), 1);
 }
@@ -863,10 +883,15 @@ fn inspect_names_imports_apirun_does_not_provide_and_the_fix() {
         .map(str::trim)
         .collect();
     assert_eq!(missing.len(), 1, "{}", run.stdout);
-    assert!(missing[0].starts_with("wasi:http/types@0.2."), "{missing:?}");
+    assert!(
+        missing[0].starts_with("wasi:http/types@0.2."),
+        "{missing:?}"
+    );
     assert!(run.stdout.contains("built:   Rust"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("fix:") && run.stdout.contains("std::net") && run.stdout.contains("host.send"),
+        run.stdout.contains("fix:")
+            && run.stdout.contains("std::net")
+            && run.stdout.contains("host.send"),
         "{}",
         run.stdout
     );
@@ -894,7 +919,8 @@ fn inspect_shows_what_a_0_2_plugin_says_about_itself() {
     assert!(run.stdout.contains("version: 0.2.0"), "{}", run.stdout);
     assert!(run.stdout.contains("plugin:  echo 0.1.0"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("about:   Test step: shows what it was handed."),
+        run.stdout
+            .contains("about:   Test step: shows what it was handed."),
         "{}",
         run.stdout
     );
@@ -935,7 +961,10 @@ fn a_request_timeout_reaches_the_transport() {
     let run = project.apirun(&["up"]);
     run.code(1);
     let out = run.all_output();
-    assert!(out.contains("timed out") || out.contains("timeout"), "{out}");
+    assert!(
+        out.contains("timed out") || out.contains("timeout"),
+        "{out}"
+    );
 }
 
 /// A token endpoint that rotates refresh tokens as strict servers do: each
@@ -962,7 +991,9 @@ impl RotatingTokenServer {
                 let mut buf = [0u8; 4096];
                 // Headers, then Content-Length bytes of body.
                 let body = loop {
-                    let Ok(n) = stream.read(&mut buf) else { break None };
+                    let Ok(n) = stream.read(&mut buf) else {
+                        break None;
+                    };
                     if n == 0 {
                         break None;
                     }
@@ -979,7 +1010,10 @@ impl RotatingTokenServer {
                             })
                             .unwrap_or(0);
                         if data.len() >= end + 4 + length {
-                            break Some(String::from_utf8_lossy(&data[end + 4..end + 4 + length]).to_string());
+                            break Some(
+                                String::from_utf8_lossy(&data[end + 4..end + 4 + length])
+                                    .to_string(),
+                            );
                         }
                     }
                 };
@@ -999,7 +1033,10 @@ impl RotatingTokenServer {
                         ),
                     )
                 } else {
-                    ("400 Bad Request", r#"{"error":"invalid_grant"}"#.to_string())
+                    (
+                        "400 Bad Request",
+                        r#"{"error":"invalid_grant"}"#.to_string(),
+                    )
                 };
                 let _ = write!(
                     stream,

@@ -115,8 +115,7 @@ async fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
     }
     for entry in entries {
         let replaces = BUILTINS.iter().any(|b| b.name == entry.name);
-        let loaded =
-            runtime.load_file_pinned(&entry.name, &entry.path, entry.sha256.as_deref());
+        let loaded = runtime.load_file_pinned(&entry.name, &entry.path, entry.sha256.as_deref());
         let metadata = match &loaded {
             Ok(component) => metadata_of(&runtime, &entry.name, component).await,
             Err(_) => None,
@@ -215,7 +214,14 @@ async fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            let header = ["NAME", "WORLD", "CONTRACT", "VERSION", "SOURCE", "DESCRIPTION"];
+            let header = [
+                "NAME",
+                "WORLD",
+                "CONTRACT",
+                "VERSION",
+                "SOURCE",
+                "DESCRIPTION",
+            ];
             let widths: Vec<usize> = (0..header.len())
                 .map(|i| {
                     table
@@ -301,7 +307,10 @@ async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
     let exports = shown_exports(&info.exports);
     let usable = refused.is_none();
     let verdict = match &refused {
-        None => format!("loads in this apirun (apirun:plugin {})", host_versions_text()),
+        None => format!(
+            "loads in this apirun (apirun:plugin {})",
+            host_versions_text()
+        ),
         Some(_) if info.worlds.is_empty() => {
             "not an apirun plugin: it exports no apirun:plugin world (step, auth or extractor)"
                 .to_string()
@@ -365,7 +374,10 @@ async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
                 }
                 None => {}
             }
-            let _ = writeln!(out, "built:   {toolchain} (guessed from the component's contents)");
+            let _ = writeln!(
+                out,
+                "built:   {toolchain} (guessed from the component's contents)"
+            );
             let _ = writeln!(out, "status:  {verdict}");
             if !missing.is_empty() {
                 let _ = writeln!(out, "missing: imports apirun does not provide:");

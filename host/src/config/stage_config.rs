@@ -288,7 +288,14 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             ctx,
             Some(item),
             &path,
-            &["name", "path", "allowed_hosts", "config", "variables", "sha256"],
+            &[
+                "name",
+                "path",
+                "allowed_hosts",
+                "config",
+                "variables",
+                "sha256",
+            ],
         ) else {
             continue;
         };
@@ -339,7 +346,10 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
         let sha256 = f.opt_string(ctx, "sha256").and_then(|raw| {
             // `sha256:<hex>` (as `plugins inspect` prints it) or the bare hex.
             let hex = raw.trim();
-            let hex = hex.strip_prefix("sha256:").unwrap_or(hex).to_ascii_lowercase();
+            let hex = hex
+                .strip_prefix("sha256:")
+                .unwrap_or(hex)
+                .to_ascii_lowercase();
             if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 Some(hex)
             } else {

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-
 use super::error::StepFailure;
 use super::vars::{Vars, apply_local_env, context};
 use crate::auth::{AuthManager, render_json};
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::{Masker, escape_line};
-use crate::plugin::{HttpStepRequest, PluginKind, PluginResponse, PluginSet, StepSpec as PluginStep};
+use crate::plugin::{
+    HttpStepRequest, PluginKind, PluginResponse, PluginSet, StepSpec as PluginStep,
+};
 use crate::template::{Context, RefKind, Template, TemplateError};
 use crate::transport::FollowRedirects;
 

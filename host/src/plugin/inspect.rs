@@ -77,7 +77,11 @@ impl Toolchain {
                  `disableFeatures: [\"http\", \"fetch-event\"]` (jco: \
                  `--disable http --disable fetch-event`){}; send requests with \
                  the imported `host.send`, not fetch()",
-                if http { "" } else { " and drop the features that import the rest" }
+                if http {
+                    ""
+                } else {
+                    " and drop the features that import the rest"
+                }
             ),
             Toolchain::ComponentizePy => "build with componentize-py against apirun's WIT world \
                  only (`-d wit/<version> -w <kind>-plugin`, no other WIT in the directory), and do \
@@ -107,8 +111,7 @@ pub fn provided(import: &str) -> bool {
     };
     let version = rest.split_once('@').map(|(_, v)| v);
     if let Some(name) = package.strip_prefix("wasi:") {
-        return WASI_PROVIDED.contains(&name)
-            && version.is_some_and(|v| v.starts_with("0.2."));
+        return WASI_PROVIDED.contains(&name) && version.is_some_and(|v| v.starts_with("0.2."));
     }
     if package == "apirun:plugin" {
         let interface = rest.split('@').next().unwrap_or_default();
@@ -128,7 +131,11 @@ pub fn missing_imports(imports: &[String]) -> Vec<String> {
 /// The exports worth showing: interfaces (`ns:pkg/name@v`). componentize-py
 /// also exports a bare `exports` instance, an artefact of its bindings.
 pub fn shown_exports(exports: &[String]) -> Vec<String> {
-    exports.iter().filter(|e| e.contains(':')).cloned().collect()
+    exports
+        .iter()
+        .filter(|e| e.contains(':'))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,8 +165,15 @@ mod tests {
     #[test]
     fn the_js_fix_names_the_features_to_disable() {
         let fix = Toolchain::ComponentizeJs.fix(&["wasi:http/types@0.2.3".to_string()]);
-        assert!(fix.contains("\"http\"") && fix.contains("\"fetch-event\""), "{fix}");
-        assert!(Toolchain::ComponentizePy.fix(&[]).contains("componentize-py"));
+        assert!(
+            fix.contains("\"http\"") && fix.contains("\"fetch-event\""),
+            "{fix}"
+        );
+        assert!(
+            Toolchain::ComponentizePy
+                .fix(&[])
+                .contains("componentize-py")
+        );
         assert!(Toolchain::Rust.fix(&[]).contains("std::net"));
     }
 

@@ -339,10 +339,7 @@ impl PluginRuntime {
             plugin: name.to_string(),
             message: format!("{e:#}"),
         };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(link_err)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
         let exports = Exports::new(contract, &pre, &info.kinds()).map_err(link_err)?;
         Ok(LoadedComponent {
             digest,

@@ -47,7 +47,8 @@ impl metadata::Guest for BasicAuth {
         PluginMetadata {
             name: "basic".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "HTTP Basic authentication from a username and password (built in).".into(),
+            description: "HTTP Basic authentication from a username and password (built in)."
+                .into(),
         }
     }
 }

@@ -87,9 +87,10 @@ impl Guest for OAuth2 {
         let mut settings = parse_config(&input.provider_config)?;
         // A server that rotates refresh tokens invalidates the configured one
         // once used: the rotated one, carried over in `state`, is used instead.
-        if let (Grant::RefreshToken { refresh_token }, Some(rotated)) =
-            (&mut settings.grant, input.state.as_deref().and_then(rotated_refresh_token))
-        {
+        if let (Grant::RefreshToken { refresh_token }, Some(rotated)) = (
+            &mut settings.grant,
+            input.state.as_deref().and_then(rotated_refresh_token),
+        ) {
             *refresh_token = rotated;
         }
         let response = host::send(&build_request(&settings))?;

@@ -67,7 +67,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
 impl wit::Host for PluginState {}
 
 impl host_iface::Host for PluginState {
-    async fn send(&mut self, request: wit::HttpRequest) -> Result<wit::HttpResponse, wit::PluginError> {
+    async fn send(
+        &mut self,
+        request: wit::HttpRequest,
+    ) -> Result<wit::HttpResponse, wit::PluginError> {
         self.send_request(request.into(), None)
             .await
             .map(Into::into)
@@ -270,7 +273,10 @@ impl Exports {
         response: &PluginResponse,
         paths: &[String],
     ) -> CallResult<Vec<Option<String>>> {
-        let pre = self.extractor.as_ref().ok_or_else(|| missing("extractor"))?;
+        let pre = self
+            .extractor
+            .as_ref()
+            .ok_or_else(|| missing("extractor"))?;
         let input = extractor::exports::apirun::plugin::extractor::ExtractInput {
             status: response.status,
             headers: headers(&response.headers),

@@ -320,7 +320,10 @@ impl Exports {
         paths: &[String],
         config: &str,
     ) -> CallResult<Vec<Option<String>>> {
-        let pre = self.extractor.as_ref().ok_or_else(|| missing("extractor"))?;
+        let pre = self
+            .extractor
+            .as_ref()
+            .ok_or_else(|| missing("extractor"))?;
         let input = extractor::exports::apirun::plugin::extractor::ExtractInput {
             status: response.status,
             headers: headers(&response.headers),

@@ -20,9 +20,7 @@ wit_bindgen::generate!({
 use apirun::plugin::host;
 use apirun::plugin::types::{Header, HttpRequest, HttpResponse, PluginError, Variable};
 use exports::apirun::plugin::metadata::{self, PluginMetadata};
-use exports::apirun::plugin::step::{
-    Guest, StepInput, StepOutput, StepSpec, VariableDeclaration,
-};
+use exports::apirun::plugin::step::{Guest, StepInput, StepOutput, StepSpec, VariableDeclaration};
 
 struct Echo;
 
@@ -87,7 +85,10 @@ impl Guest for Echo {
         }
         if let Some(map) = config.as_object() {
             for (key, value) in map {
-                let value = value.as_str().map(str::to_string).unwrap_or(value.to_string());
+                let value = value
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or(value.to_string());
                 text.push_str(&format!(" config {key} -> {value};"));
             }
         }
