@@ -39,7 +39,7 @@ pub enum PluginError {
         /// The newest version this host runs (what to rebuild against).
         host: Version,
         /// Every version this host runs, for the message ("0.1.0, 0.2.0").
-        supported: String,
+        supported: &'static str,
     },
     /// A `plugins:` entry's `sha256:` is not the digest of its file.
     #[error(

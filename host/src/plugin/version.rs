@@ -81,9 +81,13 @@ pub fn host_versions() -> Vec<Version> {
         .collect()
 }
 
+/// [`HOST_WIT_VERSIONS`] as one string, for messages (a constant: errors
+/// carry it without allocating).
+const HOST_WIT_VERSIONS_TEXT: &str = "0.1.0, 0.2.0";
+
 /// "0.1.0, 0.2.0": for messages.
-pub fn host_versions_text() -> String {
-    HOST_WIT_VERSIONS.join(", ")
+pub fn host_versions_text() -> &'static str {
+    HOST_WIT_VERSIONS_TEXT
 }
 
 /// Whether this host runs a component built against `plugin`.
@@ -172,6 +176,11 @@ mod tests {
     fn from_one_needs_same_major() {
         assert!(compatible(&v("1.2.0"), &v("1.5.1")));
         assert!(!compatible(&v("1.0.0"), &v("2.0.0")));
+    }
+
+    #[test]
+    fn the_versions_text_lists_every_version() {
+        assert_eq!(host_versions_text(), HOST_WIT_VERSIONS.join(", "));
     }
 
     #[test]
