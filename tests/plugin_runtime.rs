@@ -880,7 +880,7 @@ fn incompatible_wit_version_is_refused_naming_both_versions() {
             assert_eq!(plugin, "v03");
             assert_eq!(found.to_string(), "0.3.0");
             assert_eq!(host.to_string(), "0.2.0");
-            assert_eq!(supported, "0.1.0, 0.2.0");
+            assert_eq!(*supported, "0.1.0, 0.2.0");
         }
         other => panic!("expected Incompatible, got {other:?}"),
     }
