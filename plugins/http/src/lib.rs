@@ -1,6 +1,7 @@
 //! The built-in `http` step: turns the rendered request (WIT 0.2
 //! `http-step-request`) into one HTTP request sent through the host, and
-//! returns the answer.
+//! returns the answer. Bound under another step type, it reads the request
+//! from the step's `with:` block as JSON (the 0.1 spec).
 
 wit_bindgen::generate!({
     path: "../../wit/0.2.0",
@@ -8,7 +9,7 @@ wit_bindgen::generate!({
 });
 
 use apirun::plugin::host;
-use apirun::plugin::types::{Header, HttpRequest, PluginError};
+use apirun::plugin::types::{Header, HttpRequest, PluginError, QueryParam};
 use exports::apirun::plugin::metadata::{self, PluginMetadata};
 use exports::apirun::plugin::step::{
     Guest, HttpStepRequest, StepInput, StepOutput, StepSpec, VariableDeclaration,
@@ -16,15 +17,71 @@ use exports::apirun::plugin::step::{
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameValue {
+    name: String,
+    value: String,
+}
+
+/// The request as JSON, for this plugin used under another step type
+/// (`plugins: - name: fetch, path: <the http component>`): the step's
+/// `with:` block, as the 0.1 contract's http spec was.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonSpec {
+    method: String,
+    url: String,
+    #[serde(default)]
+    headers: Vec<NameValue>,
+    #[serde(default)]
+    queries: Vec<NameValue>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    retry: Option<bool>,
+    #[serde(default)]
+    timeout_ms: Option<u32>,
+}
+
+impl From<JsonSpec> for HttpStepRequest {
+    fn from(spec: JsonSpec) -> Self {
+        HttpStepRequest {
+            method: spec.method,
+            url: spec.url,
+            headers: spec
+                .headers
+                .into_iter()
+                .map(|h| Header {
+                    name: h.name,
+                    value: h.value,
+                })
+                .collect(),
+            queries: spec
+                .queries
+                .into_iter()
+                .map(|q| QueryParam {
+                    name: q.name,
+                    value: q.value,
+                })
+                .collect(),
+            body: spec.body.map(String::into_bytes),
+            timeout_ms: spec.timeout_ms,
+            retry: spec.retry,
+            follow_redirects: None,
+        }
+    }
+}
+
 struct HttpStep;
 
 impl Guest for HttpStep {
     fn run(input: StepInput) -> Result<StepOutput, PluginError> {
-        let StepSpec::Http(spec) = input.spec else {
-            return Err(PluginError::InvalidConfig(
-                "the http plugin runs `http` steps only (it got another step type's `with:`)"
-                    .into(),
-            ));
+        let spec = match input.spec {
+            StepSpec::Http(spec) => spec,
+            StepSpec::Custom(with) => serde_json::from_str::<JsonSpec>(&with)
+                .map_err(|e| PluginError::InvalidConfig(format!("http step spec: {e}")))?
+                .into(),
         };
         let request = build_request(spec)?;
         let response = host::send(&request)?;
