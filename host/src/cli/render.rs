@@ -1,5 +1,7 @@
 //! Text output of plans and status.
 
+use super::defs::OutputFormat;
+use super::exit::Exit;
 use crate::migrate::{PlannedMigration, StatusReport};
 use crate::output::Masker;
 
@@ -144,4 +146,62 @@ pub fn print_status(report: &StatusReport, masker: &Masker) {
             );
         }
     }
+}
+
+/// Why `--check` fails for a stage: one line per kind of work found, empty
+/// when everything is applied and clean (docs/cli.md, "Gates").
+pub fn check_reasons(report: &StatusReport) -> Vec<String> {
+    let list = |versions: &[u64]| {
+        versions
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut reasons = Vec::new();
+    if let Some(dirty) = &report.dirty {
+        reasons.push(format!(
+            "dirty: version {} ({}) {} run {}",
+            dirty.version, dirty.name, dirty.direction, dirty.state
+        ));
+    }
+    for (what, versions) in [
+        ("pending", &report.pending),
+        ("out of order", &report.out_of_order),
+        ("changed since applied", &report.changed),
+        ("applied but the file is missing", &report.missing),
+    ] {
+        if !versions.is_empty() {
+            reasons.push(format!("{what}: {}", list(versions)));
+        }
+    }
+    reasons
+}
+
+/// `--check`: prints why (on stdout with text output, on stderr next to a
+/// JSON document) and gives [`Exit::CheckFoundWork`] when there is work.
+/// `reasons`: per stage (None for a single stage), what needs doing.
+pub fn print_check(reasons: &[(Option<&str>, Vec<String>)], output: OutputFormat) -> Exit {
+    let lines: Vec<String> = reasons
+        .iter()
+        .flat_map(|(stage, why)| {
+            why.iter().map(move |line| match stage {
+                Some(stage) => format!("[{stage}] {line}"),
+                None => line.clone(),
+            })
+        })
+        .collect();
+    let print = |line: &str| match output {
+        OutputFormat::Text => out!("{line}"),
+        OutputFormat::Json => err!("{line}"),
+    };
+    if lines.is_empty() {
+        print("check: ok, everything is applied and clean");
+        return Exit::Ok;
+    }
+    print(&format!("check: {} thing(s) to do (exit 3):", lines.len()));
+    for line in &lines {
+        print(&format!("  {line}"));
+    }
+    Exit::CheckFoundWork
 }

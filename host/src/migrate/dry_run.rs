@@ -69,11 +69,46 @@ impl Stage {
         Ok(out)
     }
 
-    /// What `down --to` would run.
-    pub async fn plan_down_dry(&self, to: u64) -> Result<Vec<PlannedMigration>, EngineError> {
-        let applied = self.applied().await?;
+    /// What `down --to` would run. With `from` (`--dry-run-from N`, as the
+    /// Go tool documents for `up` and `down`): as if every migration file up
+    /// to version N were applied and none above, whatever the store says;
+    /// what those would have extracted is shown as placeholders.
+    pub async fn plan_down_dry(
+        &self,
+        to: u64,
+        from: Option<u64>,
+    ) -> Result<Vec<PlannedMigration>, EngineError> {
         let mut vars = self.base_vars.clone();
-        vars.extend(self.exported_vars().await?);
+        let mut extracted = BTreeSet::new();
+        let applied = match from {
+            None => {
+                vars.extend(self.exported_vars().await?);
+                self.applied().await?
+            }
+            Some(from) => {
+                let assumed: Vec<&Migration> = self
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= from)
+                    .collect();
+                for migration in &assumed {
+                    for step in migration.up.steps() {
+                        if let Some(response) = &step.response {
+                            extracted.extend(response.env_from.keys().cloned());
+                        }
+                    }
+                }
+                assumed
+                    .into_iter()
+                    .map(|m| crate::store::AppliedMigration {
+                        version: m.version,
+                        name: m.name.clone(),
+                        checksum: m.checksum.clone(),
+                        applied_at: String::new(),
+                    })
+                    .collect()
+            }
+        };
         let targets = plan_down(&applied, to);
         self.check_down_blocks(&targets)?;
         let mut out = Vec::new();
@@ -84,7 +119,7 @@ impl Stage {
                     target.version
                 )));
             };
-            let mut pending = BTreeSet::new();
+            let mut pending = extracted.clone();
             if let Some(down) = &migration.down {
                 for step in down.steps() {
                     if let Some(response) = &step.response {

@@ -139,7 +139,7 @@ impl Orchestration {
             };
             let migrations = match way {
                 Way::Up => stage.plan_up_dry(0, None).await,
-                Way::Down => stage.plan_down_dry(0).await,
+                Way::Down => stage.plan_down_dry(0, None).await,
             }
             .map_err(|e| StagesError::engine(name, e))?;
             plans.push(StagePlan {
