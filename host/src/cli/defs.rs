@@ -418,7 +418,8 @@ pub struct PluginsArgs {
 pub enum PluginsCommand {
     /// The built-in plugins and those the stage config (--config) adds, with world, version and source.
     List(ListArgs),
-    /// The world and WIT version a component file implements, and what it imports.
+    /// What a component file is: world, contract version, name/version/description,
+    /// sha256 digest to pin, imports (and how to drop those apirun does not provide).
     Inspect(InspectArgs),
 }
 

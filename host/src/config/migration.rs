@@ -121,6 +121,7 @@ const DOWN_KEYS: &[&str] = &[
     "render_body",
     "retry",
     "follow_redirects",
+    "timeout",
     "response",
     "steps",
     "request",
@@ -136,6 +137,7 @@ const DOWN_FLAT_KEYS: &[&str] = &[
     "render_body",
     "retry",
     "follow_redirects",
+    "timeout",
 ];
 
 /// SHA-256 of `bytes` as lower-case hex.
