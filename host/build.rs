@@ -4,31 +4,75 @@
 //! The plugins are built by a nested `cargo` into `<target dir>/plugins`
 //! (shared by debug and release builds of the host, so they are built once).
 //! Nothing beyond rustup's wasm32-wasip2 target is needed.
+//!
+//! A packaged crate (`cargo package`, `cargo install apirun`) has no
+//! `../plugins`: `scripts/package.sh` puts the built components in
+//! `prebuilt-plugins/` inside the crate, and they are embedded as they are
+//! (docs/install.md, "cargo install").
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The components `src/plugin/builtin.rs` embeds.
+const BUILTIN_COMPONENTS: &[&str] = &[
+    "apirun_plugin_http.wasm",
+    "apirun_plugin_auth_basic.wasm",
+    "apirun_plugin_auth_oauth2.wasm",
+    "apirun_plugin_auth_pocketbase.wasm",
+    "apirun_plugin_extract_header.wasm",
+    "apirun_plugin_extract_regex.wasm",
+    "apirun_plugin_extract_gjson.wasm",
+];
 
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir
         .parent()
-        .expect("host/ lives inside the workspace")
+        .expect("the crate has a parent directory")
         .to_path_buf();
     let plugins = root.join("plugins");
-    let wit = root.join("wit");
-    println!("cargo:rerun-if-changed={}", plugins.display());
+    // `host/wit` links to the workspace's `wit/`, so the WIT directories are
+    // inside the crate (and its package) at the same path.
+    let wit = manifest_dir.join("wit");
     println!("cargo:rerun-if-changed={}", wit.display());
     println!("cargo:rerun-if-env-changed=APIRUN_PLUGIN_PROFILE");
+    emit_version_info(&root, &wit);
 
+    let prebuilt = manifest_dir.join("prebuilt-plugins");
+    let wasm_dir = if plugins.join("Cargo.toml").is_file() {
+        println!("cargo:rerun-if-changed={}", plugins.display());
+        build_plugins(&plugins)
+    } else if BUILTIN_COMPONENTS
+        .iter()
+        .all(|name| prebuilt.join(name).is_file())
+    {
+        println!("cargo:rerun-if-changed={}", prebuilt.display());
+        prebuilt
+    } else {
+        panic!(
+            "neither the plugin sources ({}) nor the prebuilt components ({}) are here; \
+             build from the repository, or package with scripts/package.sh",
+            plugins.display(),
+            prebuilt.display()
+        );
+    };
+    println!(
+        "cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}",
+        wasm_dir.display()
+    );
+}
+
+/// Builds `plugins/` with a nested cargo; returns where the components are.
+fn build_plugins(plugins: &Path) -> PathBuf {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_root = cargo_target_root(&out_dir).unwrap_or_else(|| out_dir.clone());
     let plugin_target = target_root.join("plugins");
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&plugins)
+    cmd.current_dir(plugins)
         .args([
             "build",
             "--release",
@@ -58,13 +102,7 @@ fn main() {
              (`rustup target add wasm32-wasip2`; rust-toolchain.toml lists it)"
         );
     }
-    emit_version_info(&root, &wit);
-
-    let wasm_dir = plugin_target.join("wasm32-wasip2").join("release");
-    println!(
-        "cargo:rustc-env=APIRUN_PLUGIN_WASM_DIR={}",
-        wasm_dir.display()
-    );
+    plugin_target.join("wasm32-wasip2").join("release")
 }
 
 /// The target directory above OUT_DIR, so that every build of the host

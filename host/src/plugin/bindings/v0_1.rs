@@ -21,7 +21,7 @@ use crate::transport::OutboundRequest;
 
 pub mod step {
     wasmtime::component::bindgen!({
-        path: "../wit/0.1.0",
+        path: "wit/0.1.0",
         world: "step-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -30,7 +30,7 @@ pub mod step {
 
 pub mod auth {
     wasmtime::component::bindgen!({
-        path: "../wit/0.1.0",
+        path: "wit/0.1.0",
         world: "auth-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -43,7 +43,7 @@ pub mod auth {
 
 pub mod extractor {
     wasmtime::component::bindgen!({
-        path: "../wit/0.1.0",
+        path: "wit/0.1.0",
         world: "extractor-plugin",
         imports: { default: async },
         exports: { default: async },

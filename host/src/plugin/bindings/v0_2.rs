@@ -16,7 +16,7 @@ use crate::transport::{FollowRedirects, OutboundRequest};
 
 pub mod step {
     wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
+        path: "wit/0.2.0",
         world: "step-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -25,7 +25,7 @@ pub mod step {
 
 pub mod auth {
     wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
+        path: "wit/0.2.0",
         world: "auth-plugin",
         imports: { default: async },
         exports: { default: async },
@@ -38,7 +38,7 @@ pub mod auth {
 
 pub mod extractor {
     wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
+        path: "wit/0.2.0",
         world: "extractor-plugin",
         imports: { default: async },
         exports: { default: async },
