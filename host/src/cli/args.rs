@@ -67,6 +67,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Clear a dirty mark left by a failed or interrupted migration.
     Resolve(ResolveArgs),
+    /// Run the `verify:` block of every applied migration against the live system
+    /// (exit 3 when anything drifted or is gone).
+    Verify(super::verify::VerifyArgs),
     /// Multi-stage orchestration over a stages.yaml (`-c/--config`, default stages.yaml).
     Stages(super::stages::StagesArgs),
     /// List the plugins a stage can use, or inspect a component file.

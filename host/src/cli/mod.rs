@@ -50,6 +50,7 @@ mod plugins;
 mod render;
 mod single;
 mod stages;
+mod verify;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -107,6 +108,7 @@ fn config_file_of(
             S::Up(r) | S::Down(r) => Some((r.file.config.clone(), true)),
             S::Status(s) => Some((s.file.config.clone(), true)),
             S::Validate(f) => Some((f.config.clone(), true)),
+            S::Verify(v) => Some((v.file.config.clone(), true)),
             S::Init(_) => None,
         },
         _ => Some((config.to_path_buf(), false)),
@@ -123,6 +125,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Create(args) => single::create(&cli.config, &args).await,
         Command::Validate(args) => single::validate(&cli.config, &args).await,
         Command::Resolve(args) => single::resolve(&cli.config, &args).await,
+        Command::Verify(args) => verify::verify(&cli.config, &args).await,
         Command::Stages(args) => stages::run(cli.progress, &args).await,
         Command::Plugins(args) => plugins::run(&cli.config, &args).await,
         Command::Init(args) => init::init(&args.dir),

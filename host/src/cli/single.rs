@@ -109,7 +109,7 @@ pub(crate) fn plugin_runtime() -> Result<Arc<PluginRuntime>, Failure> {
 
 /// `access`: [`Access::ReadOnly`] for commands that only read (status, dry
 /// runs): they create and write nothing.
-async fn open(path: &Path, access: Access) -> Result<(Stage, Arc<Masker>), Failure> {
+pub(super) async fn open(path: &Path, access: Access) -> Result<(Stage, Arc<Masker>), Failure> {
     let (loaded, masker) = load_config(path)?;
     let services = Services {
         runtime: plugin_runtime()?,

@@ -38,6 +38,8 @@ pub enum StagesCommand {
     Validate(StagesFileArg),
     /// Write a starter stages project (stages.yaml and two stages).
     Init(super::args::InitArgs),
+    /// Run every applied migration's `verify:` block, stage by stage (exit 3 on drift).
+    Verify(super::verify::StagesVerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,12 +113,13 @@ pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure
         StagesCommand::Status(a) => status(a).await,
         StagesCommand::Validate(a) => validate(&a.config),
         StagesCommand::Init(a) => super::init::stages_init(&a.dir),
+        StagesCommand::Verify(a) => super::verify::stages_verify(a).await,
     }
 }
 
 /// One masker and one plugin runtime for the whole process. `read_only`:
 /// the command only reads (status, dry run), so stores are opened read-only.
-fn services(masker: &Arc<Masker>, read_only: bool) -> Result<Services, Failure> {
+pub(super) fn services(masker: &Arc<Masker>, read_only: bool) -> Result<Services, Failure> {
     init_logging(masker);
     Ok(Services {
         runtime: plugin_runtime()?,
@@ -141,7 +144,7 @@ fn init_logging(masker: &Arc<Masker>) {
     }
 }
 
-fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
+pub(super) fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
     let orchestration = Orchestration::load(path)?;
     for warning in orchestration
         .warnings
