@@ -24,12 +24,12 @@ fn plain_project(base: &str, extra_env: &str) -> Project {
     project
 }
 
-/// Versions applied, and the last run's state per version, from `status --output json`.
+/// Versions applied, from `status --output json`.
 fn applied_versions(project: &Project) -> Vec<u64> {
     let status = status_json(project);
     status["applied"]
         .as_array()
-        .map(|a| a.iter().filter_map(|m| m["version"].as_u64()).collect())
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default()
 }
 
