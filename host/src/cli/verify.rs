@@ -86,7 +86,14 @@ fn print_json(value: &serde_json::Value, masker: &Masker) -> Result<(), Failure>
 }
 
 fn print_text(stage: Option<&str>, results: &[VerifyResult]) {
-    let prefix = stage.map(|s| format!("{s}: ")).unwrap_or_default();
+    // Stages: a `[stage]` header, then its migrations indented.
+    let prefix = match stage {
+        Some(name) => {
+            out!("[{name}]");
+            "  "
+        }
+        None => "",
+    };
     if results.is_empty() {
         out!("{prefix}nothing applied");
         return;
