@@ -2,50 +2,21 @@
 //! component file implements (docs/plugins.md).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::Failure;
-use super::args::OutputFormat;
-use super::single::plugin_runtime;
+use super::context::Context;
+use super::defs::{InspectArgs, ListArgs, OutputFormat, PluginsArgs, PluginsCommand};
+use super::exit::{Exit, Failure};
 use crate::config::load_stage_config;
 use crate::plugin::{BUILTINS, ComponentInfo, PluginKind, PluginRuntime, compatible, host_version};
 
-#[derive(Debug, Args)]
-pub struct PluginsArgs {
-    #[command(subcommand)]
-    pub command: PluginsCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PluginsCommand {
-    /// The built-in plugins and those the stage config (--config) adds, with world, version and source.
-    List(ListArgs),
-    /// The world and WIT version a component file implements, and what it imports.
-    Inspect(InspectArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The component (.wasm) to inspect.
-    pub path: PathBuf,
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-pub async fn run(config: &Path, args: &PluginsArgs) -> Result<u8, Failure> {
+pub async fn run(ctx: &Context, args: &PluginsArgs) -> Result<Exit, Failure> {
     match &args.command {
-        PluginsCommand::List(list_args) => list(config, list_args),
-        PluginsCommand::Inspect(inspect_args) => inspect(inspect_args),
+        PluginsCommand::List(list_args) => list(ctx, list_args),
+        PluginsCommand::Inspect(inspect_args) => inspect(ctx, inspect_args),
     }
 }
 
@@ -62,17 +33,12 @@ fn worlds(info: &ComponentInfo) -> Vec<(PluginKind, semver::Version)> {
     info.worlds.clone()
 }
 
-fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
-    let runtime = plugin_runtime()?;
+fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, Failure> {
+    let config = ctx.config();
+    let runtime = ctx.plugin_runtime()?;
     // Without a stage config there is still something to show: the built-ins.
     let configured = if config.exists() {
-        let loaded = load_stage_config(config).map_err(|diagnostics| Failure {
-            message: format!(
-                "error: invalid files ({} problem(s)):\n{diagnostics}",
-                diagnostics.errors().count()
-            ),
-            code: 2,
-        })?;
+        let loaded = load_stage_config(config)?;
         Some(loaded.value.plugins)
     } else {
         None
@@ -104,7 +70,7 @@ fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
     let failed = rows.iter().any(|r| r.world.is_err());
 
     let mut out = String::new();
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let items: Vec<Value> = rows
                 .iter()
@@ -184,7 +150,7 @@ fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
         }
     }
     print_all(&out);
-    Ok(if failed { 2 } else { 0 })
+    Ok(if failed { Exit::BadInput } else { Exit::Ok })
 }
 
 fn load_file(
@@ -198,18 +164,17 @@ fn load_file(
         .map_err(|e| e.to_string())
 }
 
-fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
-    let runtime = plugin_runtime()?;
+fn inspect(ctx: &Context, args: &InspectArgs) -> Result<Exit, Failure> {
+    let runtime = ctx.plugin_runtime()?;
     // Loading goes through the compile cache (a Python component takes
     // seconds to compile) and also proves the imports link; only a component
     // the host refuses is compiled again here, to show what it contains.
     let (info, refused) = match runtime.load_file(&args.path.display().to_string(), &args.path) {
         Ok(component) => (component.info().clone(), None),
         Err(load_error) => {
-            let info = runtime.inspect_file(&args.path).map_err(|e| Failure {
-                message: format!("error: {e}"),
-                code: 2,
-            })?;
+            let info = runtime
+                .inspect_file(&args.path)
+                .map_err(Failure::bad_input)?;
             (info, Some(load_error.to_string()))
         }
     };
@@ -224,7 +189,7 @@ fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
         Some(reason) => format!("refused by this apirun (apirun:plugin@{host}): {reason}"),
     };
     let mut out = String::new();
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let report = json!({
                 "path": args.path.display().to_string(),
@@ -266,7 +231,7 @@ fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
         }
     }
     print_all(&out);
-    Ok(if usable { 0 } else { 2 })
+    Ok(if usable { Exit::Ok } else { Exit::BadInput })
 }
 
 /// Writes to stdout, ignoring a closed pipe (`apirun plugins list | head`).
