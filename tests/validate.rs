@@ -443,3 +443,52 @@ fn validate_ok_implies_dry_run_ok_on_every_example_and_fixture() {
         "only {checked} file(s) passed validate: {files:?}"
     );
 }
+
+/// A template's position comes from where the loader found it, not from a
+/// search of the file's text: the same text in an earlier comment (or a
+/// header, or a block body) does not move the reported line and column
+/// (docs/templates.md; the values are parsed once, at load).
+#[test]
+fn template_problems_point_at_the_loaded_position() {
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        "migrate_dir: ./migration\nenv:\n  - name: api_base\n    value: http://127.0.0.1:9\n",
+    );
+    project.write(
+        "migration/001_first.yaml",
+        concat!(
+            "# was: url: \"{{.api_base}}/items/{{.item_id}}\"\n",
+            "up:\n",
+            "  request:\n",
+            "    method: POST\n",
+            "    url: \"{{.api_base}}/items/{{.item_id}}\"\n",
+            "    headers:\n",
+            "      X-Item: \"{{.api_base}}/items/{{.item_id}}\"\n",
+            "    body: |\n",
+            "      {\"first\": \"{{.api_base}}\",\n",
+            "       \"second\": \"{{.other}}\"}\n",
+            "  response:\n",
+            "    result_code: [\"{{.code\"]\n",
+        ),
+    );
+    let out = project.apirun(&["validate"]);
+    out.code(2);
+    let file = "migration/001_first.yaml";
+    for expect in [
+        // `.item_id` in the url: line 5, column 33 (not the comment on line 1).
+        format!("{file}:5:33: up.request.url: variable `item_id`"),
+        // The same text as a header value: line 7, column 38.
+        format!("{file}:7:38: up.request.headers[0].value: variable `item_id`"),
+        // In a block body: the body's second line, at its own indentation.
+        format!("{file}:10:21: up.request.body: variable `other`"),
+        // A template that does not parse, where it is.
+        format!("{file}:12:"),
+    ] {
+        assert!(
+            out.stderr.contains(&expect),
+            "no `{expect}` in:\n{}",
+            out.stderr
+        );
+    }
+}

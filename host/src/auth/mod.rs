@@ -99,7 +99,11 @@ impl AuthManager {
 
     /// The credential of provider `name`, acquiring it if needed.
     /// `vars` renders the provider's config on acquisition.
-    pub async fn credential(&self, name: &str, vars: &Context) -> Result<Credential, AuthError> {
+    pub async fn credential(
+        &self,
+        name: &str,
+        vars: &Context<'_>,
+    ) -> Result<Credential, AuthError> {
         let provider = self
             .providers
             .get(name)

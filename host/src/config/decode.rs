@@ -13,6 +13,7 @@ use super::duration::parse_duration;
 use super::error::Diagnostic;
 use super::suggest::closest;
 use super::yaml::{self, Key, Node, Pos, Value};
+use crate::template::{Layout, Origin, TemplateText};
 
 /// The file being decoded and the diagnostics found so far.
 pub(crate) struct Ctx {
@@ -20,6 +21,9 @@ pub(crate) struct Ctx {
     /// How the file is named in messages: "config.yaml", "stages.yaml", "migration file".
     pub doc_name: String,
     pub diags: Vec<Diagnostic>,
+    /// The lines of the text last parsed, to tell how a template value sits in the file
+    /// ([`Ctx::origin`]).
+    lines: Vec<String>,
 }
 
 impl Ctx {
@@ -28,6 +32,63 @@ impl Ctx {
             file: file.to_path_buf(),
             doc_name: doc_name.into(),
             diags: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Where a scalar's text is in the file parsed last, and its layout: a block scalar
+    /// (`|`, `>`) starts on the next line at its content's indentation; a quoted one a
+    /// column after the quote. Kept in each template value, so that a position inside the
+    /// template maps to the file without reading it again.
+    pub fn origin(&self, node: &Node) -> Origin {
+        let Pos { line, column } = node.pos;
+        let text = line.checked_sub(1).and_then(|i| self.lines.get(i));
+        let first = text.and_then(|t| t.chars().nth(column.saturating_sub(1)));
+        let content_indent = |from: usize| {
+            self.lines
+                .iter()
+                .skip(from)
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start_matches(' ').len())
+                .unwrap_or(0)
+        };
+        // The parser places a block scalar at its first content line; the line
+        // before ends with the indicator (`key: |`, `- >-`, `|2`).
+        let after_indicator = || {
+            let only_indent = text.is_some_and(|t| {
+                t.chars()
+                    .take(column.saturating_sub(1))
+                    .all(char::is_whitespace)
+            });
+            let previous = line
+                .checked_sub(2)
+                .and_then(|i| self.lines.get(i))
+                .map(|l| l.trim_end())
+                .unwrap_or("");
+            let indicator =
+                previous.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+            only_indent && (indicator.ends_with('|') || indicator.ends_with('>'))
+        };
+        let (line, layout) = match first {
+            Some('|' | '>') => (
+                line + 1,
+                Layout::Block {
+                    indent: content_indent(line),
+                },
+            ),
+            Some('"' | '\'') => (line, Layout::Quoted),
+            _ if after_indicator() => (
+                line,
+                Layout::Block {
+                    indent: column.saturating_sub(1),
+                },
+            ),
+            _ => (line, Layout::Plain),
+        };
+        Origin {
+            line,
+            column,
+            layout,
         }
     }
 
@@ -72,6 +133,7 @@ impl Ctx {
     /// Parses `src`, recording YAML problems; returns the root (None if empty or unparseable).
     pub fn parse(&mut self, src: &str) -> Option<Node> {
         let parsed = yaml::parse(src);
+        self.lines = src.lines().map(str::to_string).collect();
         for p in parsed.problems {
             if p.warning {
                 self.warning(Some(p.pos), "", p.message, p.hint);
@@ -227,6 +289,13 @@ impl<'a> Fields<'a> {
     pub fn string_map(&self, ctx: &mut Ctx, key: &str) -> IndexMap<String, String> {
         self.get(key)
             .map(|n| string_map(ctx, n, &self.path_of(key)))
+            .unwrap_or_default()
+    }
+
+    /// A mapping of names to templates (a migration's `env`), each parsed once.
+    pub fn template_map(&self, ctx: &mut Ctx, key: &str) -> IndexMap<String, TemplateText> {
+        self.get(key)
+            .map(|n| template_map(ctx, n, &self.path_of(key)))
             .unwrap_or_default()
     }
 
@@ -447,6 +516,13 @@ pub(crate) fn string(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String> {
     }
 }
 
+/// A template-bearing scalar: its text parsed once, with where it is ([`Ctx::origin`]).
+/// Null gives None without a report; a list or mapping is reported.
+pub(crate) fn template(ctx: &mut Ctx, node: &Node, path: &str) -> Option<TemplateText> {
+    let text = string(ctx, node, path)?;
+    Some(TemplateText::new(text, ctx.origin(node)))
+}
+
 /// A string that may not be empty or blank.
 pub(crate) fn non_empty(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String> {
     let s = string(ctx, node, path)?;
@@ -581,6 +657,30 @@ pub(crate) fn string_map(ctx: &mut Ctx, node: &Node, path: &str) -> IndexMap<Str
         ),
     }
     out
+}
+
+/// Like [`string_map`], each value a template parsed once with its position.
+pub(crate) fn template_map(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+) -> IndexMap<String, TemplateText> {
+    let texts = string_map(ctx, node, path);
+    let Value::Map(entries) = &node.value else {
+        return IndexMap::new();
+    };
+    // Duplicate keys are reported by the YAML layer; the last one wins in both maps.
+    let origins: std::collections::HashMap<&str, Origin> = entries
+        .iter()
+        .map(|(k, v)| (k.text.as_str(), ctx.origin(v)))
+        .collect();
+    texts
+        .into_iter()
+        .map(|(name, text)| {
+            let origin = origins.get(name.as_str()).copied().unwrap_or_default();
+            (name, TemplateText::new(text, origin))
+        })
+        .collect()
 }
 
 /// Any node as JSON. Plain scalars are typed by the YAML 1.2 core schema (`3` is a number,

@@ -14,6 +14,7 @@ use super::request::{
     REQUEST_KEYS, RequestSpec, ResponseSpec, decode_request, decode_response, request_from_fields,
 };
 use super::yaml::{Node, Value};
+use crate::template::TemplateText;
 
 /// The step type of plain HTTP steps.
 pub const HTTP_STEP: &str = "http";
@@ -42,7 +43,7 @@ pub struct Migration {
 pub struct UpSpec {
     pub name: Option<String>,
     /// Variables local to this migration (raw templates, in file order).
-    pub env: IndexMap<String, String>,
+    pub env: IndexMap<String, TemplateText>,
     /// As written (single-request form only).
     pub request: Option<RequestSpec>,
     /// As written (single-request form only).
@@ -65,7 +66,7 @@ pub struct StepSpec {
     /// YAML key `type` (default `http`).
     pub kind: String,
     /// Variables local to this step.
-    pub env: IndexMap<String, String>,
+    pub env: IndexMap<String, TemplateText>,
     /// Always present for http steps.
     pub request: Option<RequestSpec>,
     pub response: Option<ResponseSpec>,
@@ -89,7 +90,7 @@ pub struct DownSpec {
     pub name: Option<String>,
     /// Auth provider for the down request and `find` (unless they name their own).
     pub auth: Option<String>,
-    pub env: IndexMap<String, String>,
+    pub env: IndexMap<String, TemplateText>,
     pub find: Option<FindSpec>,
     /// The down request (None only when written as `steps:`).
     pub request: Option<RequestSpec>,
@@ -243,7 +244,7 @@ fn opt_name(ctx: &mut Ctx, f: &Fields<'_>) -> Option<String> {
 fn decode_up(ctx: &mut Ctx, node: &Node, base: &std::path::Path) -> Option<UpSpec> {
     let f = fields(ctx, Some(node), "up", UP_KEYS)?;
     let name = opt_name(ctx, &f);
-    let env = f.string_map(ctx, "env");
+    let env = f.template_map(ctx, "env");
 
     if let Some(steps_node) = f.get("steps") {
         for key in ["request", "response"] {
@@ -342,7 +343,7 @@ fn decode_steps(
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| HTTP_STEP.to_string());
-        let env = f.string_map(ctx, "env");
+        let env = f.template_map(ctx, "env");
         let mut request = f
             .get("request")
             .and_then(|n| decode_request(ctx, n, &f.path_of("request"), base));
@@ -409,7 +410,7 @@ fn decode_down(ctx: &mut Ctx, node: &Node, base: &std::path::Path) -> Option<Dow
         .opt_string(ctx, "auth")
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty());
-    let env = f.string_map(ctx, "env");
+    let env = f.template_map(ctx, "env");
     let flat: Vec<&str> = DOWN_FLAT_KEYS
         .iter()
         .copied()

@@ -10,6 +10,7 @@ use super::decode::{self, Ctx, Fields, child, fields, index};
 use super::paths::{Need, resolve, tidy};
 use super::suggest::closest;
 use super::yaml::{Node, Value};
+use crate::template::{Layout, Origin, TemplateText};
 use crate::transport::FollowRedirects;
 
 /// HTTP methods a request may use.
@@ -18,23 +19,23 @@ pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", 
 /// One header or query parameter. Order is kept, and names may repeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameValue {
-    pub name: String,
-    /// Raw template.
-    pub value: String,
+    pub name: TemplateText,
+    pub value: TemplateText,
 }
 
-/// An HTTP request. Every string is a raw template.
+/// An HTTP request. Every template-bearing string is a [`TemplateText`]: parsed once at
+/// load, with its position in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestSpec {
     /// The auth provider whose credential is injected (`auth_name`, or `down.auth`).
     pub auth_name: Option<String>,
     /// Upper-case, one of [`METHODS`].
     pub method: String,
-    pub url: String,
+    pub url: TemplateText,
     pub headers: Vec<NameValue>,
     pub queries: Vec<NameValue>,
     /// Inline body. A YAML mapping or list given as body is turned into compact JSON text.
-    pub body: Option<String>,
+    pub body: Option<TemplateText>,
     /// Body file, resolved relative to the migration file (left unresolved and unchecked if
     /// the path itself contains a template).
     pub body_file: Option<PathBuf>,
@@ -72,7 +73,7 @@ pub struct ResponseSpec {
     /// Accepted statuses as written: 3-digit codes, a class (`2xx`), `any`, or templates
     /// (`{{.code}}`) checked when rendered. Empty (the key absent): any 2xx. An explicit
     /// `result_code: []` is stored as `["any"]` (see docs/compatibility.md).
-    pub result_code: Vec<String>,
+    pub result_code: Vec<TemplateText>,
     pub env_missing: EnvMissing,
     /// Variable name -> extraction, in file order.
     pub env_from: IndexMap<String, ExtractSpec>,
@@ -139,6 +140,8 @@ pub(crate) fn name_values(ctx: &mut Ctx, node: &Node, path: &str, what: &str) ->
                 let Some(name) = f.req_string(ctx, "name") else {
                     continue;
                 };
+                let origin = f.get("name").map(|n| ctx.origin(n)).unwrap_or_default();
+                let name = TemplateText::new(name, origin);
                 if name.trim().is_empty() {
                     ctx.error(
                         f.value_pos("name"),
@@ -148,7 +151,10 @@ pub(crate) fn name_values(ctx: &mut Ctx, node: &Node, path: &str, what: &str) ->
                     );
                     continue;
                 }
-                let value = f.opt_string(ctx, "value").unwrap_or_default();
+                let value = match f.get("value") {
+                    Some(n) => decode::template(ctx, n, &f.path_of("value")).unwrap_or_default(),
+                    None => TemplateText::default(),
+                };
                 out.push(NameValue { name, value });
             }
         }
@@ -160,12 +166,17 @@ pub(crate) fn name_values(ctx: &mut Ctx, node: &Node, path: &str, what: &str) ->
                     continue;
                 }
                 let value = match &value.value {
-                    Value::Null => Some(String::new()),
-                    _ => decode::string(ctx, value, &p),
+                    Value::Null => Some(TemplateText::default()),
+                    _ => decode::template(ctx, value, &p),
                 };
                 if let Some(value) = value {
+                    let origin = Origin {
+                        line: key.pos.line,
+                        column: key.pos.column,
+                        layout: Layout::Plain,
+                    };
                     out.push(NameValue {
-                        name: key.text.clone(),
+                        name: TemplateText::new(key.text.clone(), origin),
                         value,
                     });
                 }
@@ -229,7 +240,8 @@ pub(crate) fn request_from_fields(
             f.missing(ctx, "url", None);
             None
         }
-        Some(n) => decode::non_empty(ctx, n, &f.path_of("url")),
+        Some(n) => decode::non_empty(ctx, n, &f.path_of("url"))
+            .map(|url| TemplateText::new(url, ctx.origin(n))),
     };
 
     let headers = f
@@ -243,8 +255,14 @@ pub(crate) fn request_from_fields(
 
     let body = f.get("body").and_then(|n| match &n.value {
         // A mapping or list as body is sent as JSON.
-        Value::Map(_) | Value::Seq(_) => Some(decode::json(n).to_string()),
-        _ => decode::string(ctx, n, &f.path_of("body")),
+        Value::Map(_) | Value::Seq(_) => Some(TemplateText::new(
+            decode::json(n).to_string(),
+            Origin {
+                layout: Layout::Converted,
+                ..ctx.origin(n)
+            },
+        )),
+        _ => decode::template(ctx, n, &f.path_of("body")),
     });
 
     let body_file = f.get("body_file").and_then(|n| {
@@ -329,7 +347,7 @@ pub(crate) fn decode_response(
                             .to_string(),
                     ),
                 );
-                out.result_code.push(ANY_STATUS.to_string());
+                out.result_code.push(TemplateText::from(ANY_STATUS));
                 Vec::new()
             }
             Value::Seq(items) => items.iter().enumerate().collect(),
@@ -354,9 +372,11 @@ pub(crate) fn decode_response(
             };
             let code = code.trim().to_string();
             if code.contains("{{") {
-                out.result_code.push(code);
+                out.result_code
+                    .push(TemplateText::new(code, ctx.origin(item)));
             } else if let Some(code) = status_pattern(&code) {
-                out.result_code.push(code);
+                out.result_code
+                    .push(TemplateText::new(code, ctx.origin(item)));
             } else {
                 ctx.error(
                     Some(item.pos),

@@ -11,6 +11,7 @@ use super::vars::{Vars, context};
 use crate::config::{AssertOp, AssertSpec, ResponseSpec, assert::compile_regex};
 use crate::output::escape_line;
 use crate::plugin::{PluginKind, PluginResponse};
+use crate::template::{Origin, TemplateText};
 
 /// Longest actual value quoted in a failure message (a body may hold megabytes).
 const MAX_SHOWN: usize = 200;
@@ -26,8 +27,11 @@ impl StepEnv {
         if !source.contains("{{") {
             return Ok(source.to_string());
         }
+        // Assertion and extraction paths are kept as text in the config
+        // model; a path with `{{` is parsed here, when it is used.
+        let template = TemplateText::new(source, Origin::default());
         let mut ctx = context(vars);
-        self.render(source, &mut ctx, RenderMode::Run, field)
+        self.render(&template, &mut ctx, RenderMode::Run, field)
     }
 
     /// Check every assertion of `spec` on `response`; the first that fails

@@ -145,7 +145,8 @@ impl Stage {
             };
             // Step env: variables it cannot resolve yet become placeholders.
             for (name, raw) in &step.env {
-                let value = crate::template::render_str(raw, &super::vars::context(&vars))
+                let value = raw
+                    .render(&super::vars::context(&vars))
                     .unwrap_or_else(|_| format!("<{name}>"));
                 vars.insert(name.clone(), value);
             }

@@ -185,7 +185,12 @@ impl Stage {
     }
 
     pub fn migration(&self, version: u64) -> Option<&Migration> {
-        self.migrations.iter().find(|m| m.version == version)
+        // Loaded sorted by version (a linear search made `down` over N
+        // versions quadratic).
+        self.migrations
+            .binary_search_by_key(&version, |m| m.version)
+            .ok()
+            .map(|i| &self.migrations[i])
     }
 
     /// Variables extracted by the applied migrations (what the stage exports).

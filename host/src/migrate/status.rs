@@ -49,8 +49,13 @@ impl Drift {
 /// Versions recorded without a checksum (by the Go tool) are never `changed`.
 pub fn find_drift(migrations: &[Migration], applied: &[AppliedMigration]) -> Vec<Drift> {
     let mut drift = Vec::new();
+    // One index, not a search per applied version (quadratic on 10,000 files).
+    let mut by_version = std::collections::HashMap::with_capacity(migrations.len());
+    for m in migrations {
+        by_version.entry(m.version).or_insert(m);
+    }
     for a in applied {
-        match migrations.iter().find(|m| m.version == a.version) {
+        match by_version.get(&a.version).copied() {
             Some(m) if !a.checksum.is_empty() && m.checksum != a.checksum => drift.push(Drift {
                 version: a.version,
                 name: m.name.clone(),

@@ -13,7 +13,7 @@ use crate::auth::{AuthManager, render_json};
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::{Masker, escape_line};
 use crate::plugin::{PluginKind, PluginResponse, PluginSet};
-use crate::template::{Context, RefKind, Template, TemplateError};
+use crate::template::{Context, RefKind, TemplateError, TemplateText};
 use crate::transport::FollowRedirects;
 
 /// What a stage's steps share.
@@ -115,16 +115,16 @@ impl StepEnv {
         StepFailure::new(Some(field.to_string()), format!("{error}{hint}"))
     }
 
-    /// Render one template string. In plan mode, a variable that a pending
-    /// step would extract becomes `<name>`, and auth tokens `<auth:name>`.
+    /// Render one template (parsed when its file was loaded). In plan mode, a
+    /// variable that a pending step would extract becomes `<name>`, and auth
+    /// tokens `<auth:name>`.
     pub(super) fn render(
         &self,
-        source: &str,
-        ctx: &mut Context,
+        template: &TemplateText,
+        ctx: &mut Context<'_>,
         mode: RenderMode<'_>,
         field: &str,
     ) -> Result<String, StepFailure> {
-        let template = Template::parse(source).map_err(|e| self.template_error(field, e))?;
         // Bounded: each retry defines one more placeholder.
         for _ in 0..64 {
             match template.render(ctx) {
@@ -147,29 +147,24 @@ impl StepEnv {
         ))
     }
 
-    /// Acquire the tokens that `{{.auth.x}}` references in `sources` need.
-    async fn auth_context(
+    /// Acquire the tokens that `{{.auth.x}}` references in `templates` need.
+    async fn auth_context<'v>(
         &self,
-        sources: &[&str],
-        vars: &Vars,
+        templates: &[&TemplateText],
+        vars: &'v Vars,
         mode: RenderMode<'_>,
-    ) -> Result<Context, StepFailure> {
+    ) -> Result<Context<'v>, StepFailure> {
         let mut ctx = context(vars);
         if matches!(mode, RenderMode::Plan { .. }) {
             return Ok(ctx);
         }
-        let mut names = BTreeSet::new();
-        for source in sources.iter().filter(|s| s.contains("auth")) {
-            if let Ok(template) = Template::parse(source) {
-                names.extend(
-                    template
-                        .references()
-                        .into_iter()
-                        .filter(|r| r.kind == RefKind::Auth)
-                        .map(|r| r.name),
-                );
-            }
-        }
+        let names: BTreeSet<String> = templates
+            .iter()
+            .filter(|t| !t.is_static())
+            .flat_map(|t| t.references())
+            .filter(|r| r.kind == RefKind::Auth)
+            .map(|r| r.name)
+            .collect();
         for name in names {
             if self.auth.has(&name) {
                 let credential = self.auth.credential(&name, &ctx).await?;
@@ -186,17 +181,20 @@ impl StepEnv {
         field: &str,
         mode: RenderMode<'_>,
     ) -> Result<RenderedRequest, StepFailure> {
-        let body_source = match (&request.body, &request.body_file) {
-            (Some(body), _) => Some(body.clone()),
-            (None, Some(path)) => Some(self.read_body_file(path, vars, field, mode)?),
-            (None, None) => None,
+        // A body file is read (and parsed) per run; an inline body was parsed at load.
+        let body_from_file = match (&request.body, &request.body_file) {
+            (None, Some(path)) => Some(TemplateText::from(
+                self.read_body_file(path, vars, field, mode)?,
+            )),
+            _ => None,
         };
-        let mut sources: Vec<&str> = vec![&request.url];
-        sources.extend(request.headers.iter().map(|h| h.value.as_str()));
-        sources.extend(request.queries.iter().map(|q| q.value.as_str()));
+        let body_source = request.body.as_ref().or(body_from_file.as_ref());
+        let mut sources: Vec<&TemplateText> = vec![&request.url];
+        sources.extend(request.headers.iter().map(|h| &h.value));
+        sources.extend(request.queries.iter().map(|q| &q.value));
         let render_body = request.render_body.unwrap_or(self.render_body);
         // A body sent verbatim (`render_body: false`) needs no token.
-        if let Some(body) = body_source.as_deref().filter(|_| render_body) {
+        if let Some(body) = body_source.filter(|_| render_body) {
             sources.push(body);
         }
         let mut ctx = self.auth_context(&sources, vars, mode).await?;
@@ -235,9 +233,9 @@ impl StepEnv {
         }
         let body = match body_source {
             Some(body) if render_body => {
-                Some(self.render(&body, &mut ctx, mode, &format!("{field}.body"))?)
+                Some(self.render(body, &mut ctx, mode, &format!("{field}.body"))?)
             }
-            other => other,
+            other => other.map(|b| b.source().to_string()),
         };
         Ok(RenderedRequest {
             method: request.method.to_ascii_uppercase(),
@@ -262,7 +260,7 @@ impl StepEnv {
         let resolved = if raw.contains("{{") {
             let mut ctx = context(vars);
             std::path::PathBuf::from(self.render(
-                &raw,
+                &TemplateText::from(raw.as_ref()),
                 &mut ctx,
                 mode,
                 &format!("{field}.body_file"),
@@ -334,7 +332,13 @@ impl StepEnv {
             // `{{.auth.x}}` in `with:` renders the provider's token, as it does in a request.
             let mut strings = Vec::new();
             json_strings(&with, &mut strings);
-            let ctx = self.auth_context(&strings, vars, RenderMode::Run).await?;
+            let templates: Vec<TemplateText> = strings
+                .iter()
+                .filter(|s| s.contains("auth"))
+                .map(|s| TemplateText::from(*s))
+                .collect();
+            let templates: Vec<&TemplateText> = templates.iter().collect();
+            let ctx = self.auth_context(&templates, vars, RenderMode::Run).await?;
             let spec = render_json(&with, &ctx, "")
                 .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
             // Only the variables the plugin's `plugins:` entry grants: a
@@ -448,6 +452,9 @@ impl StepEnv {
                 .result_code
                 .iter()
                 .map(|code| {
+                    if code.is_static() {
+                        return Ok(code.source().to_string());
+                    }
                     let mut ctx = context(vars);
                     self.render(
                         code,

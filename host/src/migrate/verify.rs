@@ -120,7 +120,7 @@ impl Stage {
             let accepts_404 = verify.response.as_ref().is_some_and(|r| {
                 r.result_code
                     .iter()
-                    .any(|c| crate::config::request::status_matches(c, 404))
+                    .any(|c| crate::config::request::status_matches(c.as_str(), 404))
             });
             if response.status == 404 && !accepts_404 {
                 out.push(result(

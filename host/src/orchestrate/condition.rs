@@ -4,16 +4,10 @@
 //! (the Go tool silently treats it as false).
 
 use crate::migrate::Vars;
-use crate::template::{Context, RefKind, Template, Value};
+use crate::template::{Context, RefKind, Template};
 
-fn context(vars: &Vars) -> Context {
-    Context {
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-        auth: Default::default(),
-    }
+fn context(vars: &Vars) -> Context<'_> {
+    Context::over(vars)
 }
 
 /// The parsed shape of a condition.

@@ -1,6 +1,7 @@
 //! Static analysis: which root variables and auth tokens a template uses.
 
 use super::functions::Func;
+use super::lexer::Pos;
 use super::parser::{CmdKind, Conditional, Node, OpKind, Operand, Pipeline};
 
 /// What a [`Reference`] points at.
@@ -20,6 +21,10 @@ pub struct Reference {
     /// Every use is inside `default`'s arguments (including the part of a
     /// pipeline before `| default ...`), so rendering never fails for it.
     pub optional: bool,
+    /// Where the first use that makes it required is (or, if optional, the
+    /// first use): 1-based line and column in the template source.
+    pub line: usize,
+    pub column: usize,
 }
 
 pub(crate) fn references(nodes: &[Node]) -> Vec<Reference> {
@@ -122,7 +127,7 @@ impl<'t> Analyzer<'t> {
             OpKind::Dot => root,
             OpKind::Field(names) => {
                 if root {
-                    self.root_ref(names, optional);
+                    self.root_ref(names, optional, op.pos);
                 }
                 false
             }
@@ -133,11 +138,11 @@ impl<'t> Analyzer<'t> {
                     .rev()
                     .find(|(n, _)| n == name)
                     .is_some_and(|(_, r)| *r);
-                self.chain_on(var_root, fields, optional)
+                self.chain_on(var_root, fields, optional, op.pos)
             }
             OpKind::Pipe(p, fields) => {
                 let pipe_root = self.cmds(p, root, optional);
-                self.chain_on(pipe_root, fields, optional)
+                self.chain_on(pipe_root, fields, optional, op.pos)
             }
             OpKind::Lit(_) | OpKind::Call(_) => false,
         }
@@ -145,14 +150,14 @@ impl<'t> Analyzer<'t> {
 
     /// Fields applied to a value that may be the root; returns whether the
     /// result is still the root.
-    fn chain_on(&mut self, base_root: bool, fields: &[String], optional: bool) -> bool {
+    fn chain_on(&mut self, base_root: bool, fields: &[String], optional: bool, pos: Pos) -> bool {
         if base_root && !fields.is_empty() {
-            self.root_ref(fields, optional);
+            self.root_ref(fields, optional, pos);
         }
         base_root && fields.is_empty()
     }
 
-    fn root_ref(&mut self, names: &[String], optional: bool) {
+    fn root_ref(&mut self, names: &[String], optional: bool, pos: Pos) {
         let (kind, name) = match names {
             [first, second, ..] if first == "env" => (RefKind::Var, second),
             [first, second, ..] if first == "auth" => (RefKind::Auth, second),
@@ -165,13 +170,21 @@ impl<'t> Analyzer<'t> {
             .get(&(kind, name.clone()))
             .and_then(|&k| self.refs.get_mut(k))
         {
-            Some(r) => r.optional &= optional,
+            Some(r) => {
+                if r.optional && !optional {
+                    // The first required use is the one an error points at.
+                    (r.line, r.column) = (pos.line, pos.column);
+                }
+                r.optional &= optional;
+            }
             None => {
                 self.seen.insert((kind, name.clone()), self.refs.len());
                 self.refs.push(Reference {
                     name: name.clone(),
                     kind,
                     optional,
+                    line: pos.line,
+                    column: pos.column,
                 });
             }
         }

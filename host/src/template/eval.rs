@@ -61,7 +61,7 @@ fn path(base: &str, names: &[String]) -> String {
 /// The root as a plain value: the map of all variables (auth tokens are not
 /// included, so printing `{{.}}` or `{{toJson .}}` cannot leak them).
 fn root_value(ctx: &Context) -> Value {
-    Value::Map(ctx.vars.clone())
+    Value::Map(ctx.all_vars())
 }
 
 fn auth_value(ctx: &Context) -> Value {
@@ -158,16 +158,17 @@ fn root_chain(
             let token = Value::String(token.clone());
             return walk_fields(&token, names, 2, desc, pos).map(|v| Data::Val(v.clone()));
         }
-        [env, name, ..] if env == "env" => {
-            (ctx.vars.get(name).ok_or_else(|| undefined_var(name))?, 2)
-        }
-        [name, ..] => (ctx.vars.get(name).ok_or_else(|| undefined_var(name))?, 1),
+        [env, name, ..] if env == "env" => (ctx.var(name).ok_or_else(|| undefined_var(name))?, 2),
+        [name, ..] => (ctx.var(name).ok_or_else(|| undefined_var(name))?, 1),
     };
-    walk_fields(var, names, start, desc, pos).map(|v| Data::Val(v.clone()))
+    if start == names.len() {
+        return Ok(Data::Val(var.into_owned()));
+    }
+    walk_fields(&var, names, start, desc, pos).map(|v| Data::Val(v.clone()))
 }
 
 struct Exec<'t, 'c> {
-    ctx: &'c Context,
+    ctx: &'c Context<'c>,
     /// Variables in scope, innermost last; `$` is always first.
     vars: Vec<(&'t str, Data)>,
     limits: &'c Limits,
@@ -530,7 +531,7 @@ impl<'t> Exec<'t, '_> {
     fn eval_operand(&mut self, dot: &Data, op: &'t Operand) -> Result<Data, TemplateError> {
         let d = self.eval_operand_inner(dot, op)?;
         let cost = match &d {
-            Data::Root => u64::try_from(self.ctx.vars.len()).unwrap_or(u64::MAX),
+            Data::Root => u64::try_from(self.ctx.var_count()).unwrap_or(u64::MAX),
             Data::Val(v) => weight(v),
         };
         self.charge(op.pos, cost)?;

@@ -64,7 +64,7 @@ const SEEDS: [&str; 8] = [
     "{{with .m}}{{range $k, $v := .}}{{$k}}{{$v}}{{end}}{{end}}",
 ];
 
-fn ctx() -> Context {
+fn ctx() -> Context<'static> {
     let mut c = Context::default();
     c.vars.insert("a".into(), Value::from("abc%d{{"));
     c.vars.insert(

@@ -90,21 +90,76 @@ mod fuzz;
 mod guards;
 mod lexer;
 mod parser;
+mod text;
 mod value;
 
 use std::collections::BTreeMap;
 
 pub use analysis::{RefKind, Reference};
 pub use error::TemplateError;
+pub use text::{Layout, Origin, TemplateText};
 pub use value::Value;
 
 /// What a template is rendered against.
+///
+/// Variables come from `vars` (owned values of any type) and then from
+/// `strings`: string maps borrowed from the caller, searched in order (the
+/// first that has a name wins). Borrowing keeps a render's cost independent
+/// of how many variables are in scope: a stage with 10,000 extracted
+/// variables must not copy them into a fresh context for every template
+/// (docs/performance.md).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Context {
-    /// Variables: `.name` and `.env.name`.
+pub struct Context<'a> {
+    /// Variables: `.name` and `.env.name`. They win over `strings`.
     pub vars: BTreeMap<String, Value>,
+    /// Borrowed string variables, below `vars`, highest precedence first.
+    pub strings: Vec<&'a BTreeMap<String, String>>,
     /// Bare tokens by auth provider name: `.auth.name`.
     pub auth: BTreeMap<String, String>,
+}
+
+impl<'a> Context<'a> {
+    /// A context over borrowed string variables (no copy, no auth tokens).
+    pub fn over(strings: &'a BTreeMap<String, String>) -> Context<'a> {
+        Context {
+            vars: BTreeMap::new(),
+            strings: vec![strings],
+            auth: BTreeMap::new(),
+        }
+    }
+
+    /// The variable `name`, if defined.
+    pub fn var(&self, name: &str) -> Option<std::borrow::Cow<'_, Value>> {
+        if let Some(v) = self.vars.get(name) {
+            return Some(std::borrow::Cow::Borrowed(v));
+        }
+        self.strings
+            .iter()
+            .find_map(|layer| layer.get(name))
+            .map(|s| std::borrow::Cow::Owned(Value::String(s.clone())))
+    }
+
+    /// An upper bound of the number of variables (names shadowed in a lower
+    /// layer count twice), for the step budget.
+    pub(crate) fn var_count(&self) -> usize {
+        self.strings
+            .iter()
+            .fold(self.vars.len(), |n, layer| n.saturating_add(layer.len()))
+    }
+
+    /// Every variable as one map (for `{{.}}` and `.env`).
+    pub(crate) fn all_vars(&self) -> BTreeMap<String, Value> {
+        let mut all = BTreeMap::new();
+        for layer in self.strings.iter().rev() {
+            all.extend(
+                layer
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+            );
+        }
+        all.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
+    }
 }
 
 /// Budgets of one render. Defaults: [`Limits::DEFAULT_MAX_OUTPUT_BYTES`] and
@@ -207,7 +262,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx() -> Context {
+    fn ctx() -> Context<'static> {
         let mut c = Context::default();
         for (k, v) in [
             ("username", json!("alice")),
@@ -743,36 +798,29 @@ mod tests {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };
+        // Each with where it is first used (the required use, when there is one).
+        let refs: Vec<_> = t
+            .references()
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.optional, r.line, r.column))
+            .collect();
+        let var = |n: &str, optional, column| (n.to_string(), RefKind::Var, optional, 1, column);
         assert_eq!(
-            t.references(),
+            refs,
             vec![
-                Reference {
-                    name: "a".into(),
-                    kind: RefKind::Var,
-                    optional: false
-                },
-                Reference {
-                    name: "admin".into(),
-                    kind: RefKind::Auth,
-                    optional: false
-                },
-                Reference {
-                    name: "b".into(),
-                    kind: RefKind::Var,
-                    optional: true
-                },
-                Reference {
-                    name: "items".into(),
-                    kind: RefKind::Var,
-                    optional: false
-                },
-                Reference {
-                    name: "c".into(),
-                    kind: RefKind::Var,
-                    optional: false
-                },
+                var("a", false, 3),
+                ("admin".to_string(), RefKind::Auth, false, 1, 9),
+                var("b", true, 24),
+                var("items", false, 50),
+                var("c", false, 70),
             ]
         );
+        let t = match Template::parse("{{.x | default \"d\"}}\n  {{.x}}") {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        let first = &t.references()[0];
+        assert_eq!((first.optional, first.line, first.column), (false, 2, 5));
     }
 
     #[test]

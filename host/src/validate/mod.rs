@@ -18,7 +18,7 @@ use crate::config::{
     load_migrations_lenient, load_stage_config,
 };
 use crate::plugin::PluginRuntime;
-use crate::template::{RefKind, Template};
+use crate::template::{RefKind, TemplateText};
 
 /// Names a stage receives from outside its config (stages.yaml).
 #[derive(Debug, Clone, Default)]
@@ -197,15 +197,31 @@ fn locate(file_text: &str, source: &str, name: &str) -> Option<(usize, usize)> {
 }
 
 impl Checker<'_> {
-    fn check(&mut self, file: &Path, field: &str, source: &str, defined: &BTreeSet<String>) {
+    /// A template kept as a string (config-level fields read once per run): parsed here,
+    /// and located by searching the file's text.
+    fn check(&mut self, file: &Path, field: &str, source: &str, defined: &Defined<'_>) {
         if !source.contains("{{") {
             return;
         }
-        let template = match Template::parse(source) {
+        self.check_text(file, field, &TemplateText::from(source), defined);
+    }
+
+    /// A template parsed when its file was loaded: its references are located from the
+    /// position it keeps (the file is not read again).
+    fn check_text(&mut self, file: &Path, field: &str, text: &TemplateText, defined: &Defined<'_>) {
+        if text.is_static() {
+            return;
+        }
+        let source = text.source();
+        let template = match text.parsed() {
             Ok(t) => t,
             Err(e) => {
-                self.diagnostics
-                    .push(Diagnostic::error(file, format!("template: {e}")).field(field));
+                let mut diagnostic = Diagnostic::error(file, format!("template: {e}")).field(field);
+                let (line, column) = e.position();
+                if let Some((line, column)) = text.locate(line, column) {
+                    diagnostic = diagnostic.at(line, column);
+                }
+                self.diagnostics.push(diagnostic);
                 return;
             }
         };
@@ -253,14 +269,21 @@ impl Checker<'_> {
                             ),
                         ),
                     };
-                    let text = self.sources.entry(file.to_path_buf()).or_insert_with(|| {
-                        crate::config::files::read_to_string(
-                            file,
-                            crate::config::files::FileKind::Yaml,
-                        )
-                        .unwrap_or_default()
-                    });
-                    if let Some((line, column)) = locate(text, source, &reference.name) {
+                    let at = match text.locate(reference.line, reference.column) {
+                        Some(at) => Some(at),
+                        None => {
+                            let file_text =
+                                self.sources.entry(file.to_path_buf()).or_insert_with(|| {
+                                    crate::config::files::read_to_string(
+                                        file,
+                                        crate::config::files::FileKind::Yaml,
+                                    )
+                                    .unwrap_or_default()
+                                });
+                            locate(file_text, source, &reference.name)
+                        }
+                    };
+                    if let Some((line, column)) = at {
                         diagnostic = diagnostic.at(line, column);
                     }
                     let hint = match unset {
@@ -300,17 +323,17 @@ impl Checker<'_> {
         file: &Path,
         field: &str,
         request: &RequestSpec,
-        defined: &BTreeSet<String>,
+        defined: &Defined<'_>,
     ) {
-        self.check(file, &format!("{field}.url"), &request.url, defined);
+        self.check_text(file, &format!("{field}.url"), &request.url, defined);
         for (i, h) in request.headers.iter().enumerate() {
-            self.check(
+            self.check_text(
                 file,
                 &format!("{field}.headers[{i}].name"),
                 &h.name,
                 defined,
             );
-            self.check(
+            self.check_text(
                 file,
                 &format!("{field}.headers[{i}].value"),
                 &h.value,
@@ -318,13 +341,13 @@ impl Checker<'_> {
             );
         }
         for (i, q) in request.queries.iter().enumerate() {
-            self.check(
+            self.check_text(
                 file,
                 &format!("{field}.queries[{i}].name"),
                 &q.name,
                 defined,
             );
-            self.check(
+            self.check_text(
                 file,
                 &format!("{field}.queries[{i}].value"),
                 &q.value,
@@ -334,20 +357,14 @@ impl Checker<'_> {
         if request.render_body != Some(false)
             && let Some(body) = &request.body
         {
-            self.check(file, &format!("{field}.body"), body, defined);
+            self.check_text(file, &format!("{field}.body"), body, defined);
         }
     }
 
     /// Check a step and add what it defines (its env, then its extractions).
-    fn check_step(
-        &mut self,
-        file: &Path,
-        field: &str,
-        step: &StepSpec,
-        defined: &mut BTreeSet<String>,
-    ) {
+    fn check_step(&mut self, file: &Path, field: &str, step: &StepSpec, defined: &mut Defined<'_>) {
         for (name, raw) in &step.env {
-            self.check(file, &format!("{field}.env.{name}"), raw, defined);
+            self.check_text(file, &format!("{field}.env.{name}"), raw, defined);
             defined.insert(name.clone());
         }
         if let Some(request) = &step.request {
@@ -358,7 +375,7 @@ impl Checker<'_> {
         }
         if let Some(response) = &step.response {
             for (i, code) in response.result_code.iter().enumerate() {
-                self.check(
+                self.check_text(
                     file,
                     &format!("{field}.response.result_code[{i}]"),
                     code,
@@ -382,7 +399,7 @@ impl Checker<'_> {
         file: &Path,
         field: &str,
         response: &crate::config::ResponseSpec,
-        defined: &BTreeSet<String>,
+        defined: &Defined<'_>,
     ) {
         for (i, assert) in response.assert.iter().enumerate() {
             let at = format!("{field}.response.assert[{i}]");
@@ -411,7 +428,7 @@ impl Checker<'_> {
         file: &Path,
         field: &str,
         value: &serde_json::Value,
-        defined: &BTreeSet<String>,
+        defined: &Defined<'_>,
     ) {
         match value {
             serde_json::Value::String(s) => self.check(file, field, s, defined),
@@ -427,6 +444,40 @@ impl Checker<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// The names defined at one point of the walk: the stage's base names, what
+/// earlier migrations extract, and this migration's own names, kept as
+/// borrowed layers so that checking migration N does not copy the names of
+/// the N-1 before it (validating 10,000 files stays linear,
+/// docs/performance.md).
+struct Defined<'a> {
+    base: &'a BTreeSet<String>,
+    extracted: &'a BTreeSet<String>,
+    /// Names this migration defines itself (its env, its steps' extractions).
+    local: BTreeSet<String>,
+}
+
+impl<'a> Defined<'a> {
+    fn new(base: &'a BTreeSet<String>, extracted: &'a BTreeSet<String>) -> Self {
+        Defined {
+            base,
+            extracted,
+            local: BTreeSet::new(),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.local.contains(name) || self.extracted.contains(name) || self.base.contains(name)
+    }
+
+    fn insert(&mut self, name: String) {
+        self.local.insert(name);
+    }
+
+    fn extend(&mut self, names: impl IntoIterator<Item = String>) {
+        self.local.extend(names);
     }
 }
 
@@ -470,6 +521,7 @@ fn check_variables(
         used: config.env.iter().map(|e| e.name.clone()).collect(),
     };
     // Config env: each entry sees the outer names and the entries before it.
+    let none = BTreeSet::new();
     let mut base: BTreeSet<String> = outer
         .global
         .iter()
@@ -479,7 +531,12 @@ fn check_variables(
         .collect();
     for entry in &config.env {
         if let Some(value) = &entry.value {
-            checker.check(&config.path, &format!("env.{}", entry.name), value, &base);
+            checker.check(
+                &config.path,
+                &format!("env.{}", entry.name),
+                value,
+                &Defined::new(&base, &none),
+            );
         }
         if !checker.unset_os.contains_key(&entry.name) {
             base.insert(entry.name.clone());
@@ -501,7 +558,7 @@ fn check_variables(
         .chain([("store.sqlite.path", Some(sqlite_path.as_ref()))])
     {
         if let Some(value) = value {
-            checker.check(&config.path, field, value, &base);
+            checker.check(&config.path, field, value, &Defined::new(&base, &none));
         }
     }
     // Auth config is rendered over the stage's variables.
@@ -510,22 +567,27 @@ fn check_variables(
             &config.path,
             &format!("auth.{}.config", auth.name),
             &auth.config,
-            &base,
+            &Defined::new(&base, &none),
         );
     }
     if let Some(wait) = &config.wait {
-        checker.check(&config.path, "wait.url", &wait.url, &base);
+        checker.check(
+            &config.path,
+            "wait.url",
+            &wait.url,
+            &Defined::new(&base, &none),
+        );
     }
     // Migrations in version order; each sees what earlier ones extract.
     let mut extracted: BTreeSet<String> = BTreeSet::new();
     for migration in migrations {
         let file = &migration.path;
-        let mut defined: BTreeSet<String> = base.union(&extracted).cloned().collect();
+        let mut defined = Defined::new(&base, &extracted);
         for (name, raw) in &migration.up.env {
-            checker.check(file, &format!("up.env.{name}"), raw, &defined);
+            checker.check_text(file, &format!("up.env.{name}"), raw, &defined);
             defined.insert(name.clone());
         }
-        let up_env_defined = defined.clone();
+        let up_env_defined = defined.local.clone();
         let steps = migration.up.steps();
         for (i, step) in steps.iter().enumerate() {
             let field = if steps.len() == 1 {
@@ -542,11 +604,12 @@ fn check_variables(
         }
         if let Some(verify) = &migration.verify {
             // A verify sees what the up saw and extracted (the stored variables).
-            let defined: BTreeSet<String> = up_env_defined.union(&extracted).cloned().collect();
+            let mut defined = Defined::new(&base, &extracted);
+            defined.local = up_env_defined.clone();
             checker.check_request(file, "verify.request", &verify.request, &defined);
             if let Some(response) = &verify.response {
                 for (i, code) in response.result_code.iter().enumerate() {
-                    checker.check(
+                    checker.check_text(
                         file,
                         &format!("verify.response.result_code[{i}]"),
                         code,
@@ -559,9 +622,10 @@ fn check_variables(
         if let Some(down) = &migration.down {
             // A down sees everything stored so far (this version's extractions
             // included), the up's env, and its own env.
-            let mut defined: BTreeSet<String> = up_env_defined.union(&extracted).cloned().collect();
+            let mut defined = Defined::new(&base, &extracted);
+            defined.local = up_env_defined;
             for (name, raw) in &down.env {
-                checker.check(file, &format!("down.env.{name}"), raw, &defined);
+                checker.check_text(file, &format!("down.env.{name}"), raw, &defined);
                 defined.insert(name.clone());
             }
             let steps = down.steps();

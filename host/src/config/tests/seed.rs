@@ -116,7 +116,7 @@ fn seed_migration_details() {
     let svc = root.join("services/migration/001_deploy_auth_service.yaml");
     let m = load_migration_file(&svc, 1, "x").expect("loads");
     assert_eq!(
-        m.up.env.get("service_port").map(String::as_str),
+        m.up.env.get("service_port").map(|v| v.as_str()),
         Some("8080")
     );
 }
