@@ -442,17 +442,14 @@ fn seed_example_polls_the_database_and_stages_verify_finds_it_gone() {
 
     // The database is deleted by hand.
     reqwest::blocking::Client::new()
-        .delete(format!(
-            "{}/rds/instances/my-awesome-project-db",
-            api.url()
-        ))
+        .delete(format!("{}/rds/instances/my-awesome-project-db", api.url()))
         .basic_auth("demo-aws-key", Some("demo-aws-secret"))
         .send()
         .expect("delete db");
     let gone = stages(&project, &api, "verify", &["--output", "json"]);
     gone.code(3);
-    let doc: Value = serde_json::from_str(&gone.stdout)
-        .unwrap_or_else(|e| panic!("json: {e}\n{}", gone.stdout));
+    let doc: Value =
+        serde_json::from_str(&gone.stdout).unwrap_or_else(|e| panic!("json: {e}\n{}", gone.stdout));
     let infra = doc["stages"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == "infrastructure"))

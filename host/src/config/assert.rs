@@ -189,8 +189,7 @@ pub(crate) fn decode_asserts(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<Asse
                         Some("write `header: Name` alone, or `from: X` with `path:`".to_string()),
                     );
                 }
-                decode::non_empty(ctx, n, &f.path_of("header"))
-                    .map(|h| ("header".to_string(), h))
+                decode::non_empty(ctx, n, &f.path_of("header")).map(|h| ("header".to_string(), h))
             }
             (None, None) => {
                 f.missing(

@@ -54,7 +54,10 @@ impl StepEnv {
             let last = self.masker.mask(&failure.message).into_owned();
             if Instant::now() + poll.interval > deadline {
                 let mut out = StepFailure::new(
-                    failure.field.clone().or(Some(format!("{field}.response.poll"))),
+                    failure
+                        .field
+                        .clone()
+                        .or(Some(format!("{field}.response.poll"))),
                     format!(
                         "poll: {} {url} was not ready after {attempt} attempts in {} \
                          (poll.timeout {}); last answer: {last}",

@@ -405,12 +405,7 @@ impl Checker<'_> {
             let at = format!("{field}.response.assert[{i}]");
             self.check(file, &format!("{at}.path"), &assert.path, defined);
             for value in assert.op.templates() {
-                self.check(
-                    file,
-                    &format!("{at}.{}", assert.op.name()),
-                    value,
-                    defined,
-                );
+                self.check(file, &format!("{at}.{}", assert.op.name()), value, defined);
             }
         }
         for (name, spec) in &response.env_from {
