@@ -4,7 +4,8 @@
 #   2. start the demo API on a free 127.0.0.1 port (it requires the example's
 #      Basic credentials, so the stages' auth really is used),
 #   3. run `apirun stages up` on examples/stages (infrastructure -> services
-#      -> configuration), then `apirun stages status -v`,
+#      -> configuration), then `apirun stages status -v` and
+#      `apirun stages verify` (the live system still matches),
 #   4. stop the API.
 #
 # Idempotent: the demo API keeps its resources in memory, so every run starts
@@ -99,6 +100,9 @@ echo "==> apirun stages up -c $example/stages.yaml   (wait_between_stages: $APIR
 
 echo "==> apirun stages status -v -c $example/stages.yaml"
 "$bin/apirun" stages status -v -c "$example/stages.yaml"
+
+echo "==> apirun stages verify -c $example/stages.yaml   (each migration's verify: block, live)"
+"$bin/apirun" stages verify -c "$example/stages.yaml"
 
 echo "==> what the demo API now holds (GET /_admin/state)"
 state="$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + "/_admin/state", timeout=10).read().decode())' "$DEMO_API_BASE" 2>/dev/null || true)"

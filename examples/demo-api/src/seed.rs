@@ -177,6 +177,7 @@ pub(crate) async fn create_rds(State(state): State<AppState>, body: Bytes) -> Re
         body.insert("status".into(), "creating".into());
         let db = Value::Object(body);
         res.rds_instances.push(db.clone());
+        res.rds_creating.insert(ident.clone(), CREATING_GETS);
         (
             true,
             json_status(StatusCode::CREATED, json!({"db_instance": db})),
@@ -196,17 +197,35 @@ pub(crate) async fn list_rds(State(state): State<AppState>, uri: Uri) -> Respons
     Json(json!({ "db_instances": dbs })).into_response()
 }
 
+/// A new database answers `creating` to this many `GET /rds/instances/{id}`,
+/// then `available`: provisioning is asynchronous, as in a real cloud.
+pub const CREATING_GETS: u32 = 2;
+
 pub(crate) async fn get_rds(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let inner = state.lock();
-    match inner
-        .res
-        .rds_instances
-        .iter()
-        .find(|db| db["db_instance_identifier"] == id.as_str())
-    {
-        Some(db) => Json(json!({ "db_instance": db })).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("DBInstanceNotFound: {id}")),
-    }
+    state.mutate(|res| {
+        let Some(idx) = res
+            .rds_instances
+            .iter()
+            .position(|db| db["db_instance_identifier"] == id.as_str())
+        else {
+            return (
+                false,
+                error(StatusCode::NOT_FOUND, format!("DBInstanceNotFound: {id}")),
+            );
+        };
+        let mut changed = false;
+        if let Some(left) = res.rds_creating.get_mut(&id) {
+            changed = true;
+            if *left == 0 {
+                res.rds_creating.remove(&id);
+                res.rds_instances[idx]["status"] = "available".into();
+            } else {
+                *left -= 1;
+            }
+        }
+        let db = &res.rds_instances[idx];
+        (changed, Json(json!({ "db_instance": db })).into_response())
+    })
 }
 
 /// Any JSON body (`skip_final_snapshot`, ...) is accepted and ignored.
@@ -219,6 +238,7 @@ pub(crate) async fn delete_rds(State(state): State<AppState>, Path(id): Path<Str
         {
             Some(idx) => {
                 let mut db = res.rds_instances.remove(idx);
+                res.rds_creating.remove(&id);
                 db["status"] = "deleting".into();
                 (true, Json(json!({ "db_instance": db })).into_response())
             }

@@ -38,6 +38,9 @@ pub(crate) struct Resources {
     pub vpc_seq: u64,
     pub vpcs: Vec<Value>,
     pub rds_instances: Vec<Value>,
+    /// Databases still `creating`: identifier -> GETs left before `available`
+    /// (an asynchronous provisioning, for `poll:`; not shown by `/_admin/state`).
+    pub rds_creating: BTreeMap<String, u32>,
     pub deployments: Vec<Value>,
     pub services: BTreeMap<String, Service>,
 }

@@ -205,6 +205,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Clear a dirty mark left by a failed or interrupted migration.
     Resolve(ResolveArgs),
+    /// Run the `verify:` block of every applied migration against the live system
+    /// (exit 3 when anything drifted or is gone).
+    Verify(VerifyArgs),
     /// Multi-stage orchestration over a stages.yaml (`-c/--config`, default stages.yaml).
     Stages(StagesArgs),
     /// List the plugins a stage can use, or inspect a component file.
@@ -346,6 +349,24 @@ pub enum StagesCommand {
     Validate(StagesValidateArgs),
     /// Write a starter stages project (stages.yaml and two stages).
     Init(InitArgs),
+    /// Run every applied migration's `verify:` block, stage by stage (exit 3 on drift).
+    Verify(StagesVerifyArgs),
+}
+
+/// `apirun verify` (docs/migrations.md, "Live verification").
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// `apirun stages verify`.
+#[derive(Debug, Args)]
+pub struct StagesVerifyArgs {
+    #[command(flatten)]
+    pub file: StagesFileArg,
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]

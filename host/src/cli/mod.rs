@@ -62,6 +62,7 @@ mod shell;
 mod single;
 mod stages;
 mod vars;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -114,6 +115,7 @@ fn config_file_of(
             S::Up(r) | S::Down(r) => Some((r.file.config.clone(), true)),
             S::Status(s) => Some((s.file.config.clone(), true)),
             S::Validate(v) => Some((v.file.config.clone(), true)),
+            S::Verify(v) => Some((v.file.config.clone(), true)),
             S::Init(_) => None,
         },
         _ => Some((config.to_path_buf(), false)),
@@ -150,12 +152,14 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Exit, Failure> {
         Command::Create(args) => single::create(ctx, &args).await,
         Command::Validate(args) => single::validate(ctx, &args).await,
         Command::Resolve(args) => single::resolve(ctx, &args).await,
+        Command::Verify(args) => verify::verify(ctx, &args).await,
         Command::Stages(args) => match &args.command {
             StagesCommand::Up(a) => stages::up_or_down(ctx, a, Way::Up).await,
             StagesCommand::Down(a) => stages::up_or_down(ctx, a, Way::Down).await,
             StagesCommand::Status(a) => stages::status(ctx, a).await,
             StagesCommand::Validate(a) => stages::validate(ctx, a),
             StagesCommand::Init(a) => init::stages_init(&a.dir),
+            StagesCommand::Verify(a) => verify::stages_verify(ctx, a).await,
         },
         Command::Plugins(args) => plugins::run(ctx, &args).await,
         Command::Init(args) => init::init(&args.dir),

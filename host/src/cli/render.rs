@@ -37,7 +37,12 @@ pub(super) fn plan_lines(migration: &PlannedMigration) -> Vec<String> {
                     .as_deref()
                     .map(|a| format!(" [auth: {a}]"))
                     .unwrap_or_default();
-                format!("        {method} {url}{auth}  {name}")
+                let poll = step
+                    .poll
+                    .as_deref()
+                    .map(|p| format!(" [{p}]"))
+                    .unwrap_or_default();
+                format!("        {method} {url}{auth}{poll}  {name}")
             }
             _ => format!("        step type `{}`  {name}", step.kind),
         });

@@ -31,7 +31,7 @@ fn load_config(ctx: &Context) -> Result<(Loaded<StageConfig>, Arc<Masker>), Fail
 
 /// `read_only` for commands that only read (status, dry runs): they create
 /// and write nothing.
-async fn open(ctx: &Context, read_only: bool) -> Result<(Stage, Arc<Masker>), Failure> {
+pub(super) async fn open(ctx: &Context, read_only: bool) -> Result<(Stage, Arc<Masker>), Failure> {
     let (loaded, masker) = load_config(ctx)?;
     let services = ctx.services(read_only)?;
     let inherited = InheritedVars {

@@ -19,7 +19,7 @@ use crate::orchestrate::{
 use crate::output::events::RunOutputs;
 use crate::output::{self, Masker, RunSummary};
 
-fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
+pub(super) fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
     let mut orchestration = Orchestration::load(path)?;
     orchestration.cli_vars = ctx.all_vars();
     for warning in orchestration

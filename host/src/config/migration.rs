@@ -31,6 +31,9 @@ pub struct Migration {
     pub checksum: String,
     pub up: UpSpec,
     pub down: Option<DownSpec>,
+    /// `verify:`: a read-only request that checks the live system still matches
+    /// (docs/migrations.md, "Live verification").
+    pub verify: Option<super::assert::VerifySpec>,
 }
 
 /// `up:`. Written either as `request` (+ `response`) or as `steps:`; `steps` is always
@@ -104,9 +107,9 @@ impl DownSpec {
     }
 }
 
-const FILE_KEYS: &[&str] = &["up", "down"];
+const FILE_KEYS: &[&str] = &["up", "down", "verify"];
 const UP_KEYS: &[&str] = &["name", "env", "request", "response", "steps"];
-const STEP_KEYS: &[&str] = &["name", "type", "env", "request", "response", "with"];
+const STEP_KEYS: &[&str] = &["name", "type", "env", "request", "response", "with", "poll"];
 const DOWN_KEYS: &[&str] = &[
     "name",
     "auth",
@@ -177,8 +180,8 @@ pub fn load_migration_file_with_warnings(
 pub(crate) fn decode_migration(ctx: &mut Ctx, bytes: &[u8], version: u64, name: &str) -> Migration {
     let checksum = checksum(bytes);
     let base = base_dir(&ctx.file);
-    let (up, down) = match super::utf8(ctx, bytes) {
-        None => (None, None),
+    let (up, down, verify) = match super::utf8(ctx, bytes) {
+        None => (None, None, None),
         Some(src) => {
             let root = ctx.parse(src);
             match root.as_ref() {
@@ -191,10 +194,10 @@ pub(crate) fn decode_migration(ctx: &mut Ctx, bytes: &[u8], version: u64, name: 
                             Some("add an `up:` block".to_string()),
                         );
                     }
-                    (None, None)
+                    (None, None, None)
                 }
                 Some(root) => match fields(ctx, Some(root), "", FILE_KEYS) {
-                    None => (None, None),
+                    None => (None, None, None),
                     Some(top) => {
                         let up = match top.get("up") {
                             None => {
@@ -208,7 +211,10 @@ pub(crate) fn decode_migration(ctx: &mut Ctx, bytes: &[u8], version: u64, name: 
                             Some(n) => decode_up(ctx, n, &base),
                         };
                         let down = top.get("down").and_then(|n| decode_down(ctx, n, &base));
-                        (up, down)
+                        let verify = top
+                            .get("verify")
+                            .and_then(|n| super::assert::decode_verify(ctx, n, &base));
+                        (up, down, verify)
                     }
                 },
             }
@@ -227,6 +233,7 @@ pub(crate) fn decode_migration(ctx: &mut Ctx, bytes: &[u8], version: u64, name: 
             steps: Vec::new(),
         }),
         down,
+        verify,
     }
 }
 
@@ -274,6 +281,13 @@ fn decode_up(ctx: &mut Ctx, node: &Node, base: &std::path::Path) -> Option<UpSpe
         }
     };
     let response = decode_response(ctx, f.get("response"), "up.response");
+    super::assert::check_poll_method(
+        ctx,
+        request.as_ref(),
+        response.as_ref(),
+        f.get("response"),
+        "up.response.poll",
+    );
     let request = request?;
     Some(UpSpec {
         name: name.clone(),
@@ -335,7 +349,27 @@ fn decode_steps(
         let mut request = f
             .get("request")
             .and_then(|n| decode_request(ctx, n, &f.path_of("request"), base));
-        let response = decode_response(ctx, f.get("response"), &f.path_of("response"));
+        let mut response = decode_response(ctx, f.get("response"), &f.path_of("response"));
+        // `poll:` on the step is the response's poll (one place to read it).
+        if let Some(n) = f.get("poll") {
+            let poll = super::assert::decode_poll(ctx, n, &f.path_of("poll"));
+            if response.as_ref().is_some_and(|r| r.poll.is_some()) {
+                ctx.error(
+                    f.key_pos("poll"),
+                    &f.path_of("poll"),
+                    "poll is set on both the step and its response",
+                    Some("keep one of them".to_string()),
+                );
+            }
+            response.get_or_insert_with(Default::default).poll = poll;
+        }
+        super::assert::check_poll_method(
+            ctx,
+            request.as_ref(),
+            response.as_ref(),
+            f.get("poll").or(f.get("response")),
+            &f.path_of("poll"),
+        );
         let with = f.get("with").map(super::decode::json);
         if kind == HTTP_STEP {
             if !f.has("request") {
@@ -418,6 +452,13 @@ fn decode_down(ctx: &mut Ctx, node: &Node, base: &std::path::Path) -> Option<Dow
             }
         };
         let response = decode_response(ctx, ff.get("response"), "down.find.response");
+        super::assert::check_poll_method(
+            ctx,
+            request.as_ref(),
+            response.as_ref(),
+            ff.get("response"),
+            "down.find.response.poll",
+        );
         let mut request = request?;
         if request.auth_name.is_none() {
             request.auth_name = auth.clone();
@@ -458,6 +499,13 @@ fn decode_down(ctx: &mut Ctx, node: &Node, base: &std::path::Path) -> Option<Dow
             .all(|k| *k == "auth_name" || DOWN_FLAT_KEYS.contains(k))
     );
     let response = decode_response(ctx, f.get("response"), "down.response");
+    super::assert::check_poll_method(
+        ctx,
+        request.as_ref(),
+        response.as_ref(),
+        f.get("response"),
+        "down.response.poll",
+    );
     let request = request?;
 
     let mut steps = Vec::new();

@@ -68,6 +68,7 @@
 //!   not defined in config.yaml) reports file and field path only: the model keeps no
 //!   positions.
 
+pub mod assert;
 mod decode;
 pub mod duration;
 pub mod error;
@@ -90,6 +91,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use assert::{AssertOp, AssertSpec, PollSpec, VerifySpec};
 pub use duration::{format_duration, parse_duration};
 pub use error::{Diagnostic, Diagnostics, Loaded, Severity};
 pub use migration::{

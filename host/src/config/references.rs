@@ -44,6 +44,23 @@ pub fn check_references(config: &StageConfig, migrations: &[Migration]) -> Vec<D
                 check_step(&known, m, step, &format!("up.steps[{i}]"), None, &mut out);
             }
         }
+        if let Some(verify) = &m.verify {
+            if let Some(auth) = &verify.request.auth_name
+                && !known.auths.contains(&auth.as_str())
+            {
+                out.push(unknown(
+                    &known,
+                    m,
+                    "verify.request.auth_name",
+                    "auth",
+                    auth,
+                    &known.auths,
+                ));
+            }
+            if let Some(resp) = &verify.response {
+                check_assert_extractors(&known, m, resp, "verify", &mut out);
+            }
+        }
         let Some(down) = &m.down else { continue };
         if down.request.is_some() {
             // Go form: [find,] request. An auth inherited from `down.auth` is reported there.
@@ -95,6 +112,7 @@ fn check_step(
         }
     }
     if let Some(resp) = &step.response {
+        check_assert_extractors(known, m, resp, at, out);
         for (var, spec) in &resp.env_from {
             if !known.extractors.contains(&spec.from.as_str()) {
                 out.push(unknown(
@@ -106,6 +124,28 @@ fn check_step(
                     &known.extractors,
                 ));
             }
+        }
+    }
+}
+
+/// Every `assert` reads its value with a known extractor.
+fn check_assert_extractors(
+    known: &Known<'_>,
+    m: &Migration,
+    resp: &crate::config::ResponseSpec,
+    at: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (i, assert) in resp.assert.iter().enumerate() {
+        if !known.extractors.contains(&assert.from.as_str()) {
+            out.push(unknown(
+                known,
+                m,
+                &format!("{at}.response.assert[{i}].from"),
+                "extractor",
+                &assert.from,
+                &known.extractors,
+            ));
         }
     }
 }

@@ -79,6 +79,10 @@ pub struct ResponseSpec {
     pub env_missing: EnvMissing,
     /// Variable name -> extraction, in file order.
     pub env_from: IndexMap<String, ExtractSpec>,
+    /// `assert:`: checks the answer must pass, after `result_code` (docs/migrations.md).
+    pub assert: Vec<super::assert::AssertSpec>,
+    /// `poll:`: re-send until `result_code` and `assert` hold.
+    pub poll: Option<super::assert::PollSpec>,
 }
 
 /// Keys of a `request:` block.
@@ -96,7 +100,7 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
     "timeout",
 ];
 
-const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from"];
+const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from", "assert", "poll"];
 
 /// The `result_code` entry that accepts every status.
 pub const ANY_STATUS: &str = "any";
@@ -411,6 +415,12 @@ pub(crate) fn decode_response(
 
     if let Some(n) = f.get("env_from") {
         out.env_from = decode_env_from(ctx, n, &f.path_of("env_from"));
+    }
+    if let Some(n) = f.get("assert") {
+        out.assert = super::assert::decode_asserts(ctx, n, &f.path_of("assert"));
+    }
+    if let Some(n) = f.get("poll") {
+        out.poll = super::assert::decode_poll(ctx, n, &f.path_of("poll"));
     }
     Some(out)
 }

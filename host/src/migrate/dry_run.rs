@@ -23,6 +23,10 @@ pub struct PlannedStep {
     pub url: Option<String>,
     /// Header names the request will carry (values are not shown).
     pub auth: Option<String>,
+    /// `poll:`, as "poll every 2s for up to 5m" (the request is re-sent).
+    pub poll: Option<String>,
+    /// How many `assert` checks the answer must pass.
+    pub asserts: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -214,6 +218,14 @@ impl Stage {
                 method,
                 url,
                 auth,
+                poll: step.response.as_ref().and_then(|r| r.poll).map(|p| {
+                    format!(
+                        "poll every {} for up to {}",
+                        crate::config::format_duration(p.interval),
+                        crate::config::format_duration(p.timeout)
+                    )
+                }),
+                asserts: step.response.as_ref().map_or(0, |r| r.assert.len()),
             });
         }
         Ok(PlannedMigration {

@@ -2,14 +2,17 @@
 //! `down`, report status. The CLI and the multi-stage orchestrator are thin
 //! layers over [`Stage`].
 
+mod assert;
 mod create;
 mod dry_run;
 mod error;
 mod plan;
+mod poll;
 mod runner;
 mod status;
 mod step;
 mod vars;
+mod verify;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ pub use runner::{
 pub use status::{Drift, StatusReport, VersionStatus, drift_against_store, find_drift};
 pub use step::{RenderMode, RenderedRequest};
 pub use vars::{InheritedVars, Vars};
+pub use verify::{VerifyResult, VerifyState};
 
 use crate::auth::{AuthManager, AuthProvider};
 use crate::config::{Diagnostic, Diagnostics, Migration, StageConfig, StoreKind};

@@ -82,6 +82,7 @@ mod tests {
                 steps: Vec::new(),
             },
             down: None,
+            verify: None,
         }
     }
 

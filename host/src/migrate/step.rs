@@ -123,7 +123,7 @@ impl StepEnv {
     /// Render one template (parsed when its file was loaded). In plan mode, a
     /// variable that a pending step would extract becomes `<name>`, and auth
     /// tokens `<auth:name>`.
-    fn render(
+    pub(super) fn render(
         &self,
         template: &TemplateText,
         ctx: &mut Context<'_>,
@@ -320,7 +320,11 @@ impl StepEnv {
                 .render_request(request, vars, &format!("{field}.request"), RenderMode::Run)
                 .await?;
             http_method = Some(rendered.method.clone());
-            let response = self.send_http(rendered, vars).await?;
+            // `poll:` re-sends until the answer holds (migrate/poll.rs).
+            let response = match step.response.as_ref().and_then(|r| Some((r, r.poll?))) {
+                Some((spec, poll)) => self.poll(rendered, spec, &poll, vars, field).await?,
+                None => self.send_http(rendered, vars).await?,
+            };
             (Some(response), Vec::new())
         } else {
             let plugin = self
@@ -369,7 +373,9 @@ impl StepEnv {
                     None => failure,
                 })?;
             if let Some(spec) = &step.response {
-                let extracted = self.extract(spec, response, field).await?;
+                // `assert:` (migrate/assert.rs) fails the step like a wrong status.
+                self.check_asserts(spec, response, vars, field).await?;
+                let extracted = self.extract(spec, response, vars, field).await?;
                 for (name, value) in extracted {
                     if Masker::is_secret_name(&name) {
                         self.masker.add_secret(&value);
@@ -382,7 +388,7 @@ impl StepEnv {
         Ok(result)
     }
 
-    async fn send_http(
+    pub(super) async fn send_http(
         &self,
         mut rendered: RenderedRequest,
         vars: &Vars,
@@ -441,7 +447,7 @@ impl StepEnv {
         Ok(response)
     }
 
-    fn check_status(
+    pub(super) fn check_status(
         &self,
         spec: Option<&ResponseSpec>,
         response: &PluginResponse,
@@ -508,17 +514,27 @@ impl StepEnv {
         &self,
         spec: &ResponseSpec,
         response: &PluginResponse,
+        vars: &Vars,
         field: &str,
     ) -> Result<Vec<(String, String)>, StepFailure> {
+        // Paths are templates over the variables (`'#(id=="{{.id}}").name'`).
+        let mut paths = Vec::with_capacity(spec.env_from.len());
+        for (name, extract) in &spec.env_from {
+            paths.push(self.render_run(
+                &extract.path,
+                vars,
+                &format!("{field}.response.env_from.{name}"),
+            )?);
+        }
         // One plugin call per extractor, with all of its paths.
         let mut by_extractor: Vec<(&str, Vec<(&String, &String)>)> = Vec::new();
-        for (name, extract) in &spec.env_from {
+        for ((name, extract), path) in spec.env_from.iter().zip(&paths) {
             match by_extractor
                 .iter_mut()
                 .find(|(from, _)| *from == extract.from)
             {
-                Some((_, items)) => items.push((name, &extract.path)),
-                None => by_extractor.push((&extract.from, vec![(name, &extract.path)])),
+                Some((_, items)) => items.push((name, path)),
+                None => by_extractor.push((&extract.from, vec![(name, path)])),
             }
         }
         let mut out = Vec::new();
@@ -585,7 +601,7 @@ fn redirect_refused(
 /// The start of a body, for error messages: on one line, with control
 /// characters and newlines escaped (a server's `\r` or ESC must not reach a
 /// terminal, nor its newline forge an output line; docs/security.md).
-fn snippet(body: &[u8]) -> String {
+pub(super) fn snippet(body: &[u8]) -> String {
     const MAX: usize = 300;
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

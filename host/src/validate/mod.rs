@@ -400,6 +400,7 @@ impl Checker<'_> {
                     defined,
                 );
             }
+            self.check_response_paths(file, field, response, defined);
             defined.extend(response.env_from.keys().cloned());
         }
         // Built-in step types are only `http`; any other type is a plugin.
@@ -410,6 +411,32 @@ impl Checker<'_> {
             defined.extend(names.iter().cloned());
         } else if step.kind != HTTP_STEP && self.plugin_step.is_none() {
             self.plugin_step = Some(step.kind.clone());
+        }
+    }
+
+    /// `assert` paths and values, and `env_from` paths: templates over the
+    /// variables defined before the step's extraction (docs/migrations.md).
+    fn check_response_paths(
+        &mut self,
+        file: &Path,
+        field: &str,
+        response: &crate::config::ResponseSpec,
+        defined: &Defined<'_>,
+    ) {
+        for (i, assert) in response.assert.iter().enumerate() {
+            let at = format!("{field}.response.assert[{i}]");
+            self.check(file, &format!("{at}.path"), &assert.path, defined);
+            for value in assert.op.templates() {
+                self.check(file, &format!("{at}.{}", assert.op.name()), value, defined);
+            }
+        }
+        for (name, spec) in &response.env_from {
+            self.check(
+                file,
+                &format!("{field}.response.env_from.{name}"),
+                &spec.path,
+                defined,
+            );
         }
     }
 
@@ -592,6 +619,23 @@ fn check_variables(
         for step in steps {
             if let Some(response) = &step.response {
                 extracted.extend(response.env_from.keys().cloned());
+            }
+        }
+        if let Some(verify) = &migration.verify {
+            // A verify sees what the up saw and extracted (the stored variables).
+            let mut defined = Defined::new(&base, &extracted);
+            defined.local = up_env_defined.clone();
+            checker.check_request(file, "verify.request", &verify.request, &defined);
+            if let Some(response) = &verify.response {
+                for (i, code) in response.result_code.iter().enumerate() {
+                    checker.check_text(
+                        file,
+                        &format!("verify.response.result_code[{i}]"),
+                        code,
+                        &defined,
+                    );
+                }
+                checker.check_response_paths(file, "verify", response, &defined);
             }
         }
         if let Some(down) = &migration.down {
