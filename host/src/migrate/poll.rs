@@ -51,7 +51,7 @@ impl StepEnv {
                 }
                 Err(failure) => failure,
             };
-            let last = self.masker.mask(&failure.message).into_owned();
+            let last = self.masker.mask(&failure.message()).into_owned();
             if Instant::now() + poll.interval > deadline {
                 let mut out = StepFailure::new(
                     failure

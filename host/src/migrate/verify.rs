@@ -159,7 +159,7 @@ impl Stage {
 
 fn describe(f: &super::StepFailure) -> String {
     match &f.field {
-        Some(field) => format!("{field}: {}", f.message),
-        None => f.message.clone(),
+        Some(field) => format!("{field}: {}", f.message()),
+        None => f.message(),
     }
 }
