@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apirun::plugin::{
-    AllowedHosts, BUILTINS, HostServices, Limits, LoadSource, Plugin, PluginError, PluginFailure,
-    PluginKind, PluginResponse, PluginRuntime, RuntimeOptions,
+    AllowedHosts, BUILTINS, Contract, HostServices, HttpStepRequest, Limits, LoadSource, Plugin,
+    PluginError, PluginFailure, PluginKind, PluginResponse, PluginRuntime, RuntimeOptions,
+    StepSpec,
 };
 use apirun::transport::{ClientSettings, HttpClient, OutboundRequest, RetryPolicy, TransportError};
 use serde_json::{Value, json};
@@ -103,6 +104,35 @@ fn test_plugin(
     )
 }
 
+/// An http step's request, written as the JSON the 0.1 `spec` used
+/// (`method`, `url`, `headers`/`queries` as `[{name, value}]`, `body`, `retry`).
+fn http_spec(spec: Value) -> StepSpec {
+    let pairs = |key: &str| -> Vec<(String, String)> {
+        spec[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|p| {
+                        let text = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                        (text("name"), text("value"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    StepSpec::Http(HttpStepRequest {
+        method: spec["method"].as_str().unwrap_or_default().to_string(),
+        url: spec["url"].as_str().unwrap_or_default().to_string(),
+        headers: pairs("headers"),
+        queries: pairs("queries"),
+        body: spec["body"].as_str().map(|b| b.as_bytes().to_vec()),
+        timeout: spec["timeout_ms"].as_u64().map(Duration::from_millis),
+        retry: spec["retry"].as_bool(),
+        follow_redirects: None,
+    })
+}
+
 fn some(value: &str) -> Option<String> {
     Some(value.to_string())
 }
@@ -112,6 +142,7 @@ fn json_response(body: &str) -> PluginResponse {
         status: 200,
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: body.as_bytes().to_vec(),
+        attempts: 1,
     }
 }
 
@@ -137,7 +168,7 @@ fn spin_plugin_times_out_naming_the_plugin_and_the_runtime_goes_on() {
     )
     .expect("spin loads");
     let error = rt
-        .block_on(spin.run_step(&json!({}), &[]))
+        .block_on(spin.run_step(&StepSpec::Custom(json!({})), &[]))
         .expect_err("a plugin that never returns must be stopped");
     match &error {
         PluginError::Timeout { plugin, limit } => {
@@ -156,13 +187,13 @@ fn spin_plugin_times_out_naming_the_plugin_and_the_runtime_goes_on() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let outcome = rt
         .block_on(http.run_step(
-            &json!({"method": "GET", "url": format!("{}/api/things", api.url())}),
+            &http_spec(json!({"method": "GET", "url": format!("{}/api/things", api.url())})),
             &[],
         ))
         .expect("http step after a timeout");
     assert_eq!(outcome.response.expect("a response").status, 200);
     assert!(matches!(
-        rt.block_on(spin.run_step(&json!({}), &[])),
+        rt.block_on(spin.run_step(&StepSpec::Custom(json!({})), &[])),
         Err(PluginError::Timeout { .. })
     ));
 }
@@ -182,7 +213,7 @@ fn hog_plugin_exceeds_its_memory_limit_naming_the_limit() {
     )
     .expect("hog loads");
     let error = rt
-        .block_on(hog.run_step(&json!({}), &[]))
+        .block_on(hog.run_step(&StepSpec::Custom(json!({})), &[]))
         .expect_err("unbounded allocation must be stopped");
     match &error {
         PluginError::MemoryExceeded {
@@ -234,7 +265,7 @@ fn http_plugin_denied_a_host_outside_allowed_hosts_sends_nothing() {
     .expect("binds");
     let error = rt
         .block_on(restricted.run_step(
-            &json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "{}"}),
+            &http_spec(json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "{}"})),
             &[],
         ))
         .expect_err("a host outside allowed_hosts is refused");
@@ -273,13 +304,13 @@ fn http_step_builds_method_headers_queries_and_json_body() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let outcome = rt
         .block_on(http.run_step(
-            &json!({
+            &http_spec(json!({
                 "method": "post",
                 "url": format!("{}/api/things", api.url()),
                 "headers": [{"name": "X-Trace", "value": "abc 123"}],
                 "queries": [{"name": "q", "value": "a b&c"}, {"name": "n", "value": "1"}],
                 "body": r#"{"name": "widget"}"#,
-            }),
+            })),
             &[],
         ))
         .expect("http step runs");
@@ -310,12 +341,12 @@ fn http_step_keeps_a_user_content_type_and_sends_no_body_when_none() {
     let runtime = runtime();
     let http = builtin(&runtime, "http", PluginKind::Step);
     rt.block_on(http.run_step(
-        &json!({
+        &http_spec(json!({
             "method": "Put",
             "url": format!("{}/api/things/1", api.url()),
             "headers": [{"name": "content-type", "value": "application/merge-patch+json"}],
             "body": r#"{"a": 1}"#,
-        }),
+        })),
         &[],
     ))
     .expect("put runs");
@@ -328,7 +359,7 @@ fn http_step_keeps_a_user_content_type_and_sends_no_body_when_none() {
 
     // A non-JSON body gets no content type invented for it.
     rt.block_on(http.run_step(
-        &json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "plain text"}),
+        &http_spec(json!({"method": "POST", "url": format!("{}/api/things", api.url()), "body": "plain text"})),
         &[],
     ))
     .expect("post runs");
@@ -339,7 +370,7 @@ fn http_step_keeps_a_user_content_type_and_sends_no_body_when_none() {
 
     // No body: nothing sent, no content type.
     rt.block_on(http.run_step(
-        &json!({"method": "delete", "url": format!("{}/api/things/7", api.url())}),
+        &http_spec(json!({"method": "delete", "url": format!("{}/api/things/7", api.url())})),
         &[],
     ))
     .expect("delete runs");
@@ -363,7 +394,7 @@ fn http_step_rejects_a_bad_spec_as_invalid_config() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let error = rt
         .block_on(http.run_step(
-            &json!({"method": "FETCH", "url": "http://127.0.0.1:1/"}),
+            &http_spec(json!({"method": "FETCH", "url": "http://127.0.0.1:1/"})),
             &[],
         ))
         .expect_err("unknown method");
@@ -386,7 +417,7 @@ fn post_answered_503_is_sent_once_through_the_http_step() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let outcome = rt
         .block_on(http.run_step(
-            &json!({"method": "POST", "url": format!("{}/api/orders", api.url()), "body": "{}"}),
+            &http_spec(json!({"method": "POST", "url": format!("{}/api/orders", api.url()), "body": "{}"})),
             &[],
         ))
         .expect("a 503 is an answer, not an error");
@@ -482,7 +513,7 @@ fn reset_connection_is_a_transport_error() {
     let http = builtin(&runtime, "http", PluginKind::Step);
     let error = rt
         .block_on(http.run_step(
-            &json!({"method": "POST", "url": format!("{}/api/orders", api.url())}),
+            &http_spec(json!({"method": "POST", "url": format!("{}/api/orders", api.url())})),
             &[],
         ))
         .expect_err("reset");
@@ -564,11 +595,11 @@ fn basic_auth_credential_is_accepted_by_a_basic_server() {
         .expect("credential");
     let outcome = rt
         .block_on(http.run_step(
-            &json!({
+            &http_spec(json!({
                 "method": "GET",
                 "url": format!("{}/api/things", api.url()),
                 "headers": [{"name": credential.header_name, "value": credential.header_value}],
-            }),
+            })),
             &[],
         ))
         .expect("request");
@@ -653,6 +684,7 @@ fn gjson_non_json_body_is_missing_for_every_path() {
         status: 502,
         headers: vec![("Content-Type".into(), "text/html".into())],
         body: b"<html>bad gateway</html>".to_vec(),
+        attempts: 1,
     };
     let values = rt
         .block_on(gjson.extract(&response, &paths(&["name", "id", "@this"])))
@@ -677,6 +709,7 @@ fn header_extractor_reads_headers_and_status() {
             ("set-cookie".into(), "b=2".into()),
         ],
         body: Vec::new(),
+        attempts: 1,
     };
     let values = rt
         .block_on(header.extract(
@@ -699,6 +732,7 @@ fn regex_extractor_takes_group_one_or_the_whole_match() {
         status: 200,
         headers: vec![("Content-Type".into(), "text/html".into())],
         body: br#"<input name="csrf" value="tok-1"> id=7"#.to_vec(),
+        attempts: 1,
     };
     let values = rt
         .block_on(regex.extract(
@@ -826,10 +860,10 @@ fn corrupt_cache_artifact_is_recompiled_not_fatal() {
 fn incompatible_wit_version_is_refused_naming_both_versions() {
     let runtime = runtime();
     let error = match runtime.load_file(
-        "v02",
-        &test_plugin_path("apirun_test_plugin_version_0_2.wasm"),
+        "v03",
+        &test_plugin_path("apirun_test_plugin_version_0_3.wasm"),
     ) {
-        Ok(_) => panic!("a 0.2.0 plugin must be refused by a 0.1.0 host"),
+        Ok(_) => panic!("a 0.3.0 plugin must be refused by a 0.1/0.2 host"),
         Err(e) => e,
     };
     match &error {
@@ -837,16 +871,18 @@ fn incompatible_wit_version_is_refused_naming_both_versions() {
             plugin,
             found,
             host,
+            supported,
         } => {
-            assert_eq!(plugin, "v02");
-            assert_eq!(found.to_string(), "0.2.0");
-            assert_eq!(host.to_string(), "0.1.0");
+            assert_eq!(plugin, "v03");
+            assert_eq!(found.to_string(), "0.3.0");
+            assert_eq!(host.to_string(), "0.2.0");
+            assert_eq!(supported, "0.1.0, 0.2.0");
         }
         other => panic!("expected Incompatible, got {other:?}"),
     }
     let message = error.to_string();
     assert!(
-        message.contains("0.2.0") && message.contains("0.1.0"),
+        message.contains("0.3.0") && message.contains("0.1.0, 0.2.0"),
         "{message}"
     );
 }
@@ -894,7 +930,7 @@ fn extractor_bound_as_auth_is_the_wrong_world() {
         "{message}"
     );
     assert!(
-        message.contains("apirun:plugin/extractor@0.1.0"),
+        message.contains("apirun:plugin/extractor@0.2.0"),
         "{message}"
     );
 }
@@ -944,4 +980,64 @@ fn plugin_loads_from_a_wasm_file() {
         Err(e) => e,
     };
     assert!(matches!(error, PluginError::Compile { .. }), "{error:?}");
+}
+
+// ---------------------------------------------------------------- contract 0.1 and 0.2 side by side
+
+/// tests/fixtures/plugins/echo-0.1.0.wasm: the echo test plugin as built
+/// against wit/0.1.0 before 0.2.0 existed.
+fn echo_0_1_0() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/plugins/echo-0.1.0.wasm")
+}
+
+#[test]
+fn a_0_1_0_component_and_a_0_2_0_component_run_in_one_runtime() {
+    let rt = tokio();
+    let runtime = runtime();
+    let config = json!({"region": "eu-west"});
+    let bind = |path: &Path| {
+        let component = runtime.load_file("echo", path).expect("loads");
+        let contract = component.contract();
+        let plugin = Plugin::new(
+            runtime.clone(),
+            component,
+            PluginKind::Step,
+            services("echo", AllowedHosts::none()),
+            &config,
+        )
+        .expect("binds");
+        (contract, plugin)
+    };
+    let vars = [("token".to_string(), "t-1".to_string())];
+    for (path, expected) in [
+        (echo_0_1_0(), Contract::V0_1),
+        (test_plugin_path("apirun_test_plugin_echo.wasm"), Contract::V0_2),
+    ] {
+        let (contract, echo) = bind(&path);
+        assert_eq!(contract, expected, "{}", path.display());
+        let outcome = rt
+            .block_on(echo.run_step(&StepSpec::Custom(json!({"status": 202})), &vars))
+            .expect("runs");
+        let response = outcome.response.expect("a response");
+        assert_eq!(response.status, 202);
+        let body = String::from_utf8_lossy(&response.body);
+        assert!(
+            body.contains("var token -> t-1") && body.contains("config region -> eu-west"),
+            "{contract:?}: {body}"
+        );
+        // Only 0.2 says who it is and what it sets.
+        let metadata = rt.block_on(echo.metadata()).expect("metadata");
+        let declared = rt
+            .block_on(echo.declared_variables(&json!({"set": {"a": "1"}})))
+            .expect("declared");
+        match contract {
+            Contract::V0_1 => assert_eq!((metadata, declared), (None, None)),
+            Contract::V0_2 => {
+                assert_eq!(metadata.expect("metadata").name, "echo");
+                let names: Vec<String> =
+                    declared.expect("declared").into_iter().map(|d| d.name).collect();
+                assert_eq!(names, ["a"]);
+            }
+        }
+    }
 }

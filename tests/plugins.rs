@@ -247,7 +247,7 @@ plugins:
     path: {}
 "#,
             api.url(),
-            yaml_path(&test_plugin("apirun_test_plugin_version_0_2.wasm"))
+            yaml_path(&test_plugin("apirun_test_plugin_version_0_3.wasm"))
         ),
     );
     project.write(
@@ -268,7 +268,7 @@ plugins:
     let out = run.all_output();
     assert!(out.contains("future"), "names the plugin: {out}");
     assert!(
-        out.contains("apirun:plugin@0.2.0") && out.contains("apirun:plugin@0.1.0"),
+        out.contains("apirun:plugin@0.3.0") && out.contains("apirun:plugin@0.1.0, 0.2.0"),
         "{out}"
     );
     assert!(out.contains("plugins[0].path"), "names the field: {out}");
@@ -283,13 +283,13 @@ plugins:
     let inspect = project.apirun(&[
         "plugins",
         "inspect",
-        &test_plugin("apirun_test_plugin_version_0_2.wasm")
+        &test_plugin("apirun_test_plugin_version_0_3.wasm")
             .display()
             .to_string(),
     ]);
     inspect.code(2);
     assert!(
-        inspect.stdout.contains("version: 0.2.0"),
+        inspect.stdout.contains("version: 0.3.0"),
         "{}",
         inspect.stdout
     );
@@ -493,6 +493,19 @@ fn plugins_list_shows_builtins_and_configured_with_world_version_source() {
             .unwrap_or_else(|| panic!("no row for {name}:\n{}", run.stdout))
             .to_string()
     };
+    // A header naming every column, then one row per plugin: world,
+    // contract version, the plugin's own version and description (0.2).
+    let header: Vec<&str> = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("NAME"))
+        .unwrap_or_else(|| panic!("no header:\n{}", run.stdout))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "WORLD", "CONTRACT", "VERSION", "SOURCE", "DESCRIPTION"]
+    );
     for (name, world) in [
         ("http", "step-plugin"),
         ("basic", "auth-plugin"),
@@ -503,19 +516,22 @@ fn plugins_list_shows_builtins_and_configured_with_world_version_source() {
         ("regex", "extractor-plugin"),
     ] {
         let row = line(name);
-        assert!(
-            row.contains(&format!("{world} 0.1.0")) && row.contains("built-in"),
-            "{row}"
-        );
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[1..4], [world, "0.2.0", "0.1.0"], "{row}");
+        assert_eq!(cells[4], "built-in", "{row}");
+        assert!(row.contains("built in"), "has a description: {row}");
     }
+    // A 0.1 component has no metadata: "-" for its version.
     let row = line("static_token");
-    assert!(row.contains("auth-plugin 0.1.0"), "{row}");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..4], ["auth-plugin", "0.1.0", "-"], "{row}");
     assert!(row.contains(&token.display().to_string()), "{row}");
 
     let json = project.apirun(&["plugins", "list", "--output", "json"]);
     json.success();
     let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
-    assert_eq!(report["host_wit_version"], "0.1.0");
+    assert_eq!(report["host_wit_version"], "0.2.0");
+    assert_eq!(report["host_wit_versions"], serde_json::json!(["0.1.0", "0.2.0"]));
     let plugins = report["plugins"].as_array().expect("plugins");
     assert_eq!(plugins.len(), 8);
     let configured = plugins
@@ -532,14 +548,14 @@ fn plugins_list_reports_a_broken_configured_plugin() {
         "config.yaml",
         &format!(
             "plugins:\n  - name: future\n    path: {}\n",
-            yaml_path(&test_plugin("apirun_test_plugin_version_0_2.wasm"))
+            yaml_path(&test_plugin("apirun_test_plugin_version_0_3.wasm"))
         ),
     );
     project.write("migration/.keep", "");
     let run = project.apirun(&["plugins", "list"]);
     run.code(2);
     assert!(
-        run.stdout.contains("future") && run.stdout.contains("apirun:plugin@0.2.0"),
+        run.stdout.contains("future") && run.stdout.contains("apirun:plugin@0.3.0"),
         "{}",
         run.stdout
     );
@@ -574,6 +590,23 @@ fn plugins_inspect_shows_world_version_and_imports() {
         imports.contains(&"apirun:plugin/types@0.1.0"),
         "{imports:?}"
     );
+    // componentize-py's bare `exports` instance is not listed; the
+    // toolchain is named; nothing is missing.
+    let exports: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "exports:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(exports, ["apirun:plugin/step@0.1.0"], "{}", run.stdout);
+    assert!(
+        run.stdout.contains("built:   Python (componentize-py)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("missing:"), "{}", run.stdout);
 
     let not_wasm = project.write("notes.txt", "hello");
     let run = project.apirun(&["plugins", "inspect", &not_wasm.display().to_string()]);
@@ -626,4 +659,410 @@ auth:
     let pings = api.requests_to("GET", "/api/things");
     assert_eq!(pings.len(), 1);
     assert_eq!(pings[0]["headers"]["x-token"], "tok-in-with");
+}
+
+// ------------------------------------------------ contract versions, pinning, inspect (WIT 0.2)
+
+/// A component checked in under tests/fixtures/plugins (see its README).
+fn fixture(file: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/plugins")
+        .join(file);
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A stage whose one migration runs the echo step plugin at `path`, which
+/// POSTs what it was handed (granted variables, static config) to the demo API
+/// through `host.send`, then sets `set:` variables that the next step uses.
+fn echo_project(api: &Api, path: &std::path::Path, pin: Option<&str>) -> Project {
+    let project = Project::new();
+    let pin = pin
+        .map(|p| format!("    sha256: {p}\n"))
+        .unwrap_or_default();
+    project.write(
+        "config.yaml",
+        &format!(
+            r#"migrate_dir: ./migration
+env:
+  - name: api_base
+    value: {base}
+plugins:
+  - name: echo
+    path: {path}
+    allowed_hosts: ["{base}"]
+    variables: [api_base]
+    config: {{region: eu-west}}
+{pin}"#,
+            base = api.url(),
+            path = yaml_path(path),
+        ),
+    );
+    project.write(
+        "migration/001_echo.yaml",
+        r#"up:
+  steps:
+    - type: echo
+      with:
+        url: "{{.api_base}}/api/items"
+"#,
+    );
+    project
+}
+
+#[test]
+fn a_component_built_against_0_1_0_still_runs_in_a_migration() {
+    // echo-0.1.0.wasm was built against wit/0.1.0 before 0.2.0 existed; it
+    // imports apirun:plugin/host@0.1.0 and gets the step spec as JSON text.
+    let api = Api::start();
+    let project = echo_project(&api, &fixture("echo-0.1.0.wasm"), None);
+    project.apirun(&["up"]).success();
+    let sent = api.requests_to("POST", "/api/items");
+    assert_eq!(sent.len(), 1, "it sent through host.send@0.1.0");
+    let body: Value =
+        serde_json::from_str(sent[0]["body"].as_str().expect("body")).expect("JSON body");
+    assert_eq!(body["config"]["region"], "eu-west", "{body}");
+    assert_eq!(body["variables"]["api_base"], api.url(), "{body}");
+
+    let inspect = project.apirun(&[
+        "plugins",
+        "inspect",
+        &fixture("echo-0.1.0.wasm").display().to_string(),
+    ]);
+    inspect.success();
+    assert!(inspect.stdout.contains("version: 0.1.0"), "{}", inspect.stdout);
+    assert!(
+        inspect.stdout.contains("loads in this apirun"),
+        "{}",
+        inspect.stdout
+    );
+}
+
+#[test]
+fn a_0_2_step_plugin_declares_the_variables_it_sets_and_validate_knows_them() {
+    let api = Api::start();
+    let project = echo_project(&api, &test_plugin("apirun_test_plugin_echo.wasm"), None);
+    project.write(
+        "migration/001_echo.yaml",
+        r#"up:
+  steps:
+    - type: echo
+      with:
+        url: "{{.api_base}}/api/items"
+        set: {item_region: "from-echo"}
+    - request:
+        method: POST
+        url: "{{.api_base}}/api/notes"
+        body: '{"region": "{{.item_region}}"}'
+"#,
+    );
+    // validate asks the plugin (WIT 0.2 declared-variables): no warning that
+    // `item_region` may be undefined.
+    let validate = project.apirun(&["validate"]);
+    validate.success();
+    assert!(
+        !validate.all_output().contains("item_region"),
+        "{}",
+        validate.all_output()
+    );
+    project.apirun(&["up"]).success();
+    let notes = api.requests_to("POST", "/api/notes");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["body"], r#"{"region": "from-echo"}"#);
+
+    // A reference to a name the plugin does not declare is still reported.
+    project.write(
+        "migration/002_more.yaml",
+        r#"up:
+  request:
+    method: POST
+    url: "{{.api_base}}/api/notes"
+    body: '{"x": "{{.not_declared}}"}'
+"#,
+    );
+    let validate = project.apirun(&["validate"]);
+    validate.code(2);
+    assert!(
+        validate.all_output().contains("`not_declared` is used but nothing defines it"),
+        "{}",
+        validate.all_output()
+    );
+}
+
+#[test]
+fn a_pinned_sha256_that_does_not_match_is_refused_naming_both_digests() {
+    let api = Api::start();
+    let echo = fixture("echo-0.1.0.wasm");
+    let actual = sha256_hex(&std::fs::read(&echo).expect("read"));
+    let pinned = "0".repeat(64);
+    let project = echo_project(&api, &echo, Some(&pinned));
+    for command in [&["up"][..], &["validate"][..]] {
+        let run = project.apirun(command);
+        run.code(2);
+        let out = run.all_output();
+        assert!(
+            out.contains(&actual) && out.contains(&pinned),
+            "{command:?} names both digests: {out}"
+        );
+        assert!(out.contains("plugins[0].sha256"), "names the field: {out}");
+    }
+    assert!(api.requests().is_empty(), "nothing was sent");
+
+    // The digest `plugins inspect` prints is the one to pin; then it runs
+    // (also in the `sha256:<hex>` form).
+    let inspect = project.apirun(&["plugins", "inspect", &echo.display().to_string()]);
+    inspect.success();
+    assert!(
+        inspect.stdout.contains(&format!("sha256:  {actual}")),
+        "{}",
+        inspect.stdout
+    );
+    let project = echo_project(&api, &echo, Some(&format!("sha256:{}", actual.to_uppercase())));
+    project.apirun(&["up"]).success();
+    assert_eq!(api.requests_to("POST", "/api/items").len(), 1);
+}
+
+#[test]
+fn inspect_names_imports_apirun_does_not_provide_and_the_fix() {
+    // A Rust component that imports wasi:http (as one using reqwest would):
+    // the 0.1.0 echo with its `wasi:cli/stdout@0.2.x` import renamed to
+    // `wasi:http/types@0.2.x` (same length, so the binary stays valid).
+    let bytes = std::fs::read(fixture("echo-0.1.0.wasm")).expect("read");
+    let from = b"wasi:cli/stdout@0.2.";
+    let to = b"wasi:http/types@0.2.";
+    let mut patched = bytes.clone();
+    let mut hits = 0;
+    let mut i = 0;
+    while i + from.len() <= patched.len() {
+        if &patched[i..i + from.len()] == from {
+            patched[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(hits > 0, "the fixture imports wasi:cli/stdout");
+    let project = Project::new();
+    let path = project.path().join("wants-http.wasm");
+    std::fs::write(&path, &patched).expect("write");
+
+    let run = project.apirun(&["plugins", "inspect", &path.display().to_string()]);
+    run.code(2);
+    let missing: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("missing:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(missing.len(), 1, "{}", run.stdout);
+    assert!(missing[0].starts_with("wasi:http/types@0.2."), "{missing:?}");
+    assert!(run.stdout.contains("built:   Rust"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("fix:") && run.stdout.contains("std::net") && run.stdout.contains("host.send"),
+        "{}",
+        run.stdout
+    );
+
+    let json = project.apirun(&[
+        "plugins",
+        "inspect",
+        "--output",
+        "json",
+        &path.display().to_string(),
+    ]);
+    json.code(2);
+    let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(report["missing_imports"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["toolchain"], "Rust");
+    assert_eq!(report["sha256"], sha256_hex(&patched));
+}
+
+#[test]
+fn inspect_shows_what_a_0_2_plugin_says_about_itself() {
+    let project = Project::new();
+    let echo = test_plugin("apirun_test_plugin_echo.wasm");
+    let run = project.apirun(&["plugins", "inspect", &echo.display().to_string()]);
+    run.success();
+    assert!(run.stdout.contains("version: 0.2.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("plugin:  echo 0.1.0"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("about:   Test step: shows what it was handed."),
+        "{}",
+        run.stdout
+    );
+    let json = project.apirun(&[
+        "plugins",
+        "inspect",
+        "--output",
+        "json",
+        &echo.display().to_string(),
+    ]);
+    let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(report["metadata"]["name"], "echo");
+    assert_eq!(report["worlds"][0]["version"], "0.2.0");
+}
+
+#[test]
+fn a_request_timeout_reaches_the_transport() {
+    // The server answers after 3 s; the request's own `timeout: 300ms` must
+    // cut it off (client.timeout, 30 s by default, would not).
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "migrate_dir: ./migration\nclient:\n  retries: 0\nenv:\n  - name: api_base\n    value: {}\n",
+            api.url()
+        ),
+    );
+    project.write(
+        "migration/001_slow.yaml",
+        r#"up:
+  request:
+    method: GET
+    url: "{{.api_base}}/api/things?_delay_ms=3000"
+    timeout: 300ms
+"#,
+    );
+    let run = project.apirun(&["up"]);
+    run.code(1);
+    let out = run.all_output();
+    assert!(out.contains("timed out") || out.contains("timeout"), "{out}");
+}
+
+/// A token endpoint that rotates refresh tokens as strict servers do: each
+/// refresh token works once, and the answer carries the next one. Every
+/// token expires at once (`expires_in: 1`), so apirun acquires again before
+/// each use. Records the refresh tokens it was sent.
+struct RotatingTokenServer {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RotatingTokenServer {
+    fn start() -> RotatingTokenServer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let mut current = 0u32;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then Content-Length bytes of body.
+                let body = loop {
+                    let Ok(n) = stream.read(&mut buf) else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&data).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())
+                                    .flatten()
+                            })
+                            .unwrap_or(0);
+                        if data.len() >= end + 4 + length {
+                            break Some(String::from_utf8_lossy(&data[end + 4..end + 4 + length]).to_string());
+                        }
+                    }
+                };
+                let Some(body) = body else { continue };
+                let presented = body
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("refresh_token="))
+                    .unwrap_or_default()
+                    .to_string();
+                log.lock().expect("log").push(presented.clone());
+                let (status, answer) = if presented == format!("rt-{current}") {
+                    current += 1;
+                    (
+                        "200 OK",
+                        format!(
+                            r#"{{"access_token":"at-{current}","token_type":"Bearer","expires_in":1,"refresh_token":"rt-{current}"}}"#
+                        ),
+                    )
+                } else {
+                    ("400 Bad Request", r#"{"error":"invalid_grant"}"#.to_string())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        RotatingTokenServer { url, seen }
+    }
+}
+
+#[test]
+fn a_rotated_refresh_token_is_carried_to_the_next_acquisition() {
+    let api = Api::start();
+    let tokens = RotatingTokenServer::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            r#"migrate_dir: ./migration
+env:
+  - name: api_base
+    value: {}
+auth:
+  - type: oauth2
+    name: api
+    config:
+      grant_type: refresh_token
+      token_url: {}/token
+      client_id: apirun
+      refresh_token: rt-0
+"#,
+            api.url(),
+            tokens.url
+        ),
+    );
+    project.write(
+        "migration/001_two.yaml",
+        r#"up:
+  steps:
+    - request:
+        auth_name: api
+        method: POST
+        url: "{{.api_base}}/api/items"
+        body: '{"n": 1}'
+    - request:
+        auth_name: api
+        method: POST
+        url: "{{.api_base}}/api/items"
+        body: '{"n": 2}'
+"#,
+    );
+    let run = project.apirun(&["up"]);
+    run.success();
+    // The second acquisition presented the token the first one got back.
+    assert_eq!(*tokens.seen.lock().expect("log"), ["rt-0", "rt-1"]);
+    let sent = api.requests_to("POST", "/api/items");
+    let auth: Vec<&str> = sent
+        .iter()
+        .map(|r| r["headers"]["authorization"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(auth, ["Bearer at-1", "Bearer at-2"]);
+    // Refresh tokens are secrets: never printed.
+    assert!(!run.all_output().contains("rt-1"), "{}", run.all_output());
 }

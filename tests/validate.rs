@@ -121,7 +121,7 @@ fn plugins_that_do_not_load_or_sit_in_the_wrong_role() {
         ("core.wasm", b"\0asm\x01\0\0\0".to_vec(), "plugins[0].path"),
         (
             "v02.wasm",
-            std::fs::read(test_plugin("apirun_test_plugin_version_0_2.wasm")).expect("read"),
+            std::fs::read(test_plugin("apirun_test_plugin_version_0_3.wasm")).expect("read"),
             "plugins[0].path",
         ),
     ];

@@ -20,7 +20,7 @@
 COMPONENTIZE_PY_VERSION=0.25.1
 
 PLUGINS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WIT_DIR="$(cd "$PLUGINS_DIR/../../wit" && pwd)"
+WIT_DIR="$(cd "$PLUGINS_DIR/../../wit/0.1.0" && pwd)"
 
 # Sets CPY to a componentize-py of the pinned version, installing it if needed.
 ensure_componentize_py() {

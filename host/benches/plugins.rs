@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use apirun::plugin::{
-    AllowedHosts, BUILTINS, HostServices, LoadSource, Plugin, PluginKind, PluginResponse,
-    PluginRuntime, RuntimeOptions,
+    AllowedHosts, BUILTINS, HostServices, HttpStepRequest, LoadSource, Plugin, PluginKind,
+    PluginResponse, PluginRuntime, RuntimeOptions, StepSpec,
 };
 use apirun::transport::{ClientSettings, HttpClient};
 use apirun_demo_api::{BackgroundServer, Config as ApiConfig};
@@ -171,6 +171,7 @@ fn per_call(
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: br#"{"id":42,"name":"demo","items":[{"role":"user","name":"a"},{"role":"admin","name":"b"}]}"#
             .to_vec(),
+        attempts: 1,
     };
     let gjson_paths: Vec<String> = ["id", "name", r#"items.#(role=="admin").name"#]
         .iter()
@@ -219,7 +220,11 @@ fn per_call(
     // The http component's own instantiate+call, without network: a spec it
     // rejects (unknown method) after parsing it.
     let http = bind("http", PluginKind::Step);
-    let rejected = json!({"method": "FETCH", "url": format!("{base}/api/bench")});
+    let rejected = StepSpec::Http(HttpStepRequest {
+        method: "FETCH".into(),
+        url: format!("{base}/api/bench"),
+        ..HttpStepRequest::default()
+    });
     let mut samples = measure(rt, calls, || async {
         http.run_step(&rejected, &[])
             .await
@@ -234,7 +239,12 @@ fn per_call(
     // ---------------------------------------------------------------- http vs reqwest
     // The same GET, interleaved so both see the same server and machine state.
     let url = format!("{base}/api/bench");
-    let spec = json!({"method": "GET", "url": url, "headers": [{"name": "Accept", "value": "application/json"}]});
+    let spec = StepSpec::Http(HttpStepRequest {
+        method: "GET".into(),
+        url: url.clone(),
+        headers: vec![("Accept".into(), "application/json".into())],
+        ..HttpStepRequest::default()
+    });
     let direct = reqwest::Client::new();
     let mut via_plugin = Vec::with_capacity(calls);
     let mut via_reqwest = Vec::with_capacity(calls);

@@ -65,11 +65,21 @@ struct Cached {
     expires_at: Option<Instant>,
 }
 
+/// Per provider: its cached credential, and the state its last acquisition
+/// returned (WIT 0.2 `credential.state`, e.g. a rotated refresh token),
+/// handed to its next acquisition. In memory only, for one run; a 401 drops
+/// the credential but keeps the state.
+#[derive(Default)]
+struct AuthCache {
+    credentials: HashMap<String, Cached>,
+    states: HashMap<String, String>,
+}
+
 pub struct AuthManager {
     providers: HashMap<String, AuthProvider>,
     plugins: Arc<PluginSet>,
     masker: Arc<Masker>,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Mutex<AuthCache>,
     acquisitions: std::sync::atomic::AtomicU64,
 }
 
@@ -79,7 +89,7 @@ impl AuthManager {
             providers: providers.into_iter().map(|p| (p.name.clone(), p)).collect(),
             plugins,
             masker,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(AuthCache::default()),
             acquisitions: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -107,7 +117,7 @@ impl AuthManager {
         // Holding the lock across acquisition means concurrent steps wait for
         // one token request instead of sending several.
         let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.get(name) {
+        if let Some(cached) = cache.credentials.get(name) {
             let fresh = cached
                 .expires_at
                 .is_none_or(|at| Instant::now() + EXPIRY_MARGIN < at);
@@ -133,7 +143,7 @@ impl AuthManager {
                 source,
             })?;
         let credential = plugin
-            .acquire(&config)
+            .acquire_with(&config, cache.states.get(name).map(String::as_str))
             .await
             .map_err(|source| AuthError::Plugin {
                 provider: name.to_string(),
@@ -143,8 +153,17 @@ impl AuthManager {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.masker.add_secret(&credential.token);
         self.masker.add_secret(&credential.header_value);
+        if let Some(state) = &credential.state {
+            // State is typically a refresh token: masked like one, whole and
+            // (when JSON) field by field.
+            self.masker.add_secret(state);
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(state) {
+                self.masker.add_secret_fields(&value);
+            }
+            cache.states.insert(name.to_string(), state.clone());
+        }
         let expires_at = credential.expires_in.map(|d| Instant::now() + d);
-        cache.insert(
+        cache.credentials.insert(
             name.to_string(),
             Cached {
                 credential: credential.clone(),
@@ -156,7 +175,7 @@ impl AuthManager {
 
     /// Forget a cached credential (after the server answered 401 with it).
     pub async fn invalidate(&self, name: &str) {
-        self.cache.lock().await.remove(name);
+        self.cache.lock().await.credentials.remove(name);
     }
 }
 

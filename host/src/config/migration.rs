@@ -120,6 +120,7 @@ const DOWN_KEYS: &[&str] = &[
     "render_body",
     "retry",
     "follow_redirects",
+    "timeout",
     "response",
     "steps",
     "request",
@@ -135,6 +136,7 @@ const DOWN_FLAT_KEYS: &[&str] = &[
     "render_body",
     "retry",
     "follow_redirects",
+    "timeout",
 ];
 
 /// SHA-256 of `bytes` as lower-case hex.

@@ -44,6 +44,8 @@ pub struct RequestSpec {
     pub retry: Option<bool>,
     /// Which redirects to follow; None: `client.follow_redirects`.
     pub follow_redirects: Option<FollowRedirects>,
+    /// This request's own timeout (`timeout: 5s`); None: `client.timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `env_missing`.
@@ -90,6 +92,7 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
     "render_body",
     "retry",
     "follow_redirects",
+    "timeout",
 ];
 
 const RESPONSE_KEYS: &[&str] = &["result_code", "env_missing", "env_from"];
@@ -271,6 +274,15 @@ pub(crate) fn request_from_fields(
     let render_body = f.opt_bool(ctx, "render_body");
     let retry = f.opt_bool(ctx, "retry");
     let follow_redirects = super::settings::decode_follow_redirects(ctx, f);
+    let timeout = f.opt_duration(ctx, "timeout");
+    if timeout.is_some_and(|t| t.is_zero()) {
+        ctx.error(
+            f.value_pos("timeout"),
+            &f.path_of("timeout"),
+            "timeout must be above 0",
+            Some("leave it out to use client.timeout".to_string()),
+        );
+    }
 
     Some(RequestSpec {
         auth_name,
@@ -283,6 +295,7 @@ pub(crate) fn request_from_fields(
         render_body,
         retry,
         follow_redirects,
+        timeout,
     })
 }
 

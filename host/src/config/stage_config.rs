@@ -77,6 +77,9 @@ pub struct PluginEntry {
     /// The variables a step plugin is handed in `step-input.variables`
     /// (default: none; docs/plugins.md, "What a plugin sees").
     pub variables: Vec<String>,
+    /// The pinned SHA-256 of the component file (lower-case hex): a file
+    /// with another digest is refused (docs/plugins.md, "Pinning").
+    pub sha256: Option<String>,
 }
 
 impl StageConfig {
@@ -285,7 +288,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             ctx,
             Some(item),
             &path,
-            &["name", "path", "allowed_hosts", "config", "variables"],
+            &["name", "path", "allowed_hosts", "config", "variables", "sha256"],
         ) else {
             continue;
         };
@@ -333,6 +336,22 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
                 );
             }
         }
+        let sha256 = f.opt_string(ctx, "sha256").and_then(|raw| {
+            // `sha256:<hex>` (as `plugins inspect` prints it) or the bare hex.
+            let hex = raw.trim();
+            let hex = hex.strip_prefix("sha256:").unwrap_or(hex).to_ascii_lowercase();
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Some(hex)
+            } else {
+                ctx.error(
+                    f.value_pos("sha256"),
+                    &f.path_of("sha256"),
+                    format!("sha256 {raw:?} is not a SHA-256 digest (64 hex digits)"),
+                    Some("copy the digest `apirun plugins inspect <file>` prints".to_string()),
+                );
+                None
+            }
+        });
         let (Some(name), Some(file)) = (name, file) else {
             continue;
         };
@@ -351,6 +370,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             allowed_hosts,
             config,
             variables,
+            sha256,
         });
     }
     out

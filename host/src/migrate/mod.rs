@@ -119,6 +119,7 @@ impl Stage {
                     allowed_hosts: p.allowed_hosts.clone(),
                     config: p.config.clone(),
                     variables: p.variables.clone(),
+                    sha256: p.sha256.clone(),
                 })
                 .collect(),
         ));

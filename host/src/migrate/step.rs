@@ -5,14 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::json;
 
 use super::error::StepFailure;
 use super::vars::{Vars, apply_local_env, context};
 use crate::auth::{AuthManager, render_json};
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::{Masker, escape_line};
-use crate::plugin::{PluginKind, PluginResponse, PluginSet};
+use crate::plugin::{HttpStepRequest, PluginKind, PluginResponse, PluginSet, StepSpec as PluginStep};
 use crate::template::{Context, RefKind, Template, TemplateError};
 use crate::transport::FollowRedirects;
 
@@ -56,24 +55,23 @@ pub struct RenderedRequest {
     pub auth_name: Option<String>,
     /// The request's `follow_redirects` (None: the config's default).
     pub follow_redirects: Option<FollowRedirects>,
+    /// The request's own `timeout` (None: `client.timeout`).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl RenderedRequest {
-    fn to_spec(&self) -> serde_json::Value {
-        let pairs = |items: &[(String, String)]| {
-            items
-                .iter()
-                .map(|(name, value)| json!({"name": name, "value": value}))
-                .collect::<Vec<_>>()
-        };
-        json!({
-            "method": self.method,
-            "url": self.url,
-            "headers": pairs(&self.headers),
-            "queries": pairs(&self.queries),
-            "body": self.body,
-            "retry": self.retry,
-        })
+    /// The http step's typed input (WIT 0.2 `http-step-request`).
+    fn to_request(&self) -> HttpStepRequest {
+        HttpStepRequest {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            queries: self.queries.clone(),
+            body: self.body.clone().map(String::into_bytes),
+            timeout: self.timeout,
+            retry: self.retry,
+            follow_redirects: self.follow_redirects,
+        }
     }
 
     /// The URL with its queries, for display.
@@ -248,6 +246,7 @@ impl StepEnv {
             retry: request.retry,
             auth_name: request.auth_name.clone(),
             follow_redirects: request.follow_redirects,
+            timeout: request.timeout,
         })
     }
 
@@ -338,7 +337,7 @@ impl StepEnv {
             // (docs/plugins.md). Its `with:` is rendered with all of them.
             let list = self.plugins.granted_variables(&step.kind, vars);
             let outcome = plugin
-                .run_step(&spec, &list)
+                .run_step(&PluginStep::Custom(spec), &list)
                 .await
                 .map_err(|e| StepFailure::plugin(Some(field.to_string()), e))?;
             (outcome.response, outcome.variables)
@@ -384,10 +383,11 @@ impl StepEnv {
         let bare = rendered.clone();
         self.inject_auth(&mut rendered, vars).await?;
         let follow = Some(rendered.follow_redirects.unwrap_or(self.follow_redirects));
-        let send = |spec: serde_json::Value| {
+        let send = |mut request: HttpStepRequest| {
             let http = http.clone();
+            request.follow_redirects = follow;
             async move {
-                http.run_step_with(&spec, &[], follow)
+                http.run_step(&PluginStep::Http(request), &[])
                     .await
                     .map_err(|e| StepFailure::plugin(None, e))?
                     .response
@@ -397,7 +397,7 @@ impl StepEnv {
         // Debug level: what is sent and what came back (the log layer masks secrets).
         let started = std::time::Instant::now();
         tracing::debug!("{} {}", rendered.method, rendered.display_url());
-        let response = send(rendered.to_spec()).await?;
+        let response = send(rendered.to_request()).await?;
         tracing::debug!(
             "{} {} answered {} in {} ms ({} bytes)",
             rendered.method,
@@ -414,7 +414,7 @@ impl StepEnv {
             self.auth.invalidate(name).await;
             let mut again = bare;
             self.inject_auth(&mut again, vars).await?;
-            return send(again.to_spec()).await;
+            return send(again.to_request()).await;
         }
         Ok(response)
     }

@@ -31,12 +31,26 @@ pub enum PluginError {
     #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
     Compile { plugin: String, message: String },
     #[error(
-        "plugin `{plugin}` was built against apirun:plugin@{found}, which this apirun (apirun:plugin@{host}) cannot run; rebuild it against {host}"
+        "plugin `{plugin}` was built against apirun:plugin@{found}, which this apirun (apirun:plugin@{supported}) cannot run; rebuild it against {host}"
     )]
     Incompatible {
         plugin: String,
         found: Version,
+        /// The newest version this host runs (what to rebuild against).
         host: Version,
+        /// Every version this host runs, for the message ("0.1.0, 0.2.0").
+        supported: String,
+    },
+    /// A `plugins:` entry's `sha256:` is not the digest of its file.
+    #[error(
+        "plugin `{plugin}`: {} has sha256 {actual}, but its `sha256:` pin is {expected}; the file changed since it was pinned: check where it came from, then pin the new digest (`apirun plugins inspect` prints it) or restore the pinned file",
+        path.display()
+    )]
+    DigestMismatch {
+        plugin: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
     },
     #[error(
         "plugin `{plugin}` is {}, not {} (it exports: {}); use it where {} is expected, or build it for the {expected} world",

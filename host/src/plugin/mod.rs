@@ -1,5 +1,7 @@
 //! The plugin runtime: WebAssembly components behind the WIT contract in
-//! `wit/plugin.wit`, run with wasmtime.
+//! `wit/<version>/plugin.wit` (0.1.x and 0.2.x run side by side:
+//! [`bindings`] holds one module per version and one enum over them), run
+//! with wasmtime.
 //!
 //! - One [`wasmtime::Engine`] per [`PluginRuntime`] (one per process in the CLI).
 //! - Components are compiled once and cached on disk ([`cache`]); each is
@@ -17,9 +19,11 @@ mod bindings;
 pub mod builtin;
 mod cache;
 mod error;
+pub mod inspect;
 pub mod policy;
 pub mod registry;
 mod state;
+mod types;
 mod version;
 
 use std::collections::HashMap;
@@ -28,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -40,10 +44,17 @@ pub use error::{PluginError, PluginFailure};
 pub use policy::AllowedHosts;
 pub use registry::{PluginSet, PluginSource};
 pub use state::HostServices;
-pub use version::{ComponentInfo, HOST_WIT_VERSION, PluginKind, compatible, host_version};
+pub use types::{
+    Credential, HttpStepRequest, Metadata, PluginResponse, StepOutcome, StepSpec,
+    VariableDeclaration,
+};
+pub use version::{
+    ComponentInfo, Contract, HOST_WIT_VERSION, HOST_WIT_VERSIONS, PluginKind, compatible,
+    host_version, host_versions, host_versions_text, supported,
+};
 
 use crate::transport::FollowRedirects;
-use bindings::types as wit;
+use bindings::Exports;
 use state::PluginState;
 
 /// How often the epoch advances; the time limit is checked at this granularity.
@@ -97,6 +108,8 @@ impl Default for RuntimeOptions {
 
 /// The engine, the linker with the host functions, and the loaded components.
 pub struct PluginRuntime {
+    /// This runtime itself, so `&self` methods can bind plugins (which hold an `Arc`).
+    me: std::sync::Weak<PluginRuntime>,
     engine: Engine,
     linker: Linker<PluginState>,
     cache: Option<CompileCache>,
@@ -113,9 +126,9 @@ pub struct LoadedComponent {
     info: ComponentInfo,
     source: LoadSource,
     compile_time: Duration,
-    step: Option<bindings::step::StepPluginPre<PluginState>>,
-    auth: Option<bindings::auth::AuthPluginPre<PluginState>>,
-    extractor: Option<bindings::extractor::ExtractorPluginPre<PluginState>>,
+    /// The contract version it was built against.
+    contract: Contract,
+    exports: Exports,
 }
 
 impl LoadedComponent {
@@ -135,6 +148,9 @@ impl LoadedComponent {
     }
     pub fn kinds(&self) -> Vec<PluginKind> {
         self.info.worlds.iter().map(|(kind, _)| *kind).collect()
+    }
+    pub fn contract(&self) -> Contract {
+        self.contract
     }
 }
 
@@ -165,13 +181,7 @@ impl PluginRuntime {
             message: format!("{e:#}"),
         };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
-        bindings::host_iface::add_to_linker::<PluginState, HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(link_err)?;
-        bindings::types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
-            .map_err(link_err)?;
+        bindings::add_to_linker(&mut linker).map_err(link_err)?;
 
         let cache =
             options
@@ -186,7 +196,8 @@ impl PluginRuntime {
                         None
                     }
                 });
-        Ok(Arc::new(PluginRuntime {
+        Ok(Arc::new_cyclic(|me| PluginRuntime {
+            me: me.clone(),
             engine,
             linker,
             cache,
@@ -217,7 +228,30 @@ impl PluginRuntime {
 
     /// Load a component from a `.wasm` file.
     pub fn load_file(&self, name: &str, path: &Path) -> Result<Arc<LoadedComponent>, PluginError> {
+        self.load_file_pinned(name, path, None)
+    }
+
+    /// Load a component from a `.wasm` file whose SHA-256 must be `sha256`
+    /// (lower-case hex) when given: checked on the bytes read, before they
+    /// are compiled or looked up in the cache.
+    pub fn load_file_pinned(
+        &self,
+        name: &str,
+        path: &Path,
+        sha256: Option<&str>,
+    ) -> Result<Arc<LoadedComponent>, PluginError> {
         let bytes = read_component(name, path)?;
+        if let Some(expected) = sha256 {
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(PluginError::DigestMismatch {
+                    plugin: name.to_string(),
+                    path: path.to_path_buf(),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+        }
         self.load_bytes(name, &bytes)
     }
 
@@ -267,7 +301,6 @@ impl PluginRuntime {
         compile_time: Duration,
     ) -> Result<LoadedComponent, PluginError> {
         let info = version::inspect(&self.engine, &component);
-        let host = host_version();
         if info.worlds.is_empty() {
             return Err(PluginError::Compile {
                 plugin: name.to_string(),
@@ -281,51 +314,86 @@ impl PluginRuntime {
                 ),
             });
         }
+        // One component, one contract version: its worlds' versions must
+        // all map to the same binding.
+        let mut contract = None;
         for (_, found) in &info.worlds {
-            if !compatible(&host, found) {
+            let Some(this) = Contract::for_version(found) else {
                 return Err(PluginError::Incompatible {
                     plugin: name.to_string(),
                     found: found.clone(),
-                    host,
+                    host: host_version(),
+                    supported: host_versions_text(),
+                });
+            };
+            if contract.is_some_and(|c| c != this) {
+                return Err(PluginError::Compile {
+                    plugin: name.to_string(),
+                    message: "it exports worlds of different apirun:plugin versions; build it against one".into(),
                 });
             }
+            contract = Some(this);
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Link {
-                plugin: name.to_string(),
-                message: format!("{e:#}"),
-            })?;
-        let exports = |kind: PluginKind| info.worlds.iter().any(|(k, _)| *k == kind);
-        let export_err = |e: wasmtime::Error| PluginError::Link {
+        let contract = contract.unwrap_or(Contract::V0_2);
+        let link_err = |e: wasmtime::Error| PluginError::Link {
             plugin: name.to_string(),
             message: format!("{e:#}"),
         };
-        let step = if exports(PluginKind::Step) {
-            Some(bindings::step::StepPluginPre::new(pre.clone()).map_err(export_err)?)
-        } else {
-            None
-        };
-        let auth = if exports(PluginKind::Auth) {
-            Some(bindings::auth::AuthPluginPre::new(pre.clone()).map_err(export_err)?)
-        } else {
-            None
-        };
-        let extractor = if exports(PluginKind::Extractor) {
-            Some(bindings::extractor::ExtractorPluginPre::new(pre).map_err(export_err)?)
-        } else {
-            None
-        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_err)?;
+        let exports = Exports::new(contract, &pre, &info.kinds()).map_err(link_err)?;
         Ok(LoadedComponent {
             digest,
             info,
             source,
             compile_time,
-            step,
-            auth,
-            extractor,
+            contract,
+            exports,
         })
+    }
+
+    /// What a loaded component says about itself (WIT 0.2 `metadata`; None
+    /// for a 0.1 component), asked with no network and no config.
+    pub async fn metadata(
+        &self,
+        name: &str,
+        component: &Arc<LoadedComponent>,
+    ) -> Result<Option<Metadata>, PluginError> {
+        let Some(kind) = component.kinds().first().copied() else {
+            return Ok(None);
+        };
+        self.offline(name, component, kind, &serde_json::Value::Null)?
+            .metadata()
+            .await
+    }
+
+    /// `component` bound as a plugin that may send nothing: for questions
+    /// asked outside a run (metadata, declared variables).
+    pub fn offline(
+        &self,
+        name: &str,
+        component: &Arc<LoadedComponent>,
+        kind: PluginKind,
+        config: &serde_json::Value,
+    ) -> Result<Plugin, PluginError> {
+        let failed = |message: String| PluginError::Returned {
+            plugin: name.to_string(),
+            failure: PluginFailure::Failed(message),
+        };
+        let runtime = self
+            .me
+            .upgrade()
+            .ok_or_else(|| failed("the plugin runtime is shutting down".into()))?;
+        let http = crate::transport::HttpClient::new(Default::default())
+            .map_err(|e| failed(e.to_string()))?;
+        let services = HostServices {
+            plugin_name: name.to_string(),
+            http,
+            allowed_hosts: AllowedHosts::none(),
+        };
+        Plugin::new(runtime, component.clone(), kind, services, config)
     }
 
     /// Inspect a component file without running it: the worlds and version
@@ -333,10 +401,27 @@ impl PluginRuntime {
     pub fn inspect_file(&self, path: &Path) -> Result<ComponentInfo, PluginError> {
         let name = path.display().to_string();
         let bytes = read_component(&name, path)?;
-        let component = Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
-            plugin: name,
+        self.inspect_bytes(&name, &bytes)
+    }
+
+    /// As [`Self::inspect_file`], for bytes already read. Goes through the
+    /// compile cache: a component refused at link time was compiled (and
+    /// cached) by the load that refused it.
+    pub fn inspect_bytes(&self, name: &str, bytes: &[u8]) -> Result<ComponentInfo, PluginError> {
+        let compile_err = |e: wasmtime::Error| PluginError::Compile {
+            plugin: name.to_string(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let component = match &self.cache {
+            Some(cache) => {
+                let digest = hex::encode(Sha256::digest(bytes));
+                cache
+                    .load_or_compile(&self.engine, &digest, bytes)
+                    .map_err(compile_err)?
+                    .0
+            }
+            None => Component::new(&self.engine, bytes).map_err(compile_err)?,
+        };
         Ok(version::inspect(&self.engine, &component))
     }
 
@@ -447,38 +532,6 @@ fn start_epoch_ticker(engine: &Engine) {
         .unwrap_or_else(|e| tracing::warn!("no epoch thread ({e}); plugin time limits are off"));
 }
 
-/// A response as a step plugin returned it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl PluginResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepOutcome {
-    pub response: Option<PluginResponse>,
-    pub variables: Vec<(String, String)>,
-}
-
-/// What an auth plugin returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub header_name: String,
-    pub header_value: String,
-    pub token: String,
-    pub expires_in: Option<Duration>,
-}
-
 /// A loaded component bound to a name, a world, its host services
 /// (HTTP client, allowed hosts) and its static config.
 #[derive(Clone)]
@@ -488,7 +541,8 @@ pub struct Plugin {
     runtime: Arc<PluginRuntime>,
     component: Arc<LoadedComponent>,
     services: Arc<HostServices>,
-    config_json: String,
+    /// The `plugins:` entry's static `config:` as JSON ("null" when absent).
+    config_json: Arc<str>,
 }
 
 impl Plugin {
@@ -531,7 +585,7 @@ impl Plugin {
             runtime,
             component,
             services: Arc::new(services),
-            config_json: config.to_string(),
+            config_json: config.to_string().into(),
         })
     }
 
@@ -545,70 +599,28 @@ impl Plugin {
         &self.component
     }
 
-    /// A plugin's own error. Its message is put on one line with control
-    /// characters escaped: it often quotes a server (a token endpoint's
-    /// answer), and a plugin is not trusted to keep the terminal intact.
-    fn returned(&self, failure: wit::PluginError) -> PluginError {
-        let line = |m: String| crate::output::escape_line(&m).into_owned();
-        PluginError::Returned {
-            plugin: self.name.clone(),
-            failure: match failure {
-                wit::PluginError::InvalidConfig(m) => PluginFailure::InvalidConfig(line(m)),
-                wit::PluginError::Transport(m) => PluginFailure::Transport(line(m)),
-                wit::PluginError::Denied(m) => PluginFailure::Denied(line(m)),
-                wit::PluginError::Failed(m) => PluginFailure::Failed(line(m)),
-            },
-        }
-    }
-
-    /// Run a step: `spec` is the rendered step spec (JSON object).
-    pub async fn run_step(
-        &self,
-        spec: &serde_json::Value,
-        variables: &[(String, String)],
-    ) -> Result<StepOutcome, PluginError> {
-        self.run_step_with(spec, variables, None).await
-    }
-
-    /// Run a step whose sends follow redirects as `follow_redirects` says
-    /// (the http step's `follow_redirects`); None: the plugin's default
-    /// (see `PluginState::new`). Hops are always checked against the
-    /// plugin's `allowed_hosts`.
-    pub async fn run_step_with(
-        &self,
-        spec: &serde_json::Value,
-        variables: &[(String, String)],
-        follow_redirects: Option<FollowRedirects>,
-    ) -> Result<StepOutcome, PluginError> {
-        let pre = self
-            .component
-            .step
-            .as_ref()
-            .ok_or_else(|| self.not_a(PluginKind::Step))?;
+    /// Every plugin call: wait for an instance slot, a fresh store (limits,
+    /// epoch budget), the call itself through the versioned [`Exports`],
+    /// then one classification of what went wrong. `call` gets the store by
+    /// value and hands it back, so the future may borrow the call's input.
+    async fn call<'s, T, F, Fut>(
+        &'s self,
+        follow: Option<FollowRedirects>,
+        call: F,
+    ) -> Result<T, PluginError>
+    where
+        F: FnOnce(&'s Exports, Store<PluginState>) -> Fut,
+        Fut: std::future::Future<
+                Output = (
+                    Store<PluginState>,
+                    wasmtime::Result<Result<T, PluginFailure>>,
+                ),
+            >,
+    {
         // Declared before the store so the store (and its instance) is dropped first.
         let _slot = self.runtime.slot().await;
-        let mut store = self
-            .runtime
-            .new_store(self.services.clone(), follow_redirects);
-        let input = bindings::step::exports::apirun::plugin::step::StepInput {
-            spec: spec.to_string(),
-            variables: variables
-                .iter()
-                .map(|(name, value)| wit::Variable {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            config: self.config_json.clone(),
-        };
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .apirun_plugin_step()
-                .call_run(&mut store, &input)
-                .await
-        }
-        .await;
+        let store = self.runtime.new_store(self.services.clone(), follow);
+        let (mut store, result) = call(&self.component.exports, store).await;
         // A send the server may have applied makes the call's failure an
         // unknown outcome, whatever the plugin made of it.
         if !matches!(result, Ok(Ok(_)))
@@ -622,50 +634,85 @@ impl Plugin {
         match result {
             Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
             Ok(Err(failure)) => Err(self.returned(failure)),
-            Ok(Ok(output)) => Ok(StepOutcome {
-                response: output.response.map(|r| PluginResponse {
-                    status: r.status,
-                    headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-                    body: r.body,
-                }),
-                variables: output
-                    .variables
-                    .into_iter()
-                    .map(|v| (v.name, v.value))
-                    .collect(),
-            }),
+            Ok(Ok(value)) => Ok(value),
         }
+    }
+
+    /// A plugin's own error. Its message is put on one line with control
+    /// characters escaped: it often quotes a server (a token endpoint's
+    /// answer), and a plugin is not trusted to keep the terminal intact.
+    fn returned(&self, failure: PluginFailure) -> PluginError {
+        let line = |m: String| crate::output::escape_line(&m).into_owned();
+        PluginError::Returned {
+            plugin: self.name.clone(),
+            failure: match failure {
+                PluginFailure::InvalidConfig(m) => PluginFailure::InvalidConfig(line(m)),
+                PluginFailure::Transport(m) => PluginFailure::Transport(line(m)),
+                PluginFailure::Denied(m) => PluginFailure::Denied(line(m)),
+                PluginFailure::Failed(m) => PluginFailure::Failed(line(m)),
+            },
+        }
+    }
+
+    /// Run a step. An `http` spec's `follow_redirects` (None: the plugin's
+    /// default, see `PluginState::new`) is also the default of the call's
+    /// sends, so a 0.1 `http` replacement, which cannot be told, follows it
+    /// too. Hops are always checked against the plugin's `allowed_hosts`.
+    pub async fn run_step(
+        &self,
+        spec: &StepSpec,
+        variables: &[(String, String)],
+    ) -> Result<StepOutcome, PluginError> {
+        self.expect(PluginKind::Step)?;
+        let follow = match spec {
+            StepSpec::Http(request) => request.follow_redirects,
+            StepSpec::Custom(_) => None,
+        };
+        let config = self.config_json.clone();
+        self.call(follow, |exports, mut store| async move {
+            let result = exports.run(&mut store, spec, variables, &config).await;
+            (store, result)
+        })
+        .await
+    }
+
+    /// The variables a step with this `with:` block (unrendered) declares it
+    /// sets; None when the component cannot say (a 0.1 component).
+    pub async fn declared_variables(
+        &self,
+        with: &serde_json::Value,
+    ) -> Result<Option<Vec<VariableDeclaration>>, PluginError> {
+        self.expect(PluginKind::Step)?;
+        let config = self.config_json.clone();
+        self.call(None, |exports, mut store| async move {
+            let result = exports.declared_variables(&mut store, with, &config).await;
+            (store, result)
+        })
+        .await
     }
 
     /// Acquire a credential; `config` is the provider's rendered config.
     pub async fn acquire(&self, config: &serde_json::Value) -> Result<Credential, PluginError> {
-        let pre = self
-            .component
-            .auth
-            .as_ref()
-            .ok_or_else(|| self.not_a(PluginKind::Auth))?;
-        // Declared before the store so the store (and its instance) is dropped first.
-        let _slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone(), None);
-        let config = config.to_string();
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .apirun_plugin_auth()
-                .call_acquire(&mut store, &config)
-                .await
-        }
-        .await;
-        match result {
-            Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
-            Ok(Err(failure)) => Err(self.returned(failure)),
-            Ok(Ok(credential)) => Ok(Credential {
-                header_name: credential.header_name,
-                header_value: credential.header_value,
-                token: credential.token,
-                expires_in: credential.expires_in_secs.map(Duration::from_secs),
-            }),
-        }
+        self.acquire_with(config, None).await
+    }
+
+    /// Acquire a credential, handing the plugin the state its previous
+    /// acquisition returned (WIT 0.2; a 0.1 plugin never sees it).
+    pub async fn acquire_with(
+        &self,
+        provider_config: &serde_json::Value,
+        state: Option<&str>,
+    ) -> Result<Credential, PluginError> {
+        self.expect(PluginKind::Auth)?;
+        let provider_config = provider_config.to_string();
+        let config = self.config_json.clone();
+        self.call(None, |exports, mut store| async move {
+            let result = exports
+                .acquire(&mut store, &provider_config, &config, state)
+                .await;
+            (store, result)
+        })
+        .await
     }
 
     /// Extract `paths` from a response; one optional value per path.
@@ -674,63 +721,52 @@ impl Plugin {
         response: &PluginResponse,
         paths: &[String],
     ) -> Result<Vec<Option<String>>, PluginError> {
-        let pre = self
-            .component
-            .extractor
-            .as_ref()
-            .ok_or_else(|| self.not_a(PluginKind::Extractor))?;
-        // Declared before the store so the store (and its instance) is dropped first.
-        let _slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone(), None);
-        let input = bindings::extractor::exports::apirun::plugin::extractor::ExtractInput {
-            status: response.status,
-            headers: response
-                .headers
-                .iter()
-                .map(|(name, value)| wit::Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            body: response.body.clone(),
-            content_type: response.header("content-type").map(str::to_string),
-        };
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .apirun_plugin_extractor()
-                .call_extract(&mut store, &input, paths)
-                .await
-        }
-        .await;
-        match result {
-            Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
-            Ok(Err(failure)) => Err(self.returned(failure)),
-            Ok(Ok(values)) if values.len() == paths.len() => Ok(values),
-            Ok(Ok(values)) => Err(PluginError::Returned {
+        self.expect(PluginKind::Extractor)?;
+        let config = self.config_json.clone();
+        let values = self
+            .call(None, |exports, mut store| async move {
+                let result = exports.extract(&mut store, response, paths, &config).await;
+                (store, result)
+            })
+            .await?;
+        if values.len() != paths.len() {
+            return Err(PluginError::Returned {
                 plugin: self.name.clone(),
                 failure: PluginFailure::Failed(format!(
                     "returned {} values for {} paths",
                     values.len(),
                     paths.len()
                 )),
-            }),
+            });
         }
+        Ok(values)
     }
 
-    fn not_a(&self, kind: PluginKind) -> PluginError {
-        PluginError::WrongWorld {
+    /// What the plugin says about itself (None for a 0.1 component).
+    pub async fn metadata(&self) -> Result<Option<Metadata>, PluginError> {
+        self.call(None, |exports, mut store| async move {
+            let result = exports.metadata(&mut store).await;
+            (store, result)
+        })
+        .await
+    }
+
+    fn expect(&self, kind: PluginKind) -> Result<(), PluginError> {
+        if self.kind == kind && self.component.kinds().contains(&kind) {
+            return Ok(());
+        }
+        Err(PluginError::WrongWorld {
             plugin: self.name.clone(),
             expected: kind,
             found: Vec::new(),
             found_kinds: self.kind.world().into(),
-        }
+        })
     }
 }
 
 /// Reads a component file through the checks every user-named file gets (regular file,
 /// size limit, WebAssembly magic first: see config/files.rs).
-fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, PluginError> {
+pub fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, PluginError> {
     use crate::config::files;
     files::read(path, files::FileKind::Plugin).map_err(|e| match e {
         // Same error as a component that fails to compile, found before reading it whole.

@@ -20,6 +20,8 @@ pub struct PluginSource {
     /// The variables granted to the plugin (`variables:`): a step plugin's
     /// `step-input.variables` holds these and nothing else.
     pub variables: Vec<String>,
+    /// The pinned SHA-256 (lower-case hex): another file is refused.
+    pub sha256: Option<String>,
 }
 
 pub struct PluginSet {
@@ -104,7 +106,9 @@ impl PluginSet {
 
     fn bind(&self, kind: PluginKind, name: &str) -> Result<Plugin, PluginError> {
         if let Some(source) = self.sources.iter().find(|s| s.name == name) {
-            let component = self.runtime.load_file(name, &source.path)?;
+            let component =
+                self.runtime
+                    .load_file_pinned(name, &source.path, source.sha256.as_deref())?;
             let allowed_hosts =
                 AllowedHosts::from_entries(&source.allowed_hosts).map_err(|message| {
                     PluginError::Returned {

@@ -7,11 +7,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::host_iface::{self, LogLevel};
-use super::bindings::types::{self, Header, HttpRequest, HttpResponse, PluginError};
+use super::error::PluginFailure;
 use super::policy::AllowedHosts;
 use crate::transport::{
-    FollowRedirects, HttpClient, OutboundRequest, RedirectRefusal, Redirects, TransportError,
+    FollowRedirects, HttpClient, InboundResponse, OutboundRequest, RedirectRefusal, Redirects,
+    TransportError,
 };
 
 /// What the host gives one plugin instance: its HTTP client and its policy.
@@ -113,13 +113,19 @@ impl WasiView for PluginState {
     }
 }
 
-impl types::Host for PluginState {}
-
-impl host_iface::Host for PluginState {
-    async fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, PluginError> {
+impl PluginState {
+    /// `host.send`, whatever the contract version (each version's `Host`
+    /// impl converts its WIT types and calls this): policy, then the
+    /// transport. `follow`: the plugin's own choice for this request (WIT
+    /// 0.2), else this call's default.
+    pub async fn send_request(
+        &mut self,
+        request: OutboundRequest,
+        follow: Option<FollowRedirects>,
+    ) -> Result<InboundResponse, PluginFailure> {
         let services = self.services.clone();
         let url = reqwest::Url::parse(&request.url).map_err(|e| {
-            PluginError::InvalidConfig(format!("invalid url {:?}: {e}", request.url))
+            PluginFailure::InvalidConfig(format!("invalid url {:?}: {e}", request.url))
         })?;
         let policy = |url: &reqwest::Url| -> Result<(), String> {
             if services.allowed_hosts.permits(url) {
@@ -134,65 +140,44 @@ impl host_iface::Host for PluginState {
                 services.allowed_hosts
             ))
         };
-        policy(&url).map_err(PluginError::Denied)?;
-        let outbound = OutboundRequest {
-            method: request.method,
-            url: request.url,
-            headers: request
-                .headers
-                .into_iter()
-                .map(|h| (h.name, h.value))
-                .collect(),
-            body: request.body,
-            timeout: request
-                .timeout_ms
-                .map(|ms| Duration::from_millis(u64::from(ms))),
-            retry: request.retry,
-        };
+        policy(&url).map_err(PluginFailure::Denied)?;
         let started = std::time::Instant::now();
         let redirects = Redirects {
-            follow: self.follow_redirects,
+            follow: follow.unwrap_or(self.follow_redirects),
             policy: Some(&policy),
         };
-        let sent = services.http.send_with(&outbound, redirects).await;
+        let sent = services.http.send_with(&request, redirects).await;
         self.host_time += started.elapsed();
         match sent {
-            Ok(response) => Ok(HttpResponse {
-                status: response.status,
-                headers: response
-                    .headers
-                    .into_iter()
-                    .map(|(name, value)| Header { name, value })
-                    .collect(),
-                body: response.body,
-            }),
+            Ok(response) => Ok(response),
             Err(TransportError::InvalidRequest(message))
-            | Err(TransportError::Settings(message)) => Err(PluginError::InvalidConfig(message)),
-            Err(e @ TransportError::Send { .. }) => Err(PluginError::Transport(e.to_string())),
+            | Err(TransportError::Settings(message)) => Err(PluginFailure::InvalidConfig(message)),
+            Err(e @ TransportError::Send { .. }) => Err(PluginFailure::Transport(e.to_string())),
             Err(
                 e @ TransportError::Redirect {
                     reason: RedirectRefusal::Denied(_),
                     ..
                 },
-            ) => Err(PluginError::Denied(e.to_string())),
-            Err(e @ TransportError::Redirect { .. }) => Err(PluginError::Failed(e.to_string())),
+            ) => Err(PluginFailure::Denied(e.to_string())),
+            Err(e @ TransportError::Redirect { .. }) => Err(PluginFailure::Failed(e.to_string())),
             Err(e @ TransportError::TooLarge { .. }) => {
                 if e.may_have_applied() {
                     self.outcome_unknown = Some(e.to_string());
                 }
-                Err(PluginError::Failed(e.to_string()))
+                Err(PluginFailure::Failed(e.to_string()))
             }
         }
     }
 
-    async fn log(&mut self, level: LogLevel, message: String) {
+    /// `host.log`, whatever the contract version.
+    pub fn log_line(&self, level: tracing::Level, message: &str) {
         let plugin = self.services.plugin_name.as_str();
         match level {
-            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
         }
     }
 }

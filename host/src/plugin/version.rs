@@ -7,9 +7,31 @@ use semver::Version;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The version of `wit/plugin.wit` this host implements.
-pub const HOST_WIT_VERSION: &str = "0.1.0";
+/// The newest contract version this host implements (`wit/0.2.0/`): what
+/// the built-in plugins and new plugins are built against.
+pub const HOST_WIT_VERSION: &str = "0.2.0";
+/// Every contract version this host runs, oldest first (`wit/<version>/`).
+pub const HOST_WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
 const PACKAGE: &str = "apirun:plugin";
+
+/// A contract line the host has bindings for (`bindings::v0_1`, `bindings::v0_2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    V0_1,
+    V0_2,
+}
+
+impl Contract {
+    /// The contract that runs a component built against `plugin`, by the
+    /// semver rule of [`compatible`] (0.1.9 runs as 0.1); None: no binding does.
+    pub fn for_version(plugin: &Version) -> Option<Contract> {
+        host_versions()
+            .into_iter()
+            .zip([Contract::V0_1, Contract::V0_2])
+            .find(|(host, _)| compatible(host, plugin))
+            .map(|(_, contract)| contract)
+    }
+}
 
 /// The three plugin worlds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,8 +68,27 @@ impl fmt::Display for PluginKind {
     }
 }
 
+/// The newest contract version ([`HOST_WIT_VERSION`]).
 pub fn host_version() -> Version {
     Version::parse(HOST_WIT_VERSION).expect("HOST_WIT_VERSION is valid semver")
+}
+
+/// Every contract version the host runs ([`HOST_WIT_VERSIONS`]).
+pub fn host_versions() -> Vec<Version> {
+    HOST_WIT_VERSIONS
+        .iter()
+        .map(|v| Version::parse(v).expect("HOST_WIT_VERSIONS are valid semver"))
+        .collect()
+}
+
+/// "0.1.0, 0.2.0": for messages.
+pub fn host_versions_text() -> String {
+    HOST_WIT_VERSIONS.join(", ")
+}
+
+/// Whether this host runs a component built against `plugin`.
+pub fn supported(plugin: &Version) -> bool {
+    Contract::for_version(plugin).is_some()
 }
 
 /// What a component says about itself.
@@ -57,6 +98,13 @@ pub struct ComponentInfo {
     pub worlds: Vec<(PluginKind, Version)>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
+}
+
+impl ComponentInfo {
+    /// The worlds it exports.
+    pub fn kinds(&self) -> Vec<PluginKind> {
+        self.worlds.iter().map(|(kind, _)| *kind).collect()
+    }
 }
 
 pub fn inspect(engine: &Engine, component: &Component) -> ComponentInfo {
@@ -124,6 +172,15 @@ mod tests {
     fn from_one_needs_same_major() {
         assert!(compatible(&v("1.2.0"), &v("1.5.1")));
         assert!(!compatible(&v("1.0.0"), &v("2.0.0")));
+    }
+
+    #[test]
+    fn both_contract_lines_run() {
+        assert_eq!(Contract::for_version(&v("0.1.0")), Some(Contract::V0_1));
+        assert_eq!(Contract::for_version(&v("0.1.9")), Some(Contract::V0_1));
+        assert_eq!(Contract::for_version(&v("0.2.3")), Some(Contract::V0_2));
+        assert_eq!(Contract::for_version(&v("0.3.0")), None);
+        assert_eq!(Contract::for_version(&v("1.0.0")), None);
     }
 
     #[test]

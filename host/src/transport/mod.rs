@@ -70,7 +70,7 @@ pub struct OutboundRequest {
 }
 
 /// What came back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

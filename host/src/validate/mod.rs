@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub use auth_schema::check_auth_configs;
-pub use plugins::plugin_problems;
+pub use plugins::{DeclaredVariables, declared_variables, plugin_problems};
 
 use crate::config::{
     Diagnostic, Diagnostics, HTTP_STEP, Migration, RequestSpec, Severity, StageConfig, StepSpec,
@@ -108,11 +108,19 @@ pub fn validate_stage(
     out.diagnostics
         .extend(crate::config::check_references(&config, &out.migrations));
     out.diagnostics.extend(preflight(&config, &out.migrations));
+    let mut declared = DeclaredVariables::new();
     if let Some(runtime) = runtime {
         out.diagnostics
             .extend(plugin_problems(runtime, &config, &out.migrations));
+        declared = declared_variables(runtime, &config, &out.migrations);
     }
-    let found = check_variables(&config, &out.migrations, outer, &mut out.diagnostics);
+    let found = check_variables(
+        &config,
+        &out.migrations,
+        outer,
+        &declared,
+        &mut out.diagnostics,
+    );
     out.exported = found.exported;
     out.plugin_steps = found.plugin_steps;
     out.unguarded = found.unguarded;
@@ -138,6 +146,7 @@ pub fn unguarded_in_stage(config_path: &Path) -> BTreeSet<String> {
         &loaded.value,
         &migrations,
         &OuterNames::default(),
+        &DeclaredVariables::new(),
         &mut ignored,
     )
     .unguarded
@@ -150,7 +159,13 @@ pub fn unguarded_in_stage(config_path: &Path) -> BTreeSet<String> {
 /// migration that uses them.
 pub fn template_syntax_errors(config: &StageConfig, migrations: &[Migration]) -> Vec<Diagnostic> {
     let mut all = Vec::new();
-    check_variables(config, migrations, &OuterNames::default(), &mut all);
+    check_variables(
+        config,
+        migrations,
+        &OuterNames::default(),
+        &DeclaredVariables::new(),
+        &mut all,
+    );
     all.retain(|d| d.severity == Severity::Error && d.message.starts_with("template: "));
     all
 }
@@ -162,8 +177,11 @@ struct Checker<'a> {
     /// Config env entries whose `valueFromEnv` names an unset OS variable
     /// (and that have no default): name -> OS variable.
     unset_os: BTreeMap<String, String>,
-    /// The first third-party step plugin seen so far (it may set variables).
+    /// The first third-party step plugin seen so far that does not declare
+    /// what it sets (it may set anything).
     plugin_step: Option<String>,
+    /// What 0.2 step plugins declare each step sets.
+    declared: &'a DeclaredVariables,
     /// Variables used unguarded somewhere.
     unguarded: BTreeSet<String>,
     /// File contents, read once, to give diagnostics a line and column.
@@ -353,9 +371,13 @@ impl Checker<'_> {
             }
             defined.extend(response.env_from.keys().cloned());
         }
-        // Built-in step types are only `http`; any other type is a plugin
-        // whose outputs are unknown (but defined) from here on.
-        if step.kind != HTTP_STEP && self.plugin_step.is_none() {
+        // Built-in step types are only `http`; any other type is a plugin.
+        // One that declared what this step sets defines those names; the
+        // outputs of one that cannot say (0.1) are unknown from here on.
+        let declared = self.declared.get(&(file.to_path_buf(), field.to_string()));
+        if let Some(names) = declared {
+            defined.extend(names.iter().cloned());
+        } else if step.kind != HTTP_STEP && self.plugin_step.is_none() {
             self.plugin_step = Some(step.kind.clone());
         }
     }
@@ -395,6 +417,7 @@ fn check_variables(
     config: &StageConfig,
     migrations: &[Migration],
     outer: &OuterNames,
+    declared: &DeclaredVariables,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Found {
     // As vars::resolve_base: an entry overridden from outside is not read,
@@ -419,6 +442,7 @@ fn check_variables(
         auth_names: config.auth.iter().map(|a| a.name.clone()).collect(),
         unset_os,
         plugin_step: None,
+        declared,
         unguarded: BTreeSet::new(),
     };
     // Config env: each entry sees the outer names and the entries before it.

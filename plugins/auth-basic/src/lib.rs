@@ -4,12 +4,13 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "auth-plugin",
 });
 
 use apirun::plugin::types::PluginError;
-use exports::apirun::plugin::auth::{Credential, Guest};
+use exports::apirun::plugin::auth::{AcquireInput, Credential, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 
 #[derive(Deserialize)]
 struct BasicConfig {
@@ -20,8 +21,8 @@ struct BasicConfig {
 struct BasicAuth;
 
 impl Guest for BasicAuth {
-    fn acquire(config: String) -> Result<Credential, PluginError> {
-        let config: BasicConfig = serde_json::from_str(&config)
+    fn acquire(input: AcquireInput) -> Result<Credential, PluginError> {
+        let config: BasicConfig = serde_json::from_str(&input.provider_config)
             .map_err(|e| PluginError::InvalidConfig(format!("basic auth config: {e}")))?;
         let username = config.username.filter(|u| !u.is_empty()).ok_or_else(|| {
             PluginError::InvalidConfig("basic auth: `username` is missing or empty".into())
@@ -36,7 +37,18 @@ impl Guest for BasicAuth {
             header_value: format!("Basic {token}"),
             token,
             expires_in_secs: None,
+            state: None,
         })
+    }
+}
+
+impl metadata::Guest for BasicAuth {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "basic".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "HTTP Basic authentication from a username and password (built in).".into(),
+        }
     }
 }
 

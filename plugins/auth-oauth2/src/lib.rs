@@ -10,13 +10,14 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "auth-plugin",
 });
 
 use apirun::plugin::host;
 use apirun::plugin::types::{Header, HttpRequest, PluginError};
-use exports::apirun::plugin::auth::{Credential, Guest};
+use exports::apirun::plugin::auth::{AcquireInput, Credential, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 
 /// Every key the provider reads. `auth_url` and `redirect_url` are accepted
 /// (the Go tool's configs carry them) and ignored: no grant here needs them.
@@ -82,11 +83,39 @@ struct Settings {
 struct OAuth2;
 
 impl Guest for OAuth2 {
-    fn acquire(config: String) -> Result<Credential, PluginError> {
-        let settings = parse_config(&config)?;
+    fn acquire(input: AcquireInput) -> Result<Credential, PluginError> {
+        let mut settings = parse_config(&input.provider_config)?;
+        // A server that rotates refresh tokens invalidates the configured one
+        // once used: the rotated one, carried over in `state`, is used instead.
+        if let (Grant::RefreshToken { refresh_token }, Some(rotated)) =
+            (&mut settings.grant, input.state.as_deref().and_then(rotated_refresh_token))
+        {
+            *refresh_token = rotated;
+        }
         let response = host::send(&build_request(&settings))?;
         parse_token_response(&settings.token_url, response.status, &response.body)
     }
+}
+
+impl metadata::Guest for OAuth2 {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "oauth2".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "OAuth2 bearer tokens (client_credentials, password, refresh_token grants; built in)."
+                .into(),
+        }
+    }
+}
+
+/// The refresh token a previous acquisition carried over (`{"refresh_token": "..."}`).
+fn rotated_refresh_token(state: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(state).ok()?;
+    value
+        .get("refresh_token")?
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 fn invalid(message: impl std::fmt::Display) -> PluginError {
@@ -365,6 +394,7 @@ fn build_request(settings: &Settings) -> HttpRequest {
         // Asking for a new token twice does no harm for these grants; a
         // refresh token may be single-use, so that grant is not retried.
         retry: Some(!matches!(settings.grant, Grant::RefreshToken { .. })),
+        follow_redirects: None,
     }
 }
 
@@ -422,11 +452,15 @@ fn parse_token_response(
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         });
+    // A refresh token in the answer (issued or rotated) is kept for the
+    // next acquisition of this provider in the run (WIT 0.2 `state`).
+    let state = field("refresh_token").map(|t| serde_json::json!({"refresh_token": t}).to_string());
     Ok(Credential {
         header_name: "Authorization".into(),
         header_value: format!("Bearer {token}"),
         token,
         expires_in_secs,
+        state,
     })
 }
 

@@ -9,13 +9,14 @@ use apirun_plugin_util::unknown_key_message;
 use serde_json::{Map, Value, json};
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "auth-plugin",
 });
 
 use apirun::plugin::host;
 use apirun::plugin::types::{Header, HttpRequest, HttpResponse, PluginError};
-use exports::apirun::plugin::auth::{Credential, Guest};
+use exports::apirun::plugin::auth::{AcquireInput, Credential, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 
 const KNOWN_KEYS: [&str; 6] = [
     "base_url",
@@ -45,9 +46,19 @@ struct Settings {
 struct PocketBase;
 
 impl Guest for PocketBase {
-    fn acquire(config: String) -> Result<Credential, PluginError> {
-        let settings = parse_config(&config)?;
+    fn acquire(input: AcquireInput) -> Result<Credential, PluginError> {
+        let settings = parse_config(&input.provider_config)?;
         login(&settings, |request| host::send(&request))
+    }
+}
+
+impl metadata::Guest for PocketBase {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "pocketbase".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "PocketBase superuser or auth-collection login (built in).".into(),
+        }
     }
 }
 
@@ -177,6 +188,7 @@ fn build_request(url: &str, settings: &Settings) -> HttpRequest {
         timeout_ms: None,
         // Logging in twice does no harm.
         retry: Some(true),
+        follow_redirects: None,
     }
 }
 
@@ -243,6 +255,7 @@ fn interpret(url: &str, status: u16, body: &[u8]) -> Result<Option<Credential>, 
         // default); with no clock here its `exp` claim cannot be turned into
         // seconds left. A 401 makes the host acquire again.
         expires_in_secs: None,
+        state: None,
     }))
 }
 

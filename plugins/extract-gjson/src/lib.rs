@@ -2,12 +2,13 @@
 //! the value-to-string rules of the Go tool (docs/migrations.md).
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "extractor-plugin",
 });
 
 use apirun::plugin::types::PluginError;
 use exports::apirun::plugin::extractor::{ExtractInput, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 use gjson::Kind;
 
 struct Gjson;
@@ -52,6 +53,16 @@ fn number_text(raw: &str, as_float: f64) -> String {
         raw.to_string()
     } else {
         format!("{as_float}")
+    }
+}
+
+impl metadata::Guest for Gjson {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "gjson".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "gjson paths over a JSON body (built in).".into(),
+        }
     }
 }
 

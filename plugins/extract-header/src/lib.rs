@@ -3,12 +3,13 @@
 //! A header sent several times gives its values joined with ", ".
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "extractor-plugin",
 });
 
 use apirun::plugin::types::{Header, PluginError};
 use exports::apirun::plugin::extractor::{ExtractInput, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 
 struct HeaderExtractor;
 
@@ -47,6 +48,16 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+impl metadata::Guest for HeaderExtractor {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "header".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Response headers by name, and :status (built in).".into(),
+        }
+    }
+}
+
 export!(HeaderExtractor);
 
 #[cfg(test)]
@@ -74,6 +85,7 @@ mod tests {
             headers: headers(),
             body: b"{}".to_vec(),
             content_type: Some("application/json".into()),
+            config: "null".into(),
         };
         HeaderExtractor::extract(input, paths.iter().map(|p| p.to_string()).collect())
     }

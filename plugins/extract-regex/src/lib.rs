@@ -7,12 +7,13 @@
 use regex_lite::Regex;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "extractor-plugin",
 });
 
 use apirun::plugin::types::PluginError;
 use exports::apirun::plugin::extractor::{ExtractInput, Guest};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
 
 struct RegexExtractor;
 
@@ -48,6 +49,16 @@ fn first_value(re: &Regex, text: &str) -> Option<String> {
     captures.get(group).map(|m| m.as_str().to_string())
 }
 
+impl metadata::Guest for RegexExtractor {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "regex".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Regular expressions over the body (built in).".into(),
+        }
+    }
+}
+
 export!(RegexExtractor);
 
 #[cfg(test)]
@@ -60,6 +71,7 @@ mod tests {
             headers: Vec::new(),
             body: body.to_vec(),
             content_type: Some("text/html".into()),
+            config: "null".into(),
         };
         RegexExtractor::extract(input, paths.iter().map(|p| p.to_string()).collect())
     }

@@ -1,50 +1,31 @@
-//! The built-in `http` step: turns a rendered request spec into one HTTP
-//! request sent through the host, and returns the answer.
-
-use serde::Deserialize;
+//! The built-in `http` step: turns the rendered request (WIT 0.2
+//! `http-step-request`) into one HTTP request sent through the host, and
+//! returns the answer.
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2.0",
     world: "step-plugin",
 });
 
 use apirun::plugin::host;
 use apirun::plugin::types::{Header, HttpRequest, PluginError};
-use exports::apirun::plugin::step::{Guest, StepInput, StepOutput};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
+use exports::apirun::plugin::step::{
+    Guest, HttpStepRequest, StepInput, StepOutput, StepSpec, VariableDeclaration,
+};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameValue {
-    name: String,
-    value: String,
-}
-
-/// The JSON the host sends as `step-input.spec` for an http step.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestSpec {
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: Vec<NameValue>,
-    #[serde(default)]
-    queries: Vec<NameValue>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    retry: Option<bool>,
-    #[serde(default)]
-    timeout_ms: Option<u32>,
-}
 
 struct HttpStep;
 
 impl Guest for HttpStep {
     fn run(input: StepInput) -> Result<StepOutput, PluginError> {
-        let spec: RequestSpec = serde_json::from_str(&input.spec)
-            .map_err(|e| PluginError::InvalidConfig(format!("http step spec: {e}")))?;
+        let StepSpec::Http(spec) = input.spec else {
+            return Err(PluginError::InvalidConfig(
+                "the http plugin runs `http` steps only (it got another step type's `with:`)"
+                    .into(),
+            ));
+        };
         let request = build_request(spec)?;
         let response = host::send(&request)?;
         Ok(StepOutput {
@@ -52,9 +33,27 @@ impl Guest for HttpStep {
             variables: Vec::new(),
         })
     }
+
+    /// The http step sets no variables itself (`env_from` extraction is the host's).
+    fn declared_variables(
+        _spec: String,
+        _config: String,
+    ) -> Result<Vec<VariableDeclaration>, PluginError> {
+        Ok(Vec::new())
+    }
 }
 
-fn build_request(spec: RequestSpec) -> Result<HttpRequest, PluginError> {
+impl metadata::Guest for HttpStep {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "http".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Sends the step's request and returns the answer (built in).".into(),
+        }
+    }
+}
+
+fn build_request(spec: HttpStepRequest) -> Result<HttpRequest, PluginError> {
     let method = spec.method.trim().to_ascii_uppercase();
     if !METHODS.contains(&method.as_str()) {
         return Err(PluginError::InvalidConfig(format!(
@@ -71,14 +70,7 @@ fn build_request(spec: RequestSpec) -> Result<HttpRequest, PluginError> {
             pairs.append_pair(&q.name, &q.value);
         }
     }
-    let mut headers: Vec<Header> = spec
-        .headers
-        .into_iter()
-        .map(|h| Header {
-            name: h.name,
-            value: h.value,
-        })
-        .collect();
+    let mut headers: Vec<Header> = spec.headers;
     let has_content_type = headers
         .iter()
         .any(|h| h.name.eq_ignore_ascii_case("content-type"));
@@ -91,7 +83,7 @@ fn build_request(spec: RequestSpec) -> Result<HttpRequest, PluginError> {
                     value: "application/json".into(),
                 });
             }
-            Some(body.into_bytes())
+            Some(body)
         }
         _ => None,
     };
@@ -102,13 +94,14 @@ fn build_request(spec: RequestSpec) -> Result<HttpRequest, PluginError> {
         body,
         timeout_ms: spec.timeout_ms,
         retry: spec.retry,
+        follow_redirects: spec.follow_redirects,
     })
 }
 
-fn looks_like_json(body: &str) -> bool {
-    let trimmed = body.trim_start();
-    (trimmed.starts_with('{') || trimmed.starts_with('['))
-        && serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok()
+fn looks_like_json(body: &[u8]) -> bool {
+    let trimmed = body.trim_ascii_start();
+    (trimmed.starts_with(b"{") || trimmed.starts_with(b"["))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 export!(HttpStep);

@@ -1,7 +1,11 @@
 //! Test plugin: a step that shows what it was handed (docs/security.md).
+//! Built against apirun:plugin@0.2.0; `tests/fixtures/plugins/echo-0.1.0.wasm`
+//! is this plugin as it was built against 0.1.0.
 //!
 //! `with:` keys:
 //! - `trap: true`: panics (a wasm `unreachable` trap), to test how a crash is reported;
+//! - `set: {name: value}`: sets these variables (and declares their names,
+//!   so `apirun validate` knows them);
 //! - `url`: POSTs `{"variables": {name: value}, "config": <config>}` there
 //!   through `host.send` and returns the answer;
 //! - otherwise returns `status` (default 200) with a plain-text body listing
@@ -9,23 +13,48 @@
 //!   pattern recognises, so only registered secrets are masked in it).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.2.0",
     world: "step-plugin",
 });
 
 use apirun::plugin::host;
-use apirun::plugin::types::{Header, HttpRequest, HttpResponse, PluginError};
-use exports::apirun::plugin::step::{Guest, StepInput, StepOutput};
+use apirun::plugin::types::{Header, HttpRequest, HttpResponse, PluginError, Variable};
+use exports::apirun::plugin::metadata::{self, PluginMetadata};
+use exports::apirun::plugin::step::{
+    Guest, StepInput, StepOutput, StepSpec, VariableDeclaration,
+};
 
 struct Echo;
 
+/// The `set:` block of a step's `with:`, as name/value pairs.
+fn set_block(spec: &serde_json::Value) -> Vec<(String, String)> {
+    spec["set"]
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().map(str::to_string).unwrap_or(v.to_string());
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Guest for Echo {
     fn run(input: StepInput) -> Result<StepOutput, PluginError> {
-        let spec: serde_json::Value = serde_json::from_str(&input.spec)
+        let StepSpec::Custom(spec) = input.spec else {
+            return Err(PluginError::InvalidConfig("echo: not an http step".into()));
+        };
+        let spec: serde_json::Value = serde_json::from_str(&spec)
             .map_err(|e| PluginError::InvalidConfig(format!("echo: spec is not JSON: {e}")))?;
         if spec["trap"] == serde_json::Value::Bool(true) {
             panic!("echo: asked to trap");
         }
+        let set: Vec<Variable> = set_block(&spec)
+            .into_iter()
+            .map(|(name, value)| Variable { name, value })
+            .collect();
         let config: serde_json::Value =
             serde_json::from_str(&input.config).unwrap_or(serde_json::Value::Null);
         let variables: serde_json::Map<String, serde_json::Value> = input
@@ -45,10 +74,11 @@ impl Guest for Echo {
                 body: Some(body.to_string().into_bytes()),
                 timeout_ms: None,
                 retry: None,
+                follow_redirects: None,
             })?;
             return Ok(StepOutput {
                 response: Some(response),
-                variables: Vec::new(),
+                variables: set,
             });
         }
         let mut text = String::from("echo got");
@@ -68,8 +98,33 @@ impl Guest for Echo {
                 headers: Vec::new(),
                 body: text.into_bytes(),
             }),
-            variables: Vec::new(),
+            variables: set,
         })
+    }
+
+    fn declared_variables(
+        spec: String,
+        _config: String,
+    ) -> Result<Vec<VariableDeclaration>, PluginError> {
+        let spec: serde_json::Value = serde_json::from_str(&spec)
+            .map_err(|e| PluginError::InvalidConfig(format!("echo: spec is not JSON: {e}")))?;
+        Ok(set_block(&spec)
+            .into_iter()
+            .map(|(name, _)| VariableDeclaration {
+                name,
+                description: "set by the echo step's `set:`".into(),
+            })
+            .collect())
+    }
+}
+
+impl metadata::Guest for Echo {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "echo".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Test step: shows what it was handed.".into(),
+        }
     }
 }
 

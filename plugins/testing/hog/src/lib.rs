@@ -1,7 +1,7 @@
 //! Test plugin: a step that allocates memory without bound (the host must cap it).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "step-plugin",
 });
 

@@ -1,7 +1,7 @@
 //! Test plugin: a step that never returns (the host must cut it off).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "step-plugin",
 });
 

@@ -1,9 +1,9 @@
-//! Test plugin: an extractor built against apirun:plugin@0.2.0, to check that the
-//! host applies the semver compatibility rule (it answers every path with "0.2.0").
+//! Test plugin: an extractor built against apirun:plugin@0.3.0, to check that the
+//! host applies the semver compatibility rule (it answers every path with "0.3.0").
 
 wit_bindgen::generate!({
     inline: r#"
-        package apirun:plugin@0.2.0;
+        package apirun:plugin@0.3.0;
 
         interface types {
             record header { name: string, value: string }
@@ -32,7 +32,7 @@ impl Guest for Versioned {
         _input: ExtractInput,
         paths: Vec<String>,
     ) -> Result<Vec<Option<String>>, PluginError> {
-        Ok(paths.iter().map(|_| Some("0.2.0".to_string())).collect())
+        Ok(paths.iter().map(|_| Some("0.3.0".to_string())).collect())
     }
 }
 
