@@ -10,7 +10,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::Failure;
+use super::exit::{Exit, Failure};
 
 const CONFIG: &str = r#"# apirun stage config: see docs/configuration.md for every key.
 # Paths are relative to this file.
@@ -125,14 +125,7 @@ impl Written {
             .open(path)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    Failure {
-                        message: format!(
-                            "error: {} already exists; `init` never overwrites files \
-                             (choose another directory: `apirun init DIR`)",
-                            path.display()
-                        ),
-                        code: 2,
-                    }
+                    exists(path)
                 } else {
                     io_failure(path, &e)
                 }
@@ -145,10 +138,15 @@ impl Written {
 }
 
 fn io_failure(path: &Path, e: &std::io::Error) -> Failure {
-    Failure {
-        message: format!("error: cannot write {}: {e}", path.display()),
-        code: 1,
-    }
+    Failure::failed(format!("cannot write {}: {e}", path.display()))
+}
+
+fn exists(path: &Path) -> Failure {
+    Failure::bad_input(format!(
+        "{} already exists; `init` never overwrites files \
+         (choose another directory: `apirun init DIR`)",
+        path.display()
+    ))
 }
 
 /// Refuse before writing anything when any target exists, so a refused `init`
@@ -156,14 +154,7 @@ fn io_failure(path: &Path, e: &std::io::Error) -> Failure {
 fn refuse_existing(paths: &[&Path]) -> Result<(), Failure> {
     for path in paths {
         if path.exists() {
-            return Err(Failure {
-                message: format!(
-                    "error: {} already exists; `init` never overwrites files \
-                     (choose another directory: `apirun init DIR`)",
-                    path.display()
-                ),
-                code: 2,
-            });
+            return Err(exists(path));
         }
     }
     Ok(())
@@ -182,7 +173,7 @@ fn stage_files(dir: &Path) -> [(PathBuf, &'static str); 2] {
 }
 
 /// `apirun init [DIR]`.
-pub fn init(dir: &Path) -> Result<u8, Failure> {
+pub fn init(dir: &Path) -> Result<Exit, Failure> {
     let mut files = stage_files(dir).to_vec();
     files.push((dir.join("README.md"), README));
     write_project(&files)?;
@@ -191,12 +182,12 @@ pub fn init(dir: &Path) -> Result<u8, Failure> {
     out!("next: edit api_base, then");
     out!("  apirun --config {} validate", config.display());
     out!("  apirun --config {} up", config.display());
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// `apirun stages init [DIR]`: a stages.yaml and two stages, the second
 /// depending on the first.
-pub fn stages_init(dir: &Path) -> Result<u8, Failure> {
+pub fn stages_init(dir: &Path) -> Result<Exit, Failure> {
     let mut files = vec![(dir.join("stages.yaml"), STAGES)];
     for stage in ["base", "app"] {
         files.extend(stage_files(&dir.join(stage)));
@@ -207,7 +198,7 @@ pub fn stages_init(dir: &Path) -> Result<u8, Failure> {
     out!("next: edit api_base in each stage's config.yaml, then");
     out!("  apirun stages validate -c {}", stages.display());
     out!("  apirun stages up -c {}", stages.display());
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// Write every file, or none when any already exists; list what was written.

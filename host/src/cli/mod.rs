@@ -1,6 +1,14 @@
-//! The `apirun` command line: parse arguments, set up output, call the
-//! library, map errors to exit codes (0 ok, 1 a migration failed, 2 bad usage
-//! or invalid files). Errors go to stderr and name what to fix.
+//! The `apirun` command line (docs/cli.md). Three layers, one way:
+//!
+//! - [`defs`]: every clap definition (flags documented once);
+//! - [`context`]: what one run shares, built once from the global flags
+//!   (async and plugin runtimes, masker and logging, progress, variables),
+//!   and [`exit`]: the typed exit status and the `From` impls that turn
+//!   library errors into it;
+//! - command modules ([`single`], [`stages`], [`plugins`], [`init`],
+//!   [`shell`]), which depend only on those, plus [`render`] for shared text.
+//!
+//! Errors go to stderr and name what to fix.
 
 /// `println!` that ignores a closed stdout (`apirun status | head`)
 /// instead of panicking, and escapes control characters (text from servers
@@ -44,54 +52,52 @@ macro_rules! err {
     }};
 }
 
-mod args;
+mod context;
+mod defs;
+mod exit;
 mod init;
 mod plugins;
 mod render;
+mod shell;
 mod single;
 mod stages;
+mod vars;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 
-pub use args::Cli;
-use args::{Command, ProgressArg, UpArgs};
+pub use defs::Cli;
+use defs::{Command, StagesCommand, UpArgs};
+pub use exit::Exit;
+use exit::Failure;
 
-use crate::output::{Masker, Progress, ProgressMode};
+use crate::orchestrate::Way;
+use context::Context;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let exit = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+    context::apply_color(cli.global.color);
+    let exit = match context::async_runtime() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(failure) => {
+            err!("{}", failure.message);
+            failure.exit
         }
     };
-    let code = runtime.block_on(run(cli));
-    ExitCode::from(code)
-}
-
-/// The progress display the `--progress` flag asks for.
-pub(crate) fn progress_mode(arg: ProgressArg) -> ProgressMode {
-    match arg {
-        ProgressArg::Auto => ProgressMode::Auto,
-        ProgressArg::Plain => ProgressMode::Plain,
-        ProgressArg::Quiet => ProgressMode::Quiet,
-    }
+    exit.into()
 }
 
 /// The file a command reads first (a stage's config.yaml, or a stages file),
@@ -100,35 +106,28 @@ fn config_file_of(
     command: &Command,
     config: &std::path::Path,
 ) -> Option<(std::path::PathBuf, bool)> {
-    use stages::StagesCommand as S;
+    use StagesCommand as S;
     match command {
-        Command::Init(_) | Command::Plugins(_) => None,
+        Command::Init(_) | Command::Plugins(_) | Command::Completions(_) | Command::Man => None,
         Command::Stages(a) => match &a.command {
             S::Up(r) | S::Down(r) => Some((r.file.config.clone(), true)),
             S::Status(s) => Some((s.file.config.clone(), true)),
-            S::Validate(f) => Some((f.config.clone(), true)),
+            S::Validate(v) => Some((v.file.config.clone(), true)),
             S::Init(_) => None,
         },
         _ => Some((config.to_path_buf(), false)),
     }
 }
 
-async fn run(cli: Cli) -> u8 {
+async fn run(cli: Cli) -> Exit {
     let command = cli.command.unwrap_or(Command::Up(UpArgs::default()));
-    let needs = config_file_of(&command, &cli.config);
-    let result = match command {
-        Command::Up(args) => single::up(&cli.config, cli.progress, &args).await,
-        Command::Down(args) => single::down(&cli.config, cli.progress, &args).await,
-        Command::Status(args) => single::status(&cli.config, &args).await,
-        Command::Create(args) => single::create(&cli.config, &args).await,
-        Command::Validate(args) => single::validate(&cli.config, &args).await,
-        Command::Resolve(args) => single::resolve(&cli.config, &args).await,
-        Command::Stages(args) => stages::run(cli.progress, &args).await,
-        Command::Plugins(args) => plugins::run(&cli.config, &args).await,
-        Command::Init(args) => init::init(&args.dir),
+    let needs = config_file_of(&command, &cli.global.config);
+    let result = match Context::new(cli.global) {
+        Ok(ctx) => dispatch(&ctx, command).await,
+        Err(failure) => Err(failure),
     };
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit,
         Err(failure) => {
             // A missing config file is a new user's first error: say how to
             // make one instead of only that it cannot be read.
@@ -137,33 +136,29 @@ async fn run(cli: Cli) -> u8 {
                 Some(hint) => err!("{hint}"),
                 None => err!("{}", failure.message),
             }
-            failure.code
+            failure.exit
         }
     }
 }
 
-/// A command's failure: what to print and the exit code.
-pub(crate) struct Failure {
-    pub message: String,
-    pub code: u8,
-}
-
-impl From<crate::migrate::EngineError> for Failure {
-    fn from(e: crate::migrate::EngineError) -> Self {
-        let code = e.exit_code() as u8;
-        let message = match &e {
-            crate::migrate::EngineError::Invalid(diagnostics) => {
-                format!(
-                    "error: invalid files ({} problem(s)):\n{diagnostics}",
-                    diagnostics.errors().count()
-                )
-            }
-            other => format!("error: {other}"),
-        };
-        Failure { message, code }
+async fn dispatch(ctx: &Context, command: Command) -> Result<Exit, Failure> {
+    match command {
+        Command::Up(args) => single::up(ctx, &args).await,
+        Command::Down(args) => single::down(ctx, &args).await,
+        Command::Status(args) => single::status(ctx, &args).await,
+        Command::Create(args) => single::create(ctx, &args).await,
+        Command::Validate(args) => single::validate(ctx, &args).await,
+        Command::Resolve(args) => single::resolve(ctx, &args).await,
+        Command::Stages(args) => match &args.command {
+            StagesCommand::Up(a) => stages::up_or_down(ctx, a, Way::Up).await,
+            StagesCommand::Down(a) => stages::up_or_down(ctx, a, Way::Down).await,
+            StagesCommand::Status(a) => stages::status(ctx, a).await,
+            StagesCommand::Validate(a) => stages::validate(ctx, a),
+            StagesCommand::Init(a) => init::stages_init(&a.dir),
+        },
+        Command::Plugins(args) => plugins::run(ctx, &args).await,
+        Command::Init(args) => init::init(&args.dir),
+        Command::Completions(args) => shell::completions(args.shell),
+        Command::Man => shell::man(),
     }
-}
-
-pub(crate) fn new_progress(arg: ProgressArg, masker: &Arc<Masker>) -> Progress {
-    Progress::new(progress_mode(arg), masker.clone())
 }

@@ -2,16 +2,15 @@
 //! component file implements (docs/plugins.md).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use super::Failure;
-use super::args::OutputFormat;
-use super::single::plugin_runtime;
+use super::context::Context;
+use super::defs::{InspectArgs, ListArgs, NewArgs, OutputFormat, PluginsArgs, PluginsCommand};
+use super::exit::{Exit, Failure};
 use crate::config::load_stage_config;
 use crate::plugin::inspect::{Toolchain, missing_imports, shown_exports};
 use crate::plugin::{
@@ -19,39 +18,11 @@ use crate::plugin::{
     PluginRuntime, host_version, host_versions_text, read_component, supported,
 };
 
-#[derive(Debug, Args)]
-pub struct PluginsArgs {
-    #[command(subcommand)]
-    pub command: PluginsCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PluginsCommand {
-    /// The built-in plugins and those the stage config (--config) adds, with world, version and source.
-    List(ListArgs),
-    /// What a component file is: world, contract version, name/version/description,
-    /// sha256 digest to pin, imports (and how to drop those apirun does not provide).
-    Inspect(InspectArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The component (.wasm) to inspect.
-    pub path: PathBuf,
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-pub async fn run(config: &Path, args: &PluginsArgs) -> Result<u8, Failure> {
+pub async fn run(ctx: &Context, args: &PluginsArgs) -> Result<Exit, Failure> {
     match &args.command {
-        PluginsCommand::List(list_args) => list(config, list_args).await,
-        PluginsCommand::Inspect(inspect_args) => inspect(inspect_args).await,
+        PluginsCommand::List(list_args) => list(ctx, list_args).await,
+        PluginsCommand::Inspect(inspect_args) => inspect(ctx, inspect_args).await,
+        PluginsCommand::New(new_args) => new_project(new_args),
     }
 }
 
@@ -80,17 +51,12 @@ async fn metadata_of(
     runtime.metadata(name, component).await.ok().flatten()
 }
 
-async fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
-    let runtime = plugin_runtime()?;
+async fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, Failure> {
+    let config = ctx.config();
+    let runtime = ctx.plugin_runtime()?;
     // Without a stage config there is still something to show: the built-ins.
     let configured = if config.exists() {
-        let loaded = load_stage_config(config).map_err(|diagnostics| Failure {
-            message: format!(
-                "error: invalid files ({} problem(s)):\n{diagnostics}",
-                diagnostics.errors().count()
-            ),
-            code: 2,
-        })?;
+        let loaded = load_stage_config(config)?;
         Some(loaded.value.plugins)
     } else {
         None
@@ -132,7 +98,7 @@ async fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
     let failed = rows.iter().any(|r| r.world.is_err());
 
     let mut out = String::new();
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let items: Vec<Value> = rows
                 .iter()
@@ -250,7 +216,7 @@ async fn list(config: &Path, args: &ListArgs) -> Result<u8, Failure> {
         }
     }
     print_all(&out);
-    Ok(if failed { 2 } else { 0 })
+    Ok(if failed { Exit::BadInput } else { Exit::Ok })
 }
 
 /// A plugin's own text on one line, control characters escaped (a plugin
@@ -263,15 +229,12 @@ fn metadata_json(m: &Metadata) -> Value {
     json!({"name": m.name, "version": m.version, "description": m.description})
 }
 
-async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
-    let runtime = plugin_runtime()?;
+async fn inspect(ctx: &Context, args: &InspectArgs) -> Result<Exit, Failure> {
+    let runtime = ctx.plugin_runtime()?;
     let name = args.path.display().to_string();
     // Read once (through the checks every component file gets) for the
     // digest, the toolchain guess and the load.
-    let bytes = read_component(&name, &args.path).map_err(|e| Failure {
-        message: format!("error: {e}"),
-        code: 2,
-    })?;
+    let bytes = read_component(&name, &args.path).map_err(Failure::bad_input)?;
     let digest = hex::encode(sha2::Sha256::digest(&bytes));
     let toolchain = Toolchain::detect(&bytes);
     // Loading goes through the compile cache (a Python component takes
@@ -283,10 +246,9 @@ async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
             (component.info().clone(), None, metadata)
         }
         Err(load_error) => {
-            let info = runtime.inspect_bytes(&name, &bytes).map_err(|e| Failure {
-                message: format!("error: {e}"),
-                code: 2,
-            })?;
+            let info = runtime
+                .inspect_bytes(&name, &bytes)
+                .map_err(Failure::bad_input)?;
             (info, Some(load_error.to_string()), Ok(None))
         }
     };
@@ -312,7 +274,7 @@ async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
         ),
     };
     let mut out = String::new();
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let report = json!({
                 "path": args.path.display().to_string(),
@@ -387,7 +349,7 @@ async fn inspect(args: &InspectArgs) -> Result<u8, Failure> {
         }
     }
     print_all(&out);
-    Ok(if usable { 0 } else { 2 })
+    Ok(if usable { Exit::Ok } else { Exit::BadInput })
 }
 
 /// Writes to stdout, ignoring a closed pipe (`apirun plugins list | head`).
@@ -396,4 +358,36 @@ fn print_all(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// `plugins new`: write a plugin project (crate::scaffold) and say how to build it.
+fn new_project(args: &NewArgs) -> Result<Exit, Failure> {
+    let dir = args.dir.clone().unwrap_or_else(|| args.name.clone().into());
+    let created = crate::scaffold::create(&crate::scaffold::NewPlugin {
+        name: args.name.clone(),
+        lang: args.lang,
+        kind: args.kind,
+        dir,
+        sdk_root: args.sdk.clone(),
+    })
+    .map_err(Failure::bad_input)?;
+    let mut out = format!(
+        "created {} ({} {} plugin):\n",
+        created.dir.display(),
+        args.lang,
+        args.kind
+    );
+    for file in &created.files {
+        let _ = writeln!(out, "  {}", file.display());
+    }
+    let _ = write!(
+        out,
+        "next:\n  cd {}\n  {}\n  apirun plugins inspect {}\n  {}   # unit test\n  apirun --config example/config.yaml up   # see README.md\n",
+        created.dir.display(),
+        created.build_command,
+        created.wasm.display(),
+        created.test_command,
+    );
+    print_all(&out);
+    Ok(Exit::Ok)
 }

@@ -1,148 +1,24 @@
 //! `apirun stages up|down|status|validate`: multi-stage orchestration over a
 //! stages.yaml (docs/multi-stage.md). The work is in [`crate::orchestrate`];
-//! this parses flags and prints.
+//! this parses flags and prints. (`stages init` is in [`super::init`].)
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::args::{OutputFormat, ProgressArg};
-use super::single::{ProgressObserver, plugin_runtime};
-use super::{Failure, new_progress};
-use crate::migrate::Services;
+use super::context::{Context, LogFrom, ProgressObserver};
+use super::defs::{OutputFormat, StagesRunArgs, StagesStatusArgs, StagesValidateArgs};
+use super::exit::{Exit, Failure};
 use crate::orchestrate::{
-    Orchestration, RunOptions, Selection, StageOutcome, StagesError, Way, inspect_stage,
-    validate_stages,
+    Orchestration, RunOptions, Selection, StageOutcome, Way, inspect_stage, validate_stages,
 };
 use crate::output::{self, Masker};
 
-#[derive(Debug, Args)]
-pub struct StagesArgs {
-    #[command(subcommand)]
-    pub command: StagesCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum StagesCommand {
-    /// Apply every selected stage's pending migrations, in dependency order.
-    Up(StagesRunArgs),
-    /// Roll back the selected stages, dependents first.
-    Down(StagesRunArgs),
-    /// Per stage: applied and pending migrations, last run, dependencies.
-    Status(StagesStatusArgs),
-    /// Check stages.yaml, the dependency graph and every stage's files; send nothing.
-    Validate(StagesFileArg),
-    /// Write a starter stages project (stages.yaml and two stages).
-    Init(super::args::InitArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct StagesFileArg {
-    /// The stages file (this, not the global --config, for `stages` commands).
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "APIRUN_STAGES_CONFIG",
-        default_value = "stages.yaml"
-    )]
-    pub config: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct StagesRunArgs {
-    #[command(flatten)]
-    pub file: StagesFileArg,
-    /// Only this stage (up: its dependencies must be applied; down: its dependents must not be).
-    #[arg(long, env = "APIRUN_STAGE", conflicts_with_all = ["from", "to"])]
-    pub stage: Option<String>,
-    /// up: this stage and everything depending on it; down: the first (most downstream) stage rolled back.
-    #[arg(long, env = "APIRUN_STAGES_FROM")]
-    pub from: Option<String>,
-    /// up: this stage and everything it depends on; down: the last stage rolled back.
-    #[arg(long, env = "APIRUN_STAGES_TO")]
-    pub to: Option<String>,
-    /// Print the plan by dependency level and each stage's migrations; send nothing.
-    #[arg(long, env = "APIRUN_DRY_RUN")]
-    pub dry_run: bool,
-    /// Override global.wait_between_stages (e.g. `0s`, `500ms`).
-    #[arg(long, env = "APIRUN_WAIT_BETWEEN_STAGES", value_parser = parse_wait)]
-    pub wait_between_stages: Option<Duration>,
-    /// Also print each stage's outcome and error in full at the end.
-    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
-    pub verbose: bool,
-    /// up: send again a migration whose earlier run was interrupted mid-request
-    /// (outcome unknown); without it the stage stops there (see `apirun resolve`).
-    #[arg(long, env = "APIRUN_RETRY_INTERRUPTED")]
-    pub retry_interrupted: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StagesStatusArgs {
-    #[command(flatten)]
-    pub file: StagesFileArg,
-    /// Also show each stage's store and exported variables (secrets masked).
-    #[arg(short = 'v', long, env = "APIRUN_VERBOSE")]
-    pub verbose: bool,
-    #[arg(long, env = "APIRUN_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    crate::orchestrate::parse_wait(text)
-}
-
-impl From<StagesError> for Failure {
-    fn from(e: StagesError) -> Self {
-        Failure {
-            message: e.message,
-            code: e.code,
-        }
-    }
-}
-
-pub async fn run(progress: ProgressArg, args: &StagesArgs) -> Result<u8, Failure> {
-    match &args.command {
-        StagesCommand::Up(a) => up_or_down(progress, a, Way::Up).await,
-        StagesCommand::Down(a) => up_or_down(progress, a, Way::Down).await,
-        StagesCommand::Status(a) => status(a).await,
-        StagesCommand::Validate(a) => validate(&a.config),
-        StagesCommand::Init(a) => super::init::stages_init(&a.dir),
-    }
-}
-
-/// One masker and one plugin runtime for the whole process. `read_only`:
-/// the command only reads (status, dry run), so stores are opened read-only.
-fn services(masker: &Arc<Masker>, read_only: bool) -> Result<Services, Failure> {
-    init_logging(masker);
-    Ok(Services {
-        runtime: plugin_runtime()?,
-        masker: masker.clone(),
-        store_access: if read_only {
-            crate::store::Access::ReadOnly
-        } else {
-            crate::store::Access::ReadWrite
-        },
-    })
-}
-
-fn init_logging(masker: &Arc<Masker>) {
-    // Stage configs may differ in logging settings; the process has one
-    // subscriber, so stages use the defaults (APIRUN_LOG overrides them).
-    if let Err(e) = output::init_logging(output::LogSettings {
-        level: output::LogLevel::Info,
-        format: output::LogFormat::Text,
-        masker: masker.clone(),
-    }) {
-        err!("warning: logging not set up: {e:?}");
-    }
-}
-
-fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
-    let orchestration = Orchestration::load(path)?;
+fn load(ctx: &Context, path: &Path) -> Result<Arc<Orchestration>, Failure> {
+    let mut orchestration = Orchestration::load(path)?;
+    orchestration.cli_vars = ctx.all_vars();
     for warning in orchestration
         .warnings
         .iter()
@@ -153,12 +29,14 @@ fn load(path: &Path) -> Result<Arc<Orchestration>, Failure> {
     Ok(Arc::new(orchestration))
 }
 
-async fn up_or_down(
-    progress_arg: ProgressArg,
-    args: &StagesRunArgs,
-    way: Way,
-) -> Result<u8, Failure> {
-    let orchestration = load(&args.file.config)?;
+pub async fn up_or_down(ctx: &Context, args: &StagesRunArgs, way: Way) -> Result<Exit, Failure> {
+    if args.output.output == OutputFormat::Json {
+        return Err(Failure::not_available("--output json"));
+    }
+    if args.report.report_junit.is_some() {
+        return Err(Failure::not_available("--report-junit"));
+    }
+    let orchestration = load(ctx, &args.file.config)?;
     let selection = Selection {
         stage: args.stage.clone(),
         from: args.from.clone(),
@@ -166,9 +44,11 @@ async fn up_or_down(
     };
     let selected = orchestration.select(&selection, way)?;
     orchestration.check_files(&selected)?;
-    let masker = Arc::new(process_masker(&orchestration, &selected)?);
-    output::set_process_masker(&masker);
-    let services = services(&masker, args.dry_run)?;
+    let masker = ctx.install_masker(
+        process_masker(&orchestration, &selected)?,
+        LogFrom::Defaults,
+    );
+    let services = ctx.services(args.dry_run.dry_run)?;
     match way {
         Way::Up => {
             orchestration
@@ -177,12 +57,12 @@ async fn up_or_down(
         }
         Way::Down => orchestration.check_down_dependents(&selected).await?,
     }
-    if args.dry_run {
+    if args.dry_run.dry_run {
         let (levels, plans) = orchestration.dry_run(&selected, way, &services).await?;
         print_dry_run(&orchestration, &levels, &plans, way, &masker);
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
-    let progress = new_progress(progress_arg, &masker);
+    let progress = ctx.progress();
     let factory_progress = progress.clone();
     let options = RunOptions {
         services,
@@ -192,10 +72,10 @@ async fn up_or_down(
                 as Box<dyn crate::migrate::Observer>
         }),
         wait_between_stages: args.wait_between_stages,
-        retry_interrupted: args.retry_interrupted,
+        retry_interrupted: args.retry_interrupted.retry_interrupted,
     };
     let outcome = orchestration.run(&selected, way, &options).await;
-    if args.verbose {
+    if ctx.verbose() {
         for (name, stage) in &outcome.stages {
             out!("  {name}: {}", masker.mask(&describe(stage)));
         }
@@ -226,7 +106,7 @@ async fn up_or_down(
             err!("error: {}", masker.mask(e));
         }
     }
-    Ok(outcome.code)
+    Ok(Exit::from_code(outcome.code))
 }
 
 /// One masker for the process: the `logging.masking` patterns of every
@@ -249,22 +129,17 @@ fn process_masker(
             any = true;
             let masking = &loaded.value.logging.masking;
             if let Err(e) = Masker::from_config(true, &masking.patterns) {
-                return Err(Failure {
-                    message: format!(
-                        "error: {}: logging.masking.patterns: {e}",
-                        def.config_path.display()
-                    ),
-                    code: 2,
-                });
+                return Err(Failure::bad_input(format!(
+                    "{}: logging.masking.patterns: {e}",
+                    def.config_path.display()
+                )));
             }
             enabled |= masking.enabled;
             patterns.extend(masking.patterns.iter().cloned());
         }
     }
-    Masker::from_config(enabled || !any, &patterns).map_err(|e| Failure {
-        message: format!("error: logging.masking.patterns of a stage: {e}"),
-        code: 2,
-    })
+    Masker::from_config(enabled || !any, &patterns)
+        .map_err(|e| Failure::bad_input(format!("logging.masking.patterns of a stage: {e}")))
 }
 
 fn describe(outcome: &StageOutcome) -> String {
@@ -326,10 +201,9 @@ fn print_dry_run(
     }
 }
 
-async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
-    let orchestration = load(&args.file.config)?;
-    let masker = Arc::new(Masker::new());
-    output::set_process_masker(&masker);
+pub async fn status(ctx: &Context, args: &StagesStatusArgs) -> Result<Exit, Failure> {
+    let orchestration = load(ctx, &args.file.config)?;
+    let masker = ctx.masker();
     // Register secret-named variables known without running anything, so a
     // value that appears elsewhere is masked too.
     for (k, v) in &orchestration.file.global.env {
@@ -356,7 +230,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
         }
         rows.push((def, info));
     }
-    match args.output {
+    match args.output.output {
         OutputFormat::Json => {
             let stages: Vec<serde_json::Value> = rows
                 .iter()
@@ -372,7 +246,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
                         "state": state_word(info),
                         "last_run": info.last_run,
                     });
-                    if args.verbose {
+                    if ctx.verbose() {
                         v["exported"] = info
                             .exported
                             .iter()
@@ -436,7 +310,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
                     last
                 );
             }
-            if args.verbose {
+            if ctx.verbose() {
                 for (def, info) in &rows {
                     out!();
                     out!("[{}]", def.name);
@@ -466,7 +340,7 @@ async fn status(args: &StagesStatusArgs) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
@@ -478,13 +352,19 @@ fn state_word(info: &crate::orchestrate::StageInfo) -> &'static str {
     }
 }
 
-fn validate(path: &Path) -> Result<u8, Failure> {
+pub fn validate(ctx: &Context, args: &StagesValidateArgs) -> Result<Exit, Failure> {
+    if args.output.output == OutputFormat::Json {
+        return Err(Failure::not_available("--output json"));
+    }
+    let path = args.file.config.as_path();
     // Plugins load through the same runtime (and compile cache) as `stages up`.
-    let runtime = plugin_runtime()?;
-    let result = validate_stages(path, Some(&runtime));
+    let runtime = ctx.plugin_runtime()?;
+    let cli: BTreeSet<String> = ctx.all_vars().into_keys().collect();
+    let result = validate_stages(path, Some(&runtime), &cli);
     for d in result.all() {
         err!("{d}");
     }
+    ctx.warn_unused_vars(&result.used);
     let errors = result.error_count();
     if errors > 0 {
         let stages: BTreeSet<&str> = result
@@ -504,7 +384,7 @@ fn validate(path: &Path) -> Result<u8, Failure> {
                 )
             }
         );
-        return Ok(2);
+        return Ok(Exit::BadInput);
     }
     let files: usize = result.migrations.values().sum();
     out!(
@@ -512,5 +392,5 @@ fn validate(path: &Path) -> Result<u8, Failure> {
         path.display(),
         result.stages.len()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }

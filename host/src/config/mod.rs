@@ -82,6 +82,7 @@ pub mod stage_config;
 pub mod stages_file;
 pub mod store;
 pub mod suggest;
+pub mod var_file;
 pub(crate) mod yaml;
 
 #[cfg(test)]

@@ -397,6 +397,12 @@ impl StepEnv {
         // Debug level: what is sent and what came back (the log layer masks secrets).
         let started = std::time::Instant::now();
         tracing::debug!("{} {}", rendered.method, rendered.display_url());
+        // Trace level (`-vv`): headers and bodies too, cut at TRACE_BODY_LIMIT.
+        tracing::trace!(
+            "request headers: {}; body: {}",
+            trace_headers(&rendered.headers),
+            trace_body(rendered.body.as_deref().unwrap_or("").as_bytes())
+        );
         let response = send(rendered.to_request()).await?;
         tracing::debug!(
             "{} {} answered {} in {} ms ({} bytes)",
@@ -405,6 +411,11 @@ impl StepEnv {
             response.status,
             started.elapsed().as_millis(),
             response.body.len()
+        );
+        tracing::trace!(
+            "response headers: {}; body: {}",
+            trace_headers(&response.headers),
+            trace_body(&response.body)
         );
         // A 401 with a cached credential: the token may have been revoked or
         // expired early. Re-acquire once and resend.
@@ -580,5 +591,28 @@ fn json_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
         serde_json::Value::Array(items) => items.iter().for_each(|item| json_strings(item, out)),
         serde_json::Value::Object(map) => map.values().for_each(|item| json_strings(item, out)),
         _ => {}
+    }
+}
+
+/// How much of a body `-vv` logs (docs/cli.md).
+const TRACE_BODY_LIMIT: usize = 4096;
+
+/// Headers as `name: value` pairs for a trace line (the log writer masks them).
+fn trace_headers(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A body for a trace line: text up to [`TRACE_BODY_LIMIT`] bytes.
+fn trace_body(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(TRACE_BODY_LIMIT)];
+    let text = String::from_utf8_lossy(cut);
+    if body.len() > TRACE_BODY_LIMIT {
+        format!("{text}... ({} bytes in all)", body.len())
+    } else {
+        text.into_owned()
     }
 }

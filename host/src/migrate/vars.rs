@@ -18,6 +18,9 @@ pub struct InheritedVars {
     pub stage: Vars,
     /// Variables imported with `env_from_stages` (above the stage env).
     pub imported: Vars,
+    /// `--var`, `--var-file`, `--secret` and `APIRUN_VAR_*` (above every
+    /// file; docs/configuration.md, "Variables from the command line").
+    pub cli: Vars,
 }
 
 /// A template context over `vars` (no auth tokens).
@@ -52,6 +55,7 @@ pub fn resolve_base(
         .stage
         .iter()
         .chain(inherited.imported.iter())
+        .chain(inherited.cli.iter())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for entry in entries {
@@ -122,6 +126,7 @@ mod tests {
             .into(),
             stage: [("environment".to_string(), "dev".to_string())].into(),
             imported: [("a".to_string(), "imported".to_string())].into(),
+            cli: Vars::new(),
         };
         let entries = vec![
             entry("a", "config"),

@@ -88,6 +88,9 @@ pub struct Orchestration {
     pub graph: StageGraph,
     /// Warnings and notes of the stages file.
     pub warnings: Vec<Diagnostic>,
+    /// Variables given on the command line: every stage gets them, above
+    /// every file (docs/configuration.md, "Variables from the command line").
+    pub cli_vars: Vars,
 }
 
 /// `a -> b -> a`.
@@ -120,6 +123,7 @@ impl Orchestration {
             file: loaded.value,
             graph,
             warnings: loaded.warnings,
+            cli_vars: Vars::new(),
         })
     }
 
@@ -223,6 +227,7 @@ impl Orchestration {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             imported: Vars::new(),
+            cli: self.cli_vars.clone(),
         }
     }
 
@@ -541,6 +546,7 @@ mod tests {
             graph: StageGraph::new(&file),
             file,
             warnings: Vec::new(),
+            cli_vars: Vars::new(),
         }
     }
 

@@ -22,6 +22,9 @@ pub struct StagesValidation {
     pub stages: Vec<(String, Vec<Diagnostic>)>,
     /// Migration files per stage.
     pub migrations: BTreeMap<String, usize>,
+    /// Variables some stage uses or defines (for `validate`'s warning about
+    /// an unused `--var`).
+    pub used: BTreeSet<String>,
 }
 
 impl StagesValidation {
@@ -37,7 +40,13 @@ impl StagesValidation {
 }
 
 /// `runtime`: load every stage's configured plugins as `stages up` does.
-pub fn validate_stages(path: &Path, runtime: Option<&PluginRuntime>) -> StagesValidation {
+/// `cli`: the names of variables given on the command line (defined in
+/// every stage).
+pub fn validate_stages(
+    path: &Path,
+    runtime: Option<&PluginRuntime>,
+    cli: &BTreeSet<String>,
+) -> StagesValidation {
     let mut out = StagesValidation::default();
     // Lenient: with errors in stages.yaml, still check the graph and every
     // stage that could be read, so that every problem is reported at once.
@@ -56,7 +65,8 @@ pub fn validate_stages(path: &Path, runtime: Option<&PluginRuntime>) -> StagesVa
             .hint("remove one of these dependencies"),
         );
     }
-    let global: BTreeSet<String> = file.global.env.keys().cloned().collect();
+    let global: BTreeSet<String> = file.global.env.keys().chain(cli.iter()).cloned().collect();
+    out.used.extend(file.global.env.keys().cloned());
 
     // Validate each stage once, then check imports against exports.
     let mut results: BTreeMap<String, StageValidation> = BTreeMap::new();
@@ -154,6 +164,7 @@ pub fn validate_stages(path: &Path, runtime: Option<&PluginRuntime>) -> StagesVa
                         .hint("write a template that renders to true or false, or `{{.environment}} == 'production'` (or !=)"),
                 ),
                 Ok(refs) => {
+                    out.used.extend(refs.iter().map(|(name, _)| name.clone()));
                     let mut defined: BTreeSet<String> = global.clone();
                     defined.extend(def.env.keys().cloned());
                     defined.extend(def.env_from_stages.iter().flat_map(|i| i.vars.iter().cloned()));
@@ -177,6 +188,8 @@ pub fn validate_stages(path: &Path, runtime: Option<&PluginRuntime>) -> StagesVa
         }
         out.migrations
             .insert(def.name.clone(), result.migrations.len());
+        out.used.extend(result.used.iter().cloned());
+        out.used.extend(def.env.keys().cloned());
         out.stages.push((def.name.clone(), diags));
     }
     out

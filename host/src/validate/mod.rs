@@ -44,6 +44,10 @@ pub struct StageValidation {
     /// Variables some template of the stage uses unguarded: not inside
     /// `default`, nor under an `{{if}}`/`{{with}}` that tests them.
     pub unguarded: BTreeSet<String>,
+    /// Every variable some template of the stage refers to, guarded or not,
+    /// and every name its config `env` defines (`validate` warns about a
+    /// `--var` none of these uses).
+    pub used: BTreeSet<String>,
 }
 
 impl StageValidation {
@@ -124,6 +128,7 @@ pub fn validate_stage(
     out.exported = found.exported;
     out.plugin_steps = found.plugin_steps;
     out.unguarded = found.unguarded;
+    out.used = found.used;
     // One list in file order (loading, reference and variable checks each add their own).
     let mut sorted = Diagnostics(std::mem::take(&mut out.diagnostics));
     sorted.sort();
@@ -184,6 +189,8 @@ struct Checker<'a> {
     declared: &'a DeclaredVariables,
     /// Variables used unguarded somewhere.
     unguarded: BTreeSet<String>,
+    /// Variables referred to anywhere.
+    used: BTreeSet<String>,
     /// File contents, read once, to give diagnostics a line and column.
     sources: std::collections::HashMap<std::path::PathBuf, String>,
 }
@@ -221,6 +228,13 @@ impl Checker<'_> {
             }
         };
         self.unguarded.extend(template.unguarded_vars());
+        self.used.extend(
+            template
+                .references()
+                .into_iter()
+                .filter(|r| r.kind == RefKind::Var)
+                .map(|r| r.name),
+        );
         for reference in template.references() {
             match reference.kind {
                 RefKind::Var if !reference.optional && !defined.contains(&reference.name) => {
@@ -411,6 +425,7 @@ struct Found {
     exported: BTreeSet<String>,
     plugin_steps: bool,
     unguarded: BTreeSet<String>,
+    used: BTreeSet<String>,
 }
 
 fn check_variables(
@@ -444,6 +459,7 @@ fn check_variables(
         plugin_step: None,
         declared,
         unguarded: BTreeSet::new(),
+        used: config.env.iter().map(|e| e.name.clone()).collect(),
     };
     // Config env: each entry sees the outer names and the entries before it.
     let mut base: BTreeSet<String> = outer
@@ -539,6 +555,7 @@ fn check_variables(
         exported: extracted,
         plugin_steps: checker.plugin_step.is_some(),
         unguarded: checker.unguarded,
+        used: checker.used,
     }
 }
 

@@ -84,6 +84,6 @@ macro_rules! export_auth {
             }
         }
 
-        $crate::__apirun_export_world!(__ApirunAuthExport);
+        $crate::bindings::__apirun_export_world!(__ApirunAuthExport);
     };
 }

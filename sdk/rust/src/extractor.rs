@@ -71,6 +71,6 @@ macro_rules! export_extractor {
             }
         }
 
-        $crate::__apirun_export_world!(__ApirunExtractorExport);
+        $crate::bindings::__apirun_export_world!(__ApirunExtractorExport);
     };
 }

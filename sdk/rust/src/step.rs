@@ -130,6 +130,6 @@ macro_rules! export_step {
             }
         }
 
-        $crate::__apirun_export_world!(__ApirunStepExport);
+        $crate::bindings::__apirun_export_world!(__ApirunStepExport);
     };
 }
