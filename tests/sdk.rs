@@ -130,9 +130,12 @@ fn build(lang: &str, kind: &str, project: &Path, wasm: &Path) {
             sh(project, "cargo", &["test"], &[("CARGO_TARGET_DIR", target)]);
         }
         "python" => {
-            // One virtualenv with componentize-py for the three projects
-            // (build.py installs it there on first use).
-            let venv = work_root().join("py-venv");
+            // One virtualenv with componentize-py for the three projects:
+            // the one scripts/test-all.sh installed, else build.py installs
+            // it on first use.
+            let venv = std::env::var_os("APIRUN_TEST_CPY_VENV")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| work_root().join("py-venv"));
             #[cfg(unix)]
             std::os::unix::fs::symlink(&venv, project.join(".venv")).unwrap();
             sh(project, "python3", &["build.py"], &[]);
