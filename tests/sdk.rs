@@ -69,7 +69,12 @@ fn cache_key(project: &Path, sdk: &Path) -> String {
         let mut files = Vec::new();
         files_under(root, &mut files);
         for file in files {
-            hasher.update(file.strip_prefix(root).unwrap().to_string_lossy().as_bytes());
+            hasher.update(
+                file.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
             hasher.update(std::fs::read(&file).unwrap());
         }
     }
@@ -170,9 +175,11 @@ fn scaffold_to_migration(lang: &str, kind: &str) {
     let started = Instant::now();
 
     let mut cmd = Command::new(apirun_bin());
-    cmd.args(["plugins", "new", &name, "--lang", lang, "--kind", kind, "--dir"])
-        .arg(&project)
-        .env_remove("APIRUN_SDK_DIR");
+    cmd.args([
+        "plugins", "new", &name, "--lang", lang, "--kind", kind, "--dir",
+    ])
+    .arg(&project)
+    .env_remove("APIRUN_SDK_DIR");
     let created = run(cmd);
     created.success();
     let stdout = created.stdout.clone();
@@ -185,7 +192,10 @@ fn scaffold_to_migration(lang: &str, kind: &str) {
         "rust" => format!("target/wasm32-wasip2/release/{module}.wasm"),
         _ => format!("{name}.wasm"),
     };
-    assert!(readme.contains(&wasm_rel), "README does not name {wasm_rel}:\n{readme}");
+    assert!(
+        readme.contains(&wasm_rel),
+        "README does not name {wasm_rel}:\n{readme}"
+    );
     let wasm = project.join(&wasm_rel);
     build(lang, kind, &project, &wasm);
 
@@ -202,7 +212,11 @@ fn scaffold_to_migration(lang: &str, kind: &str) {
         inspected.stdout
     );
     assert!(inspected.stdout.contains(&name), "{}", inspected.stdout);
-    assert!(inspected.stdout.contains("loads in this apirun"), "{}", inspected.stdout);
+    assert!(
+        inspected.stdout.contains("loads in this apirun"),
+        "{}",
+        inspected.stdout
+    );
 
     // The example stage, unchanged, against a real demo API.
     let token = "sdk-test-token";
@@ -224,10 +238,7 @@ fn scaffold_to_migration(lang: &str, kind: &str) {
         started.elapsed().as_secs_f64()
     );
     let timings = work_root().join("timings.txt");
-    let line = format!(
-        "{lang} {kind} {:.1}s\n",
-        started.elapsed().as_secs_f64()
-    );
+    let line = format!("{lang} {kind} {:.1}s\n", started.elapsed().as_secs_f64());
     let _ = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -250,7 +261,10 @@ fn scaffold_to_migration(lang: &str, kind: &str) {
             let items = collections["items"].as_array().expect("items");
             assert_eq!(items[0]["name"], format!("made with {name}"), "{state}");
             let posts = api.requests_to("POST", "/api/items");
-            let sent: Vec<&Value> = posts.iter().map(|r| &r["headers"]["authorization"]).collect();
+            let sent: Vec<&Value> = posts
+                .iter()
+                .map(|r| &r["headers"]["authorization"])
+                .collect();
             assert_eq!(sent, [&Value::from(format!("Bearer {token}"))]);
         }
         "extractor" => {
@@ -320,7 +334,10 @@ fn sdk_wit_is_the_contract() {
         "js/wit/plugin.wit",
     ] {
         let text = std::fs::read_to_string(sdk_root().join(copy)).unwrap();
-        assert!(text == contract, "sdk/{copy} differs from wit/0.2.0/plugin.wit");
+        assert!(
+            text == contract,
+            "sdk/{copy} differs from wit/0.2.0/plugin.wit"
+        );
     }
 }
 
@@ -332,8 +349,9 @@ fn new_refuses_bad_input() {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let mut cmd = Command::new(apirun_bin());
-    cmd.current_dir(&root)
-        .args(["plugins", "new", "Bad Name", "--lang", "rust", "--kind", "step"]);
+    cmd.current_dir(&root).args([
+        "plugins", "new", "Bad Name", "--lang", "rust", "--kind", "step",
+    ]);
     let out = run(cmd);
     out.code(2);
     assert!(out.stderr.contains("invalid plugin name"), "{}", out.stderr);
@@ -342,18 +360,28 @@ fn new_refuses_bad_input() {
     std::fs::create_dir_all(root.join("taken")).unwrap();
     std::fs::write(root.join("taken/keep.txt"), "mine").unwrap();
     let mut cmd = Command::new(apirun_bin());
-    cmd.current_dir(&root)
-        .args(["plugins", "new", "taken", "--lang", "python", "--kind", "auth"]);
+    cmd.current_dir(&root).args([
+        "plugins", "new", "taken", "--lang", "python", "--kind", "auth",
+    ]);
     let out = run(cmd);
     out.code(2);
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(root.join("taken/keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(root.join("taken/keep.txt")).unwrap(),
+        "mine"
+    );
 
     let mut cmd = Command::new(apirun_bin());
     cmd.current_dir(&root)
-        .args(["plugins", "new", "x", "--lang", "js", "--kind", "step", "--sdk"])
+        .args([
+            "plugins", "new", "x", "--lang", "js", "--kind", "step", "--sdk",
+        ])
         .arg(root.join("nowhere"));
     let out = run(cmd);
     out.code(2);
-    assert!(out.stderr.contains("cannot find apirun's js SDK"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot find apirun's js SDK"),
+        "{}",
+        out.stderr
+    );
 }

@@ -166,7 +166,9 @@ pub fn check_name(name: &str) -> Result<(), ScaffoldError> {
     let mut chars = name.chars();
     match chars.next() {
         None => return Err(invalid("it is empty")),
-        Some(c) if !c.is_ascii_lowercase() => return Err(invalid("it must start with a lower-case letter")),
+        Some(c) if !c.is_ascii_lowercase() => {
+            return Err(invalid("it must start with a lower-case letter"));
+        }
         _ => {}
     }
     if name.len() > 64 {
@@ -176,7 +178,9 @@ pub fn check_name(name: &str) -> Result<(), ScaffoldError> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
     {
-        return Err(invalid("it has a character other than a-z, 0-9, `-` and `_`"));
+        return Err(invalid(
+            "it has a character other than a-z, 0-9, `-` and `_`",
+        ));
     }
     Ok(())
 }
@@ -249,8 +253,7 @@ mod templates {
     pub const CONFIG_EXTRACTOR: &str = include_str!("templates/common/config-extractor.yaml");
     pub const MIGRATION_STEP: &str = include_str!("templates/common/migration-step.yaml");
     pub const MIGRATION_AUTH: &str = include_str!("templates/common/migration-auth.yaml");
-    pub const MIGRATION_EXTRACTOR: &str =
-        include_str!("templates/common/migration-extractor.yaml");
+    pub const MIGRATION_EXTRACTOR: &str = include_str!("templates/common/migration-extractor.yaml");
 
     pub const RUST_CARGO: &str = include_str!("templates/rust/Cargo.toml");
     pub const RUST_STEP: &str = include_str!("templates/rust/step.rs");
@@ -307,7 +310,10 @@ fn project(request: &NewPlugin, sdk: &Path) -> Project {
         Lang::Rust => (
             vec![
                 ("Cargo.toml".into(), RUST_CARGO),
-                ("src/lib.rs".into(), pick(RUST_STEP, RUST_AUTH, RUST_EXTRACTOR)),
+                (
+                    "src/lib.rs".into(),
+                    pick(RUST_STEP, RUST_AUTH, RUST_EXTRACTOR),
+                ),
                 (".gitignore".into(), RUST_GITIGNORE),
             ],
             "cargo build --release --target wasm32-wasip2".into(),
@@ -319,7 +325,10 @@ fn project(request: &NewPlugin, sdk: &Path) -> Project {
         ),
         Lang::Python => (
             vec![
-                (format!("src/{ident}.py"), pick(PY_STEP, PY_AUTH, PY_EXTRACTOR)),
+                (
+                    format!("src/{ident}.py"),
+                    pick(PY_STEP, PY_AUTH, PY_EXTRACTOR),
+                ),
                 ("build.py".into(), PY_BUILD),
                 (
                     format!("test_{ident}.py"),
@@ -354,7 +363,9 @@ fn project(request: &NewPlugin, sdk: &Path) -> Project {
         ),
     };
     let run = match kind {
-        Kind::Auth => "API_BASE=http://127.0.0.1:8080 API_TOKEN=... apirun --config example/config.yaml up",
+        Kind::Auth => {
+            "API_BASE=http://127.0.0.1:8080 API_TOKEN=... apirun --config example/config.yaml up"
+        }
         _ => "API_BASE=http://127.0.0.1:8080 apirun --config example/config.yaml up",
     };
     let demo_extra = match kind {
@@ -441,9 +452,11 @@ mod tests {
                         .map(|(i, _)| &text[i..(i + 20).min(text.len())])
                         .find(|rest| {
                             rest[2..].starts_with(|c: char| c.is_ascii_uppercase())
-                                && rest[2..]
-                                    .find("__")
-                                    .is_some_and(|end| rest[2..2 + end].chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                                && rest[2..].find("__").is_some_and(|end| {
+                                    rest[2..2 + end]
+                                        .chars()
+                                        .all(|c| c.is_ascii_uppercase() || c == '_')
+                                })
                         });
                     assert!(leftover.is_none(), "{lang} {kind} {path}: {leftover:?}");
                 }

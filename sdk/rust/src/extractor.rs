@@ -8,7 +8,8 @@ use crate::{ExtractInput, PluginError, failed, parse_json};
 pub trait Extractor {
     /// One result per path, in order; `None` = not in the response (the
     /// step's `env_missing` decides what that means).
-    fn extract(input: ExtractInput, paths: Vec<String>) -> Result<Vec<Option<String>>, PluginError>;
+    fn extract(input: ExtractInput, paths: Vec<String>)
+    -> Result<Vec<Option<String>>, PluginError>;
 }
 
 impl ExtractInput {

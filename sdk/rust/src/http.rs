@@ -15,7 +15,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{FollowRedirects, Header, HttpRequest, HttpResponse, PluginError, failed, invalid_config};
+use crate::{
+    FollowRedirects, Header, HttpRequest, HttpResponse, PluginError, failed, invalid_config,
+};
 
 /// A request being built; `send` hands it to the host.
 #[derive(Debug, Clone)]
@@ -162,8 +164,12 @@ impl HttpResponse {
     /// The body parsed as JSON into `T`; a body that does not parse is
     /// `PluginError::Failed` naming the status.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| failed(format!("the {} answer is not the JSON expected: {e}", self.status)))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            failed(format!(
+                "the {} answer is not the JSON expected: {e}",
+                self.status
+            ))
+        })
     }
 
     /// 2xx.
@@ -179,7 +185,10 @@ impl HttpResponse {
         }
         let body = self.text();
         let excerpt: String = body.chars().take(200).collect();
-        Err(failed(format!("the server answered {}: {excerpt}", self.status)))
+        Err(failed(format!(
+            "the server answered {}: {excerpt}",
+            self.status
+        )))
     }
 }
 
@@ -223,7 +232,10 @@ mod tests {
     fn response_helpers() {
         let response = HttpResponse {
             status: 404,
-            headers: vec![Header { name: "content-type".into(), value: "text/plain".into() }],
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "text/plain".into(),
+            }],
             body: b"nope".to_vec(),
         };
         assert_eq!(response.header("Content-Type"), Some("text/plain"));

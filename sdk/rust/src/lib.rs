@@ -107,12 +107,12 @@ pub use auth::Auth;
 pub use bindings::exports::apirun::plugin::auth::{AcquireInput, Credential};
 #[cfg(feature = "extractor")]
 pub use bindings::exports::apirun::plugin::extractor::ExtractInput;
-#[cfg(feature = "extractor")]
-pub use extractor::Extractor;
 #[cfg(feature = "step")]
 pub use bindings::exports::apirun::plugin::step::{
     HttpStepRequest, StepInput, StepOutput, StepSpec, VariableDeclaration,
 };
+#[cfg(feature = "extractor")]
+pub use extractor::Extractor;
 #[cfg(feature = "step")]
 pub use step::Step;
 
@@ -127,7 +127,10 @@ pub use serde_json as __serde_json;
 /// naming `what` in the error so the user knows which block to fix.
 /// `"null"` (an absent block) parses as `{}`, so a struct whose fields all
 /// have defaults accepts a missing block.
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, PluginError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, PluginError> {
     let text = text.trim();
     let text = if text.is_empty() || text == "null" {
         "{}"
