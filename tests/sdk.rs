@@ -141,6 +141,7 @@ fn build(lang: &str, kind: &str, project: &Path, wasm: &Path) {
             let venv = std::env::var_os("APIRUN_TEST_CPY_VENV")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| work_root().join("py-venv"));
+            std::fs::create_dir_all(&venv).unwrap();
             #[cfg(unix)]
             std::os::unix::fs::symlink(&venv, project.join(".venv")).unwrap();
             sh(project, "python3", &["build.py"], &[]);

@@ -298,15 +298,17 @@ fn project(request: &NewPlugin, sdk: &Path) -> Project {
         Kind::Auth => auth,
         Kind::Extractor => extractor,
     };
-    let (mut files, build, test, wasm, source, test_file, needs): (
-        Vec<(String, &str)>,
+    // (files, build command, test command, component, source, test file, needs)
+    type LangFiles = (
+        Vec<(String, &'static str)>,
         String,
         String,
         String,
         String,
         String,
-        &str,
-    ) = match request.lang {
+        &'static str,
+    );
+    let (mut files, build, test, wasm, source, test_file, needs): LangFiles = match request.lang {
         Lang::Rust => (
             vec![
                 ("Cargo.toml".into(), RUST_CARGO),
