@@ -449,18 +449,19 @@ mod tests {
                     sdk_root: None,
                 };
                 for (path, text) in project(&request, sdk).files {
-                    let leftover = text
-                        .match_indices("__")
-                        .map(|(i, _)| &text[i..(i + 20).min(text.len())])
-                        .find(|rest| {
-                            rest[2..].starts_with(|c: char| c.is_ascii_uppercase())
-                                && rest[2..].find("__").is_some_and(|end| {
-                                    rest[2..2 + end]
-                                        .chars()
-                                        .all(|c| c.is_ascii_uppercase() || c == '_')
-                                })
-                        });
-                    assert!(leftover.is_none(), "{lang} {kind} {path}: {leftover:?}");
+                    // A marker is `__` + upper-case letters/underscores + `__`.
+                    let leftover = text.match_indices("__").find(|(i, _)| {
+                        let rest = &text[i + 2..];
+                        let word: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                            .collect();
+                        word.len() > 2 && word.ends_with("__")
+                    });
+                    assert!(
+                        leftover.is_none(),
+                        "{lang} {kind} {path}: marker left at {leftover:?}"
+                    );
                 }
             }
         }
