@@ -2,7 +2,6 @@
 //! component file implements (docs/plugins.md).
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
