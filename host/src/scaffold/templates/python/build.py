@@ -44,7 +44,8 @@ def componentize_py() -> Path:
     except OSError:
         pass
     print(f"installing {want} into {VENV}", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    # resolve(): .venv may be a link to a shared virtualenv directory.
+    subprocess.run([sys.executable, "-m", "venv", str(VENV.resolve())], check=True)
     python = VENV / ("Scripts" if os.name == "nt" else "bin") / "python"
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"componentize-py=={COMPONENTIZE_PY}"],
