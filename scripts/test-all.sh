@@ -57,6 +57,15 @@ export APIRUN_TEST_PY_PLUGIN_DIR="$ROOT/target/test-tools/py-plugins"
 bash examples/plugins/python-auth/build.sh "$APIRUN_TEST_PY_PLUGIN_DIR" >&2
 bash examples/plugins/python-ping/build.sh "$APIRUN_TEST_PY_PLUGIN_DIR" >&2
 
+say "plugin SDK toolchains (tests/sdk.rs)"
+# tests/sdk.rs builds a plugin of every kind in Rust, Python and JavaScript:
+# node/npm fetch componentize-js from the npm registry (npm's cache after the
+# first run); Python reuses the componentize-py the examples installed.
+for tool in node npm python3; do
+    command -v "$tool" >/dev/null 2>&1 || { say "missing $tool (needed by tests/sdk.rs)"; exit 1; }
+done
+export APIRUN_TEST_CPY_VENV="${APIRUN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/apirun/tools}/componentize-py-0.25.1"
+
 # One compile cache for the whole run, so each component compiles once.
 export APIRUN_CACHE_DIR="$ROOT/target/test-tools/wasm-cache"
 

@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod orchestrate;
 pub mod output;
 pub mod plugin;
+pub mod scaffold;
 pub mod store;
 pub mod template;
 pub mod transport;

@@ -442,6 +442,26 @@ pub enum PluginsCommand {
     /// What a component file is: world, contract version, name/version/description,
     /// sha256 digest to pin, imports (and how to drop those apirun does not provide).
     Inspect(InspectArgs),
+    /// Create a plugin project: source, build file, README, test, and an example stage using it.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name (lower-case letters, digits, `-`, `_`): its `plugins:` name and directory.
+    pub name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum)]
+    pub lang: crate::scaffold::Lang,
+    /// The world it implements: a step type, an auth provider or an extractor.
+    #[arg(long, value_enum)]
+    pub kind: crate::scaffold::Kind,
+    /// Where to create the project (default: ./NAME). Must not exist or be empty.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// apirun's sdk/ directory (default: the one of the source tree apirun was built from).
+    #[arg(long, env = "APIRUN_SDK_DIR")]
+    pub sdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

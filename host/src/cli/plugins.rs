@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use super::context::Context;
-use super::defs::{InspectArgs, ListArgs, OutputFormat, PluginsArgs, PluginsCommand};
+use super::defs::{InspectArgs, ListArgs, NewArgs, OutputFormat, PluginsArgs, PluginsCommand};
 use super::exit::{Exit, Failure};
 use crate::config::load_stage_config;
 use crate::plugin::inspect::{Toolchain, missing_imports, shown_exports};
@@ -21,6 +21,7 @@ pub async fn run(ctx: &Context, args: &PluginsArgs) -> Result<Exit, Failure> {
     match &args.command {
         PluginsCommand::List(list_args) => list(ctx, list_args).await,
         PluginsCommand::Inspect(inspect_args) => inspect(ctx, inspect_args).await,
+        PluginsCommand::New(new_args) => new_project(new_args),
     }
 }
 
@@ -368,4 +369,36 @@ fn print_all(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// `plugins new`: write a plugin project (crate::scaffold) and say how to build it.
+fn new_project(args: &NewArgs) -> Result<Exit, Failure> {
+    let dir = args.dir.clone().unwrap_or_else(|| args.name.clone().into());
+    let created = crate::scaffold::create(&crate::scaffold::NewPlugin {
+        name: args.name.clone(),
+        lang: args.lang,
+        kind: args.kind,
+        dir,
+        sdk_root: args.sdk.clone(),
+    })
+    .map_err(Failure::bad_input)?;
+    let mut out = format!(
+        "created {} ({} {} plugin):\n",
+        created.dir.display(),
+        args.lang,
+        args.kind
+    );
+    for file in &created.files {
+        let _ = writeln!(out, "  {}", file.display());
+    }
+    let _ = write!(
+        out,
+        "next:\n  cd {}\n  {}\n  apirun plugins inspect {}\n  {}   # unit test\n  apirun --config example/config.yaml up   # see README.md\n",
+        created.dir.display(),
+        created.build_command,
+        created.wasm.display(),
+        created.test_command,
+    );
+    print_all(&out);
+    Ok(Exit::Ok)
 }
