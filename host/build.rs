@@ -115,8 +115,7 @@ fn cargo_target_root(out_dir: &Path) -> Option<PathBuf> {
     let profile_dir = out_dir.ancestors().nth(3)?;
     let parent = profile_dir.parent()?;
     let target = env::var("TARGET").unwrap_or_default();
-    let root = if !target.is_empty() && parent.file_name().is_some_and(|n| n == target.as_str())
-    {
+    let root = if !target.is_empty() && parent.file_name().is_some_and(|n| n == target.as_str()) {
         parent.parent()?
     } else {
         parent
