@@ -15,6 +15,7 @@ use support::DemoApiAdmin as _;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use support::scenario::stage;
 use support::{Api, Project};
 
 fn py_plugin(file: &str) -> PathBuf {
@@ -66,27 +67,15 @@ fn item_migration(project: &Project) {
 #[test]
 fn python_auth_plugin_from_a_file_sets_its_header() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-  - name: api_key
-    value: k-123456
-plugins:
-  - name: static_token
-    path: {}
-auth:
-  - type: static_token
-    name: api
-    config: {{token: "{{{{.api_key}}}}", header: X-Api-Key}}
-"#,
-            api.url(),
-            yaml_path(&py_plugin("static_token.wasm"))
-        ),
+    let project = Project::with_stage(
+        stage(&api.url())
+            .env("api_key", "k-123456")
+            .plugin("static_token", &py_plugin("static_token.wasm"))
+            .auth(
+                "static_token",
+                "api",
+                r#"{token: "{{.api_key}}", header: X-Api-Key}"#,
+            ),
     );
     item_migration(&project);
     project.apirun(&["up"]).success();
@@ -99,22 +88,10 @@ auth:
 #[test]
 fn python_step_plugin_from_a_file_runs_as_a_step_type() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {base}
-plugins:
-  - name: ping
-    path: {path}
-    allowed_hosts: ["{base}"]
-"#,
-            base = api.url(),
-            path = yaml_path(&py_plugin("ping.wasm"))
-        ),
+    let project = Project::with_stage(
+        stage(&api.url())
+            .plugin("ping", &py_plugin("ping.wasm"))
+            .allowed_hosts(&[&api.url()]),
     );
     // The ping step's variable and its response's extraction both reach the next step.
     project.write(
@@ -151,21 +128,8 @@ plugins:
 #[test]
 fn step_plugin_outside_its_allowed_hosts_is_denied() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-plugins:
-  - name: ping
-    path: {}
-"#,
-            api.url(),
-            yaml_path(&py_plugin("ping.wasm"))
-        ),
+    let project = Project::with_stage(
+        stage(&api.url()).plugin("ping", &py_plugin("ping.wasm")),
     );
     project.write(
         "migration/001_ping.yaml",
@@ -189,26 +153,11 @@ plugins:
 #[test]
 fn a_plugins_entry_replaces_the_builtin_of_the_same_name() {
     let api = Api::start();
-    let project = Project::new();
     // `basic` is now the static_token component: its config and header change.
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-plugins:
-  - name: basic
-    path: {}
-auth:
-  - type: basic
-    name: api
-    config: {{token: replaced-token, header: X-Replaced}}
-"#,
-            api.url(),
-            yaml_path(&py_plugin("static_token.wasm"))
-        ),
+    let project = Project::with_stage(
+        stage(&api.url())
+            .plugin("basic", &py_plugin("static_token.wasm"))
+            .auth("basic", "api", "{token: replaced-token, header: X-Replaced}"),
     );
     item_migration(&project);
     project.apirun(&["up"]).success();
@@ -234,20 +183,10 @@ auth:
 #[test]
 fn an_incompatible_plugin_version_is_refused_naming_both_versions() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-plugins:
-  - name: future
-    path: {}
-"#,
-            api.url(),
-            yaml_path(&test_plugin("apirun_test_plugin_version_0_3.wasm"))
+    let project = Project::with_stage(
+        stage(&api.url()).plugin(
+            "future",
+            &test_plugin("apirun_test_plugin_version_0_3.wasm"),
         ),
     );
     project.write(
@@ -323,26 +262,14 @@ fn a_compatible_newer_patch_version_loads() {
 #[test]
 fn a_plugin_of_the_wrong_world_is_refused() {
     let api = Api::start();
-    let project = Project::new();
     // An extractor used as an auth type.
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-plugins:
-  - name: lookup
-    path: {}
-auth:
-  - type: lookup
-    name: api
-    config: {{}}
-"#,
-            api.url(),
-            yaml_path(&test_plugin("apirun_test_plugin_version_0_1_9.wasm"))
-        ),
+    let project = Project::with_stage(
+        stage(&api.url())
+            .plugin(
+                "lookup",
+                &test_plugin("apirun_test_plugin_version_0_1_9.wasm"),
+            )
+            .auth("lookup", "api", "{}"),
     );
     item_migration(&project);
     // Refused when the stage opens, as a config error (exit 2), naming the
@@ -387,13 +314,8 @@ fn a_missing_plugin_file_is_a_config_error() {
 #[test]
 fn header_and_regex_extraction_per_env_from_entry() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            "migrate_dir: ./migration\nenv:\n  - name: api_base\n    value: {}\n",
-            api.url()
-        ),
+    let project = Project::with_stage(
+        stage(&api.url()),
     );
     project.write(
         "migration/001_create.yaml",
@@ -442,13 +364,8 @@ fn header_and_regex_extraction_per_env_from_entry() {
 #[test]
 fn a_header_that_is_absent_fails_with_env_missing_fail() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            "migrate_dir: ./migration\nenv:\n  - name: api_base\n    value: {}\n",
-            api.url()
-        ),
+    let project = Project::with_stage(
+        stage(&api.url()),
     );
     project.write(
         "migration/001_create.yaml",
@@ -631,29 +548,12 @@ fn plugins_inspect_shows_world_version_and_imports() {
 #[test]
 fn auth_token_renders_inside_a_plugin_steps_with_block() {
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {base}
-plugins:
-  - name: ping
-    path: {ping}
-    allowed_hosts: ["{base}"]
-  - name: static_token
-    path: {token}
-auth:
-  - type: static_token
-    name: api
-    config: {{token: tok-in-with}}
-"#,
-            base = api.url(),
-            ping = yaml_path(&py_plugin("ping.wasm")),
-            token = yaml_path(&py_plugin("static_token.wasm")),
-        ),
+    let project = Project::with_stage(
+        stage(&api.url())
+            .plugin("ping", &py_plugin("ping.wasm"))
+            .allowed_hosts(&[&api.url()])
+            .plugin("static_token", &py_plugin("static_token.wasm"))
+            .auth("static_token", "api", "{token: tok-in-with}"),
     );
     project.write(
         "migration/001_ping.yaml",
@@ -691,28 +591,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// POSTs what it was handed (granted variables, static config) to the demo API
 /// through `host.send`, then sets `set:` variables that the next step uses.
 fn echo_project(api: &Api, path: &std::path::Path, pin: Option<&str>) -> Project {
-    let project = Project::new();
-    let pin = pin
-        .map(|p| format!("    sha256: {p}\n"))
-        .unwrap_or_default();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {base}
-plugins:
-  - name: echo
-    path: {path}
-    allowed_hosts: ["{base}"]
-    variables: [api_base]
-    config: {{region: eu-west}}
-{pin}"#,
-            base = api.url(),
-            path = yaml_path(path),
-        ),
-    );
+    let mut config = stage(&api.url())
+        .plugin("echo", path)
+        .allowed_hosts(&[&api.url()])
+        .variables(&["api_base"])
+        .plugin_config("{region: eu-west}");
+    if let Some(pin) = pin {
+        config = config.sha256(pin);
+    }
+    let project = Project::with_stage(config);
     project.write(
         "migration/001_echo.yaml",
         r#"up:
@@ -941,13 +828,8 @@ fn a_request_timeout_reaches_the_transport() {
     // The server answers after 3 s; the request's own `timeout: 300ms` must
     // cut it off (client.timeout, 30 s by default, would not).
     let api = Api::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            "migrate_dir: ./migration\nclient:\n  retries: 0\nenv:\n  - name: api_base\n    value: {}\n",
-            api.url()
-        ),
+    let project = Project::with_stage(
+        stage(&api.url()).raw("client:\n  retries: 0"),
     );
     project.write(
         "migration/001_slow.yaml",
@@ -1053,26 +935,11 @@ impl RotatingTokenServer {
 fn a_rotated_refresh_token_is_carried_to_the_next_acquisition() {
     let api = Api::start();
     let tokens = RotatingTokenServer::start();
-    let project = Project::new();
-    project.write(
-        "config.yaml",
-        &format!(
-            r#"migrate_dir: ./migration
-env:
-  - name: api_base
-    value: {}
-auth:
-  - type: oauth2
-    name: api
-    config:
-      grant_type: refresh_token
-      token_url: {}/token
-      client_id: apirun
-      refresh_token: rt-0
-"#,
-            api.url(),
+    let project = Project::with_stage(
+        stage(&api.url()).raw(&format!(
+            "auth:\n  - type: oauth2\n    name: api\n    config:\n      grant_type: refresh_token\n      token_url: {}/token\n      client_id: apirun\n      refresh_token: rt-0",
             tokens.url
-        ),
+        )),
     );
     project.write(
         "migration/001_two.yaml",

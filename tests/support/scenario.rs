@@ -8,6 +8,13 @@
 //!
 //! ```ignore
 //! let project = Project::with_config(&basic_config(&api.url()));
+//! // or, for a stage with plugins and auth providers:
+//! let project = Project::with_stage(
+//!     stage(&api.url())
+//!         .plugin("ping", &ping_wasm)
+//!         .allowed_hosts(&[&api.url()])
+//!         .auth("static_token", "api", "{token: t-1}"),
+//! );
 //! project.migration(
 //!     "001_team",
 //!     post("{{.api_base}}/api/teams")
@@ -19,7 +26,7 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Project;
 
@@ -170,7 +177,128 @@ impl Migration {
     }
 }
 
+/// A stage's config.yaml: `migrate_dir: ./migration`, `env:` (`api_base`
+/// first), `plugins:` entries and `auth:` providers.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    env: Vec<(String, String)>,
+    extra: Vec<String>,
+    plugins: Vec<PluginEntry>,
+    auth: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct PluginEntry {
+    name: String,
+    path: String,
+    lines: Vec<String>,
+}
+
+/// A stage whose `api_base` is `api_base`.
+pub fn stage(api_base: &str) -> StageConfig {
+    StageConfig {
+        env: vec![("api_base".to_string(), api_base.to_string())],
+        extra: Vec::new(),
+        plugins: Vec::new(),
+        auth: Vec::new(),
+    }
+}
+
+impl StageConfig {
+    /// Another `env:` value.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// A top-level block written as is (`client:` settings, ...).
+    pub fn raw(mut self, yaml: &str) -> Self {
+        self.extra.push(yaml.trim_end().to_string());
+        self
+    }
+
+    /// A `plugins:` entry; the setters below apply to the last one.
+    pub fn plugin(mut self, name: &str, path: &Path) -> Self {
+        self.plugins.push(PluginEntry {
+            name: name.to_string(),
+            path: yaml_quoted(&path.display().to_string()),
+            lines: Vec::new(),
+        });
+        self
+    }
+
+    pub fn allowed_hosts(self, hosts: &[&str]) -> Self {
+        let hosts: Vec<String> = hosts.iter().map(|h| yaml_quoted(h)).collect();
+        self.plugin_line(format!("allowed_hosts: [{}]", hosts.join(", ")))
+    }
+
+    /// `variables:`: the variables the plugin is granted.
+    pub fn variables(self, names: &[&str]) -> Self {
+        self.plugin_line(format!("variables: [{}]", names.join(", ")))
+    }
+
+    /// `config:`, a YAML flow mapping.
+    pub fn plugin_config(self, flow: &str) -> Self {
+        self.plugin_line(format!("config: {flow}"))
+    }
+
+    /// `sha256:`, the pinned digest.
+    pub fn sha256(self, pin: &str) -> Self {
+        self.plugin_line(format!("sha256: {pin}"))
+    }
+
+    fn plugin_line(mut self, line: String) -> Self {
+        self.plugins
+            .last_mut()
+            .expect("plugin(...) before its settings")
+            .lines
+            .push(line);
+        self
+    }
+
+    /// An `auth:` provider of type `kind` named `name`; `config` is a YAML
+    /// flow mapping.
+    pub fn auth(mut self, kind: &str, name: &str, config: &str) -> Self {
+        self.auth.push(format!(
+            "  - type: {kind}\n    name: {name}\n    config: {config}"
+        ));
+        self
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::from("migrate_dir: ./migration\n");
+        for block in &self.extra {
+            let _ = writeln!(out, "{block}");
+        }
+        out.push_str("env:\n");
+        for (name, value) in &self.env {
+            let _ = writeln!(out, "  - name: {name}\n    value: {}", yaml_quoted(value));
+        }
+        if !self.plugins.is_empty() {
+            out.push_str("plugins:\n");
+            for plugin in &self.plugins {
+                let _ = writeln!(out, "  - name: {}\n    path: {}", plugin.name, plugin.path);
+                for line in &plugin.lines {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
+        if !self.auth.is_empty() {
+            out.push_str("auth:\n");
+            for provider in &self.auth {
+                let _ = writeln!(out, "{provider}");
+            }
+        }
+        out
+    }
+}
+
 impl Project {
+    /// A project whose config.yaml is `stage`.
+    pub fn with_stage(stage: StageConfig) -> Project {
+        Project::with_config(&stage.to_yaml())
+    }
+
     /// A project whose config.yaml is `config`.
     pub fn with_config(config: &str) -> Project {
         let project = Project::new();
