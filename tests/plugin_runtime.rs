@@ -19,7 +19,7 @@ use apirun::plugin::{
     PluginError, PluginFailure, PluginKind, PluginResponse, PluginRuntime, RuntimeOptions,
     StepSpec,
 };
-use apirun::transport::{ClientSettings, HttpClient, OutboundRequest, RetryPolicy, TransportError};
+use apirun::transport::{ClientSettings, HttpClient, Request, RetryPolicy, TransportError};
 use serde_json::{Value, json};
 use support::Api;
 
@@ -440,13 +440,14 @@ fn get_answered_503_then_200_is_retried() {
     let rt = tokio();
     let client = client();
     let response = rt
-        .block_on(client.send(&OutboundRequest {
+        .block_on(client.send(&Request {
             method: "GET".into(),
             url: format!("{}/api/orders", api.url()),
             headers: Vec::new(),
             body: None,
             timeout: None,
             retry: None,
+            ..Request::default()
         }))
         .expect("retried until it succeeds");
     assert_eq!(response.status, 200);
@@ -455,18 +456,67 @@ fn get_answered_503_then_200_is_retried() {
 }
 
 #[test]
+fn a_requests_queries_and_own_redirect_policy_are_applied_by_the_transport() {
+    let api = Api::start();
+    let rt = tokio();
+    let client = client();
+    let response = rt
+        .block_on(client.send(&Request {
+            method: "GET".into(),
+            url: format!("{}/api/orders?page=2", api.url()),
+            queries: vec![("q".into(), "a b&c".into())],
+            ..Request::default()
+        }))
+        .expect("answered");
+    assert_eq!(response.status, 200);
+    let sent = api.requests_to("GET", "/api/orders");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["query"], "page=2&q=a+b%26c", "{}", sent[0]);
+
+    // A request's own `follow_redirects: none` wins over the sender's default
+    // (same-origin): the 302 itself is the answer.
+    let moved = || {
+        api.arm_fault(json!({"method": "GET", "path": "/api/moved", "status": 302,
+            "location": "/api/orders", "times": 1}));
+    };
+    moved();
+    let not_followed = rt
+        .block_on(client.send(&Request {
+            method: "GET".into(),
+            url: format!("{}/api/moved", api.url()),
+            follow_redirects: Some(apirun::transport::FollowRedirects::None),
+            ..Request::default()
+        }))
+        .expect("answered");
+    assert_eq!(not_followed.status, 302);
+    assert_eq!(api.requests_to("GET", "/api/orders").len(), 1);
+    // Without it, the sender's default follows the same-origin hop.
+    moved();
+    let followed = rt
+        .block_on(client.send(&Request {
+            method: "GET".into(),
+            url: format!("{}/api/moved", api.url()),
+            ..Request::default()
+        }))
+        .expect("answered");
+    assert_eq!(followed.status, 200);
+    assert_eq!(api.requests_to("GET", "/api/orders").len(), 2);
+}
+
+#[test]
 fn post_answered_503_is_sent_once_by_the_transport_unless_it_opts_in() {
     let api = Api::start();
     api.arm_fault(json!({"method": "POST", "path": "/api/orders", "status": 503, "times": 1}));
     let rt = tokio();
     let client = client();
-    let request = OutboundRequest {
+    let request = Request {
         method: "POST".into(),
         url: format!("{}/api/orders", api.url()),
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: Some(b"{}".to_vec()),
         timeout: None,
         retry: None,
+        ..Request::default()
     };
     let response = rt.block_on(client.send(&request)).expect("answered");
     assert_eq!((response.status, response.attempts), (503, 1));
@@ -475,7 +525,7 @@ fn post_answered_503_is_sent_once_by_the_transport_unless_it_opts_in() {
     // `retry: true` on the request resends it.
     api.arm_fault(json!({"method": "POST", "path": "/api/orders", "status": 503, "times": 1}));
     let response = rt
-        .block_on(client.send(&OutboundRequest {
+        .block_on(client.send(&Request {
             retry: Some(true),
             ..request
         }))
@@ -491,13 +541,14 @@ fn reset_connection_is_a_transport_error() {
     let rt = tokio();
     let client = client();
     let error = rt
-        .block_on(client.send(&OutboundRequest {
+        .block_on(client.send(&Request {
             method: "POST".into(),
             url: format!("{}/api/orders", api.url()),
             headers: Vec::new(),
             body: Some(b"{}".to_vec()),
             timeout: None,
             retry: None,
+            ..Request::default()
         }))
         .expect_err("a reset connection has no answer");
     match &error {
@@ -532,13 +583,14 @@ fn a_request_that_cannot_be_built_is_not_retried() {
     let api = Api::start();
     let rt = tokio();
     let error = rt
-        .block_on(client().send(&OutboundRequest {
+        .block_on(client().send(&Request {
             method: "GET".into(),
             url: format!("{}/api/orders", api.url()),
             headers: vec![("bad header".into(), "x".into())],
             body: None,
             timeout: None,
             retry: Some(true),
+            ..Request::default()
         }))
         .expect_err("an invalid header name cannot be sent");
     match &error {

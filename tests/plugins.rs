@@ -128,9 +128,7 @@ fn python_step_plugin_from_a_file_runs_as_a_step_type() {
 #[test]
 fn step_plugin_outside_its_allowed_hosts_is_denied() {
     let api = Api::start();
-    let project = Project::with_stage(
-        stage(&api.url()).plugin("ping", &py_plugin("ping.wasm")),
-    );
+    let project = Project::with_stage(stage(&api.url()).plugin("ping", &py_plugin("ping.wasm")));
     project.write(
         "migration/001_ping.yaml",
         r#"up:
@@ -157,7 +155,11 @@ fn a_plugins_entry_replaces_the_builtin_of_the_same_name() {
     let project = Project::with_stage(
         stage(&api.url())
             .plugin("basic", &py_plugin("static_token.wasm"))
-            .auth("basic", "api", "{token: replaced-token, header: X-Replaced}"),
+            .auth(
+                "basic",
+                "api",
+                "{token: replaced-token, header: X-Replaced}",
+            ),
     );
     item_migration(&project);
     project.apirun(&["up"]).success();
@@ -183,12 +185,10 @@ fn a_plugins_entry_replaces_the_builtin_of_the_same_name() {
 #[test]
 fn an_incompatible_plugin_version_is_refused_naming_both_versions() {
     let api = Api::start();
-    let project = Project::with_stage(
-        stage(&api.url()).plugin(
-            "future",
-            &test_plugin("apirun_test_plugin_version_0_3.wasm"),
-        ),
-    );
+    let project = Project::with_stage(stage(&api.url()).plugin(
+        "future",
+        &test_plugin("apirun_test_plugin_version_0_3.wasm"),
+    ));
     project.write(
         "migration/001_extract.yaml",
         r#"up:
@@ -314,9 +314,7 @@ fn a_missing_plugin_file_is_a_config_error() {
 #[test]
 fn header_and_regex_extraction_per_env_from_entry() {
     let api = Api::start();
-    let project = Project::with_stage(
-        stage(&api.url()),
-    );
+    let project = Project::with_stage(stage(&api.url()));
     project.write(
         "migration/001_create.yaml",
         r#"up:
@@ -364,9 +362,7 @@ fn header_and_regex_extraction_per_env_from_entry() {
 #[test]
 fn a_header_that_is_absent_fails_with_env_missing_fail() {
     let api = Api::start();
-    let project = Project::with_stage(
-        stage(&api.url()),
-    );
+    let project = Project::with_stage(stage(&api.url()));
     project.write(
         "migration/001_create.yaml",
         r#"up:
@@ -828,9 +824,7 @@ fn a_request_timeout_reaches_the_transport() {
     // The server answers after 3 s; the request's own `timeout: 300ms` must
     // cut it off (client.timeout, 30 s by default, would not).
     let api = Api::start();
-    let project = Project::with_stage(
-        stage(&api.url()).raw("client:\n  retries: 0"),
-    );
+    let project = Project::with_stage(stage(&api.url()).raw("client:\n  retries: 0"));
     project.write(
         "migration/001_slow.yaml",
         r#"up:

@@ -249,13 +249,11 @@ fn per_call(
     let mut via_plugin = Vec::with_capacity(calls);
     let mut via_reqwest = Vec::with_capacity(calls);
     let mut via_transport = Vec::with_capacity(calls);
-    let outbound = apirun::transport::OutboundRequest {
+    let outbound = apirun::transport::Request {
         method: "GET".into(),
         url: url.clone(),
         headers: vec![("Accept".into(), "application/json".into())],
-        body: None,
-        timeout: None,
-        retry: None,
+        ..apirun::transport::Request::default()
     };
     rt.block_on(async {
         for i in 0..(calls + WARMUP) {

@@ -207,8 +207,12 @@ impl Stage {
                         )
                         .await
                         .map_err(fail)?;
-                    let url = self.steps.masker.mask(&rendered.display_url()).into_owned();
-                    (Some(rendered.method), Some(url), rendered.auth_name)
+                    let url = self
+                        .steps
+                        .masker
+                        .mask(&rendered.request.display_url())
+                        .into_owned();
+                    (Some(rendered.request.method), Some(url), rendered.auth_name)
                 }
                 _ => (None, None, None),
             };

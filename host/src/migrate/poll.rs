@@ -24,7 +24,10 @@ impl StepEnv {
     ) -> Result<PluginResponse, StepFailure> {
         let started = Instant::now();
         let deadline = started + poll.timeout;
-        let url = self.masker.mask(&rendered.display_url()).into_owned();
+        let url = self
+            .masker
+            .mask(&rendered.request.display_url())
+            .into_owned();
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
@@ -41,7 +44,7 @@ impl StepEnv {
                             if attempt > 1 {
                                 tracing::info!(
                                     "{field}: poll {} {url}: ready after {attempt} attempts",
-                                    rendered.method
+                                    rendered.request.method
                                 );
                             }
                             return Ok(response);
@@ -61,7 +64,7 @@ impl StepEnv {
                     format!(
                         "poll: {} {url} was not ready after {attempt} attempts in {} \
                          (poll.timeout {}); last answer: {last}",
-                        rendered.method,
+                        rendered.request.method,
                         format_duration(started.elapsed()),
                         format_duration(poll.timeout),
                     ),
@@ -72,7 +75,7 @@ impl StepEnv {
             }
             tracing::info!(
                 "{field}: poll {} {url}: attempt {attempt} not ready ({}); next in {}",
-                rendered.method,
+                rendered.request.method,
                 short(&last),
                 format_duration(poll.interval)
             );

@@ -44,51 +44,12 @@ pub enum RenderMode<'a> {
     Plan { pending: &'a BTreeSet<String> },
 }
 
-/// A request after rendering, as handed to the http plugin.
+/// A request after rendering: the request handed to the http plugin, and
+/// the auth provider whose credential is injected before it is sent.
 #[derive(Debug, Clone)]
 pub struct RenderedRequest {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub queries: Vec<(String, String)>,
-    pub body: Option<String>,
-    pub retry: Option<bool>,
+    pub request: HttpStepRequest,
     pub auth_name: Option<String>,
-    /// The request's `follow_redirects` (None: the config's default).
-    pub follow_redirects: Option<FollowRedirects>,
-    /// The request's own `timeout` (None: `client.timeout`).
-    pub timeout: Option<std::time::Duration>,
-}
-
-impl RenderedRequest {
-    /// The http step's typed input (WIT 0.2 `http-step-request`).
-    fn to_request(&self) -> HttpStepRequest {
-        HttpStepRequest {
-            method: self.method.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            queries: self.queries.clone(),
-            body: self.body.clone().map(String::into_bytes),
-            timeout: self.timeout,
-            retry: self.retry,
-            follow_redirects: self.follow_redirects,
-        }
-    }
-
-    /// The URL with its queries, for display.
-    pub fn display_url(&self) -> String {
-        if self.queries.is_empty() {
-            return self.url.clone();
-        }
-        let query: String = self
-            .queries
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{query}", self.url)
-    }
 }
 
 /// The result of a successful step.
@@ -243,15 +204,17 @@ impl StepEnv {
             other => other.map(|b| b.source().to_string()),
         };
         Ok(RenderedRequest {
-            method: request.method.to_ascii_uppercase(),
-            url,
-            headers,
-            queries,
-            body,
-            retry: request.retry,
+            request: HttpStepRequest {
+                method: request.method.to_ascii_uppercase(),
+                url,
+                headers,
+                queries,
+                body: body.map(String::into_bytes),
+                timeout: request.timeout,
+                retry: request.retry,
+                follow_redirects: request.follow_redirects,
+            },
             auth_name: request.auth_name.clone(),
-            follow_redirects: request.follow_redirects,
-            timeout: request.timeout,
         })
     }
 
@@ -289,11 +252,12 @@ impl StepEnv {
         };
         let credential = self.auth.credential(&name, &context(vars)).await?;
         let already = rendered
+            .request
             .headers
             .iter()
             .any(|(h, _)| h.eq_ignore_ascii_case(&credential.header_name));
         if !already {
-            rendered.headers.push((
+            rendered.request.headers.push((
                 credential.header_name.clone(),
                 credential.header_value.clone(),
             ));
@@ -319,7 +283,7 @@ impl StepEnv {
             let rendered = self
                 .render_request(request, vars, &format!("{field}.request"), RenderMode::Run)
                 .await?;
-            http_method = Some(rendered.method.clone());
+            http_method = Some(rendered.request.method.clone());
             // `poll:` re-sends until the answer holds (migrate/poll.rs).
             let response = match step.response.as_ref().and_then(|r| Some((r, r.poll?))) {
                 Some((spec, poll)) => self.poll(rendered, spec, &poll, vars, field).await?,
@@ -399,7 +363,12 @@ impl StepEnv {
             .map_err(|e| StepFailure::error(None, e))?;
         let bare = rendered.clone();
         self.inject_auth(&mut rendered, vars).await?;
-        let follow = Some(rendered.follow_redirects.unwrap_or(self.follow_redirects));
+        let follow = Some(
+            rendered
+                .request
+                .follow_redirects
+                .unwrap_or(self.follow_redirects),
+        );
         let send = |mut request: HttpStepRequest| {
             let http = http.clone();
             request.follow_redirects = follow;
@@ -413,18 +382,19 @@ impl StepEnv {
         };
         // Debug level: what is sent and what came back (the log layer masks secrets).
         let started = std::time::Instant::now();
-        tracing::debug!("{} {}", rendered.method, rendered.display_url());
+        let request = &rendered.request;
+        tracing::debug!("{} {}", request.method, request.display_url());
         // Trace level (`-vv`): headers and bodies too, cut at TRACE_BODY_LIMIT.
         tracing::trace!(
             "request headers: {}; body: {}",
-            trace_headers(&rendered.headers),
-            trace_body(rendered.body.as_deref().unwrap_or("").as_bytes())
+            trace_headers(&request.headers),
+            trace_body(request.body.as_deref().unwrap_or_default())
         );
-        let response = send(rendered.to_request()).await?;
+        let response = send(request.clone()).await?;
         tracing::debug!(
             "{} {} answered {} in {} ms ({} bytes)",
-            rendered.method,
-            rendered.display_url(),
+            request.method,
+            request.display_url(),
             response.status,
             started.elapsed().as_millis(),
             response.body.len()
@@ -442,7 +412,7 @@ impl StepEnv {
             self.auth.invalidate(name).await;
             let mut again = bare;
             self.inject_auth(&mut again, vars).await?;
-            return send(again.to_request()).await;
+            return send(again.request).await;
         }
         Ok(response)
     }

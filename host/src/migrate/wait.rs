@@ -6,7 +6,7 @@ use super::EngineError;
 use super::vars::{Vars, context};
 use crate::config::{WaitConfig, WaitMethod};
 use crate::template::render_str;
-use crate::transport::{HttpClient, OutboundRequest};
+use crate::transport::{HttpClient, Request};
 
 pub async fn wait_for(
     http: &HttpClient,
@@ -25,7 +25,7 @@ pub async fn wait_for(
             render(&header.value, "headers")?,
         ));
     }
-    let request = OutboundRequest {
+    let request = Request {
         method: match wait.method {
             WaitMethod::Get => "GET".into(),
             WaitMethod::Head => "HEAD".into(),
@@ -35,6 +35,7 @@ pub async fn wait_for(
         body: None,
         timeout: Some(wait.interval.max(std::time::Duration::from_secs(1))),
         retry: Some(false),
+        ..Request::default()
     };
     let deadline = Instant::now() + wait.timeout;
     let mut last;

@@ -10,8 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::error::PluginFailure;
 use super::policy::AllowedHosts;
 use crate::transport::{
-    FollowRedirects, HttpClient, InboundResponse, OutboundRequest, RedirectRefusal, Redirects,
-    TransportError,
+    FollowRedirects, HttpClient, RedirectRefusal, Redirects, Request, Response, TransportError,
 };
 
 /// What the host gives one plugin instance: its HTTP client and its policy.
@@ -116,13 +115,9 @@ impl WasiView for PluginState {
 impl PluginState {
     /// `host.send`, whatever the contract version (each version's `Host`
     /// impl converts its WIT types and calls this): policy, then the
-    /// transport. `follow`: the plugin's own choice for this request (WIT
-    /// 0.2), else this call's default.
-    pub async fn send_request(
-        &mut self,
-        request: OutboundRequest,
-        follow: Option<FollowRedirects>,
-    ) -> Result<InboundResponse, PluginFailure> {
+    /// transport. The request's own `follow_redirects` (WIT 0.2) wins over
+    /// this call's default.
+    pub async fn send_request(&mut self, request: Request) -> Result<Response, PluginFailure> {
         let services = self.services.clone();
         let url = reqwest::Url::parse(&request.url).map_err(|e| {
             PluginFailure::InvalidConfig(format!("invalid url {:?}: {e}", request.url))
@@ -143,7 +138,7 @@ impl PluginState {
         policy(&url).map_err(PluginFailure::Denied)?;
         let started = std::time::Instant::now();
         let redirects = Redirects {
-            follow: follow.unwrap_or(self.follow_redirects),
+            follow: self.follow_redirects,
             policy: Some(&policy),
         };
         let sent = services.http.send_with(&request, redirects).await;

@@ -4,28 +4,16 @@
 
 use std::time::Duration;
 
-use crate::transport::{FollowRedirects, InboundResponse};
+use crate::transport::{Request, Response};
 
 /// A response a plugin returned or one it is asked to extract from: the
 /// transport's response type (one type from the wire to the extractors).
-pub type PluginResponse = InboundResponse;
+pub type PluginResponse = Response;
 
 /// The `http` step's request, rendered (templates applied, the auth header
-/// injected, the body read): what the WIT 0.2 `http-step-request` carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpStepRequest {
-    pub method: String,
-    /// Without `queries`.
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    /// Appended to the URL's query string by the step, percent-encoded.
-    pub queries: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-    /// The request's own `timeout` (None: the stage's `client.timeout`).
-    pub timeout: Option<Duration>,
-    pub retry: Option<bool>,
-    pub follow_redirects: Option<FollowRedirects>,
-}
+/// injected, the body read): the transport's request type, which the WIT 0.2
+/// `http-step-request` carries.
+pub type HttpStepRequest = Request;
 
 /// What a step plugin is asked to do.
 #[derive(Debug, Clone, PartialEq)]

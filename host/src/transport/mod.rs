@@ -57,21 +57,47 @@ impl Default for ClientSettings {
     }
 }
 
-/// One request as the host sends it.
-#[derive(Debug, Clone)]
-pub struct OutboundRequest {
+/// One HTTP request: what a step renders, what the `http` step plugin is
+/// handed (WIT 0.2 `http-step-request`) and what the host sends for a
+/// plugin (`host.send`) or a `wait:` probe. The one request type; each
+/// contract version's bindings convert it to their WIT types.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
     pub method: String,
+    /// Without `queries`.
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// Appended to the URL's query string, percent-encoded, when sent.
+    pub queries: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// The request's own timeout (None: the client's `timeout`).
     pub timeout: Option<Duration>,
     /// None: retry idempotent methods only; Some(true): always; Some(false): never.
     pub retry: Option<bool>,
+    /// The request's own redirect policy (None: the sender's default).
+    pub follow_redirects: Option<FollowRedirects>,
+}
+
+impl Request {
+    /// The URL with its queries, unencoded, for messages and logs.
+    pub fn display_url(&self) -> String {
+        if self.queries.is_empty() {
+            return self.url.clone();
+        }
+        let query: String = self
+            .queries
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{query}", self.url)
+    }
 }
 
 /// What came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundResponse {
+pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -85,6 +111,7 @@ pub type UrlPolicy<'a> = dyn Fn(&reqwest::Url) -> Result<(), String> + Send + Sy
 /// How one send treats redirects.
 #[derive(Clone, Copy, Default)]
 pub struct Redirects<'a> {
+    /// The sender's default; a request's own `follow_redirects` wins.
     pub follow: FollowRedirects,
     /// The sender's policy (a plugin's `allowed_hosts`), asked before every
     /// hop: `Err(why)` refuses it.
@@ -258,7 +285,7 @@ impl HttpClient {
 
     /// Send a request, retrying as the policy allows and following
     /// same-origin redirects.
-    pub async fn send(&self, request: &OutboundRequest) -> Result<InboundResponse, TransportError> {
+    pub async fn send(&self, request: &Request) -> Result<Response, TransportError> {
         self.send_with(request, Redirects::default()).await
     }
 
@@ -266,21 +293,27 @@ impl HttpClient {
     /// `redirects` allows, checking every hop (docs/security.md, "Network").
     pub async fn send_with(
         &self,
-        request: &OutboundRequest,
+        request: &Request,
         redirects: Redirects<'_>,
-    ) -> Result<InboundResponse, TransportError> {
+    ) -> Result<Response, TransportError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
             TransportError::InvalidRequest(format!("bad method {:?}", request.method))
         })?;
-        let origin = reqwest::Url::parse(&request.url).map_err(|e| {
+        let mut origin = reqwest::Url::parse(&request.url).map_err(|e| {
             TransportError::InvalidRequest(format!("invalid url {:?}: {e}", request.url))
         })?;
+        if !request.queries.is_empty() {
+            origin
+                .query_pairs_mut()
+                .extend_pairs(request.queries.iter());
+        }
+        let follow = request.follow_redirects.unwrap_or(redirects.follow);
         let mut url = origin.clone();
         let mut headers = Cow::Borrowed(&request.headers);
         let mut hops = 0;
         loop {
             let response = self.send_retrying(&method, &url, &headers, request).await?;
-            if redirects.follow == FollowRedirects::None
+            if follow == FollowRedirects::None
                 || redirect::next_hop(response.status, method.as_str()) == NextHop::Stop
             {
                 return Ok(response);
@@ -310,7 +343,7 @@ impl HttpClient {
                 return Err(refuse(RedirectRefusal::TooMany));
             }
             let cross = !redirect::same_origin(&origin, &next);
-            if cross && redirects.follow == FollowRedirects::SameOrigin {
+            if cross && follow == FollowRedirects::SameOrigin {
                 return Err(refuse(RedirectRefusal::CrossOrigin));
             }
             if let Some(policy) = redirects.policy {
@@ -338,8 +371,8 @@ impl HttpClient {
         method: &reqwest::Method,
         url: &reqwest::Url,
         headers: &[(String, String)],
-        request: &OutboundRequest,
-    ) -> Result<InboundResponse, TransportError> {
+        request: &Request,
+    ) -> Result<Response, TransportError> {
         let may_retry = self
             .settings
             .retry
@@ -403,8 +436,8 @@ impl HttpClient {
         method: reqwest::Method,
         url: &reqwest::Url,
         headers: &[(String, String)],
-        request: &OutboundRequest,
-    ) -> Result<InboundResponse, AttemptError> {
+        request: &Request,
+    ) -> Result<Response, AttemptError> {
         let mut builder = self.inner.request(method, url.clone());
         for (name, value) in headers {
             builder = builder.header(name, value);
@@ -451,7 +484,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(InboundResponse {
+        Ok(Response {
             status,
             headers,
             body,
@@ -460,7 +493,7 @@ impl HttpClient {
     }
 }
 
-impl InboundResponse {
+impl Response {
     /// The first header named `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

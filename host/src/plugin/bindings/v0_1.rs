@@ -17,7 +17,7 @@ use super::super::types::{
     Credential, HttpStepRequest, PluginResponse, StepOutcome, StepSpec, duration_ms,
 };
 use super::super::version::PluginKind;
-use crate::transport::OutboundRequest;
+use crate::transport::Request;
 
 pub mod step {
     wasmtime::component::bindgen!({
@@ -71,7 +71,7 @@ impl host_iface::Host for PluginState {
         &mut self,
         request: wit::HttpRequest,
     ) -> Result<wit::HttpResponse, wit::PluginError> {
-        self.send_request(request.into(), None)
+        self.send_request(request.into())
             .await
             .map(Into::into)
             .map_err(Into::into)
@@ -92,15 +92,17 @@ impl host_iface::Host for PluginState {
 
 // ---- conversions between the 0.1 WIT types and the host's ----
 
-impl From<wit::HttpRequest> for OutboundRequest {
+impl From<wit::HttpRequest> for Request {
     fn from(r: wit::HttpRequest) -> Self {
-        OutboundRequest {
+        Request {
             method: r.method,
             url: r.url,
             headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
             body: r.body,
             timeout: r.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
             retry: r.retry,
+            queries: Vec::new(),
+            follow_redirects: None,
         }
     }
 }

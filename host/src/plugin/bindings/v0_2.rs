@@ -12,7 +12,7 @@ use super::super::types::{
     VariableDeclaration, duration_ms,
 };
 use super::super::version::PluginKind;
-use crate::transport::{FollowRedirects, OutboundRequest};
+use crate::transport::{FollowRedirects, Request};
 
 pub mod step {
     wasmtime::component::bindgen!({
@@ -67,8 +67,7 @@ impl host_iface::Host for PluginState {
         &mut self,
         request: wit::HttpRequest,
     ) -> Result<wit::HttpResponse, wit::PluginError> {
-        let follow = request.follow_redirects.map(Into::into);
-        self.send_request(request.into(), follow)
+        self.send_request(request.into())
             .await
             .map(Into::into)
             .map_err(Into::into)
@@ -109,16 +108,17 @@ impl From<FollowRedirects> for wit::FollowRedirects {
     }
 }
 
-/// `follow-redirects` travels beside the request (see `PluginState::send_request`).
-impl From<wit::HttpRequest> for OutboundRequest {
+impl From<wit::HttpRequest> for Request {
     fn from(r: wit::HttpRequest) -> Self {
-        OutboundRequest {
+        Request {
             method: r.method,
             url: r.url,
             headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
             body: r.body,
             timeout: r.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
             retry: r.retry,
+            queries: Vec::new(),
+            follow_redirects: r.follow_redirects.map(Into::into),
         }
     }
 }
