@@ -91,6 +91,7 @@ mod guards;
 mod lexer;
 mod parser;
 mod text;
+mod tree;
 mod value;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,7 @@ use std::collections::BTreeMap;
 pub use analysis::{RefKind, Reference};
 pub use error::TemplateError;
 pub use text::{Layout, Origin, TemplateText};
+pub use tree::TemplateTree;
 pub use value::Value;
 
 /// What a template is rendered against.
@@ -210,6 +212,16 @@ impl Template {
             is_static: !parsed.saw_action,
             size_hint: source.len() + source.len() / 4,
         })
+    }
+
+    /// `text` as it is, without parsing it: a value already rendered (or
+    /// read from elsewhere) that must not be read as a template again.
+    pub(crate) fn literal(text: &str) -> Template {
+        Template {
+            nodes: vec![parser::Node::Text(text.to_string())],
+            is_static: true,
+            size_hint: text.len(),
+        }
     }
 
     /// Renders against `ctx` with the default [`Limits`].

@@ -80,6 +80,19 @@ impl TemplateText {
         }
     }
 
+    /// Text that is not a template (a value already rendered, such as a
+    /// store setting once its variables are filled in): renders as it is,
+    /// even if it contains `{{`.
+    pub fn literal(text: impl Into<String>) -> TemplateText {
+        let source = text.into();
+        let parsed = Ok(Arc::new(Template::literal(&source)));
+        TemplateText {
+            source,
+            parsed,
+            origin: Origin::default(),
+        }
+    }
+
     /// The text as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -218,6 +231,12 @@ mod tests {
         assert!(bad.parsed().is_err());
         assert!(bad.render(&Context::over(&vars)).is_err());
         assert!(TemplateText::from("plain").is_static());
+        let literal = TemplateText::literal("p{{w");
+        assert!(literal.is_static() && literal.references().is_empty());
+        assert_eq!(
+            literal.render(&Context::over(&vars)).ok().as_deref(),
+            Some("p{{w")
+        );
     }
 
     #[test]
