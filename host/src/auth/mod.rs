@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::output::Masker;
 use crate::plugin::{Credential, PluginError, PluginFailure, PluginKind, PluginSet};
-use crate::template::{Context, TemplateError, render_str};
+use crate::template::{Context, TemplateError, TemplateTree};
 
 /// Re-acquire this long before a credential's announced expiry.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
@@ -26,8 +26,8 @@ pub struct AuthProvider {
     pub name: String,
     /// Its type: the auth plugin (`basic`, `oauth2`, `pocketbase`, or a plugin's name).
     pub kind: String,
-    /// Raw config; every string in it is a template.
-    pub config: serde_json::Value,
+    /// Its config as loaded: every string in it a template, parsed once.
+    pub config: TemplateTree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,13 +129,15 @@ impl AuthManager {
                 return Ok(cached.credential.clone());
             }
         }
-        let config = render_json(&provider.config, vars, "").map_err(|(field, source)| {
-            AuthError::Template {
-                provider: name.to_string(),
-                field,
-                source,
-            }
-        })?;
+        let config =
+            provider
+                .config
+                .render(vars)
+                .map_err(|(field, source)| AuthError::Template {
+                    provider: name.to_string(),
+                    field,
+                    source,
+                })?;
         // Secret-named values as rendered (`password: "{{.pw}}"`) are masked
         // like secret variables from now on (docs/security.md).
         self.masker.add_secret_fields(&config);
@@ -181,37 +183,4 @@ impl AuthManager {
     pub async fn invalidate(&self, name: &str) {
         self.cache.lock().await.credentials.remove(name);
     }
-}
-
-/// Render every string in a JSON value as a template. On error, returns the
-/// dotted path of the field that failed.
-pub fn render_json(
-    value: &serde_json::Value,
-    vars: &Context,
-    path: &str,
-) -> Result<serde_json::Value, (String, TemplateError)> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::String(text) => Value::String(
-            render_str(text, vars).map_err(|e| (path.trim_start_matches('.').to_string(), e))?,
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| render_json(item, vars, &format!("{path}.{i}")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, item)| {
-                    Ok((
-                        key.clone(),
-                        render_json(item, vars, &format!("{path}.{key}"))?,
-                    ))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        other => other.clone(),
-    })
 }

@@ -13,7 +13,7 @@ use super::duration::parse_duration;
 use super::error::Diagnostic;
 use super::suggest::closest;
 use super::yaml::{self, Key, Node, Pos, Value};
-use crate::template::{Layout, Origin, TemplateText};
+use crate::template::{Layout, Origin, TemplateText, TemplateTree};
 
 /// The file being decoded and the diagnostics found so far.
 pub(crate) struct Ctx {
@@ -255,6 +255,12 @@ impl<'a> Fields<'a> {
     pub fn opt_string(&self, ctx: &mut Ctx, key: &str) -> Option<String> {
         self.get(key)
             .and_then(|n| string(ctx, n, &self.path_of(key)))
+    }
+
+    /// An optional template (null counts as absent), parsed once with its position.
+    pub fn opt_template(&self, ctx: &mut Ctx, key: &str) -> Option<TemplateText> {
+        self.get(key)
+            .and_then(|n| template(ctx, n, &self.path_of(key)))
     }
 
     pub fn opt_bool(&self, ctx: &mut Ctx, key: &str) -> Option<bool> {
@@ -703,6 +709,33 @@ pub(crate) fn json(node: &Node) -> Json {
     }
 }
 
+/// Any node as a [`TemplateTree`]: typed as [`json`] types it, each string a template
+/// parsed once with its position (`with:` blocks, auth `config:`).
+pub(crate) fn template_tree(ctx: &Ctx, node: &Node) -> TemplateTree {
+    match &node.value {
+        Value::Null => TemplateTree::Null,
+        Value::Scalar { text, quoted: true } => {
+            TemplateTree::String(TemplateText::new(text.clone(), ctx.origin(node)))
+        }
+        Value::Scalar {
+            text,
+            quoted: false,
+        } => match plain_scalar_json(text) {
+            Json::String(text) => TemplateTree::String(TemplateText::new(text, ctx.origin(node))),
+            typed => TemplateTree::from(typed),
+        },
+        Value::Seq(items) => {
+            TemplateTree::Array(items.iter().map(|item| template_tree(ctx, item)).collect())
+        }
+        Value::Map(entries) => TemplateTree::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.text.clone(), template_tree(ctx, v)))
+                .collect(),
+        ),
+    }
+}
+
 fn plain_scalar_json(text: &str) -> Json {
     match text {
         "true" | "True" | "TRUE" => return Json::Bool(true),
@@ -741,6 +774,23 @@ fn plain_scalar_json(text: &str) -> Json {
         }
     }
     Json::String(text.to_string())
+}
+
+/// A mapping of templates (an auth provider's `config:`): null is an empty object.
+pub(crate) fn template_object(ctx: &mut Ctx, node: Option<&Node>, path: &str) -> TemplateTree {
+    match node {
+        Some(n) if matches!(n.value, Value::Map(_)) => template_tree(ctx, n),
+        Some(n) if !n.is_null() => {
+            ctx.error(
+                Some(n.pos),
+                path,
+                format!("expected a mapping, found {}", n.kind_name()),
+                None,
+            );
+            TemplateTree::empty_object()
+        }
+        _ => TemplateTree::empty_object(),
+    }
 }
 
 /// A mapping given as JSON (for `config:` blocks): null is an empty object.

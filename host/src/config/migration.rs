@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Serialize;
-use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use super::decode::{Ctx, Fields, fields, index};
@@ -14,7 +13,7 @@ use super::request::{
     REQUEST_KEYS, RequestSpec, ResponseSpec, decode_request, decode_response, request_from_fields,
 };
 use super::yaml::{Node, Value};
-use crate::template::TemplateText;
+use crate::template::{TemplateText, TemplateTree};
 
 /// The step type of plain HTTP steps.
 pub const HTTP_STEP: &str = "http";
@@ -70,8 +69,9 @@ pub struct StepSpec {
     /// Always present for http steps.
     pub request: Option<RequestSpec>,
     pub response: Option<ResponseSpec>,
-    /// Input for non-http step types (any YAML, as JSON).
-    pub with: Option<Json>,
+    /// Input for non-http step types: any YAML, as a JSON tree whose strings are
+    /// templates parsed at load (rendered when the step runs).
+    pub with: Option<TemplateTree>,
 }
 
 /// `down.find:`: a lookup run before the down request.
@@ -370,7 +370,7 @@ fn decode_steps(
             f.get("poll").or(f.get("response")),
             &f.path_of("poll"),
         );
-        let with = f.get("with").map(super::decode::json);
+        let with = f.get("with").map(|n| super::decode::template_tree(ctx, n));
         if kind == HTTP_STEP {
             if !f.has("request") {
                 f.missing(

@@ -9,6 +9,7 @@ use super::decode::{self, Ctx, Fields, child, fields, index};
 use super::paths::{Need, resolve};
 use super::request::{NameValue, name_values};
 use super::yaml::Node;
+use crate::template::TemplateText;
 use crate::transport::{DEFAULT_MAX_RESPONSE_BYTES, FollowRedirects};
 
 /// `wait.method`.
@@ -20,10 +21,11 @@ pub enum WaitMethod {
     Head,
 }
 
-/// `wait:`: poll `url` until it answers `status`.
+/// `wait:`: poll `url` until it answers `status`. The url and headers are templates
+/// over the config's variables, parsed at load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WaitConfig {
-    pub url: String,
+    pub url: TemplateText,
     pub method: WaitMethod,
     pub status: u16,
     pub timeout: Duration,
@@ -187,7 +189,7 @@ pub(crate) fn decode_wait(ctx: &mut Ctx, node: Option<&Node>) -> Option<WaitConf
         .get("headers")
         .map(|n| name_values(ctx, n, "wait.headers", "header"))
         .unwrap_or_default();
-    let url = f.opt_string(ctx, "url").filter(|u| !u.trim().is_empty());
+    let url = f.opt_template(ctx, "url").filter(|u| !u.trim().is_empty());
     match url {
         Some(url) => Some(WaitConfig {
             url,

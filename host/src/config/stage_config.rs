@@ -16,6 +16,7 @@ use super::settings::{
 use super::store::{StoreConfig, decode_store};
 use super::suggest::closest;
 use super::yaml::{Node, Value};
+use crate::template::{TemplateText, TemplateTree};
 
 /// Auth provider types built into the binary; a plugin may add more (section 7, 9).
 pub const BUILTIN_AUTH_TYPES: &[&str] = &["basic", "oauth2", "pocketbase"];
@@ -45,13 +46,14 @@ pub struct StageConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvEntry {
     pub name: String,
-    /// The value as written (a template over earlier variables); scalars of any YAML type
-    /// are kept as their text.
-    pub value: Option<String>,
+    /// The value as written (a template over earlier variables, parsed at load); scalars
+    /// of any YAML type are kept as their text.
+    pub value: Option<TemplateText>,
     /// YAML key `valueFromEnv`: the OS environment variable to read.
     pub value_from_env: Option<String>,
-    /// Used when `valueFromEnv` names an unset variable (or when nothing else is given).
-    pub default: Option<String>,
+    /// Used when `valueFromEnv` names an unset variable (or when nothing else is given);
+    /// a template too.
+    pub default: Option<TemplateText>,
 }
 
 /// One `auth:` entry.
@@ -60,8 +62,9 @@ pub struct AuthEntry {
     /// YAML key `type`: `basic`, `oauth2`, `pocketbase` or a plugin's name.
     pub kind: String,
     pub name: String,
-    /// The provider's settings (a JSON object; string values are templates).
-    pub config: Json,
+    /// The provider's settings: a JSON object whose strings are templates, parsed
+    /// when the file is loaded (rendered when a credential is acquired).
+    pub config: TemplateTree,
 }
 
 /// One `plugins:` entry.
@@ -183,7 +186,7 @@ fn decode_env(ctx: &mut Ctx, node: Option<&Node>) -> Vec<EnvEntry> {
     match &node.value {
         // Convenience: `env: {name: value}`.
         Value::Map(_) => {
-            for (name, value) in decode::string_map(ctx, node, "env") {
+            for (name, value) in decode::template_map(ctx, node, "env") {
                 out.push(EnvEntry {
                     name,
                     value: Some(value),
@@ -218,15 +221,15 @@ fn decode_env(ctx: &mut Ctx, node: Option<&Node>) -> Vec<EnvEntry> {
                 }
                 // `value:` with nothing after it is an empty value (as in the Go tool).
                 let value = match f.raw("value") {
-                    Some(n) if n.is_null() => Some(String::new()),
-                    Some(n) => decode::string(ctx, n, &f.path_of("value")),
+                    Some(n) if n.is_null() => Some(TemplateText::default()),
+                    Some(n) => decode::template(ctx, n, &f.path_of("value")),
                     None => None,
                 };
                 let value_from_env = match f.get("valueFromEnv") {
                     Some(n) => decode::non_empty(ctx, n, &f.path_of("valueFromEnv")),
                     None => None,
                 };
-                let default = f.opt_string(ctx, "default");
+                let default = f.opt_template(ctx, "default");
                 let given = (f.has("value"), f.has("valueFromEnv"), f.has("default"));
                 match given {
                     (true, true, _) => ctx.error(
@@ -421,14 +424,14 @@ fn decode_auth(ctx: &mut Ctx, node: Option<&Node>, plugins: &[PluginEntry]) -> V
                 Some(hint),
             );
         }
-        let mut config = json_object(ctx, f.get("config"), &f.path_of("config"));
+        let mut config = decode::template_object(ctx, f.get("config"), &f.path_of("config"));
         // Older Go-tool configs (its keycloak example) put the provider's name
         // inside `config:`; accept that when there is no top-level `name`.
-        let nested_name = match (f.has("name"), config.as_object_mut()) {
-            (false, Some(map)) => match map.get("name") {
-                Some(Json::String(n)) => {
-                    let n = n.clone();
-                    map.remove("name");
+        let nested_name = match (f.has("name"), &mut config) {
+            (false, TemplateTree::Object(map)) => match map.get("name") {
+                Some(TemplateTree::String(n)) => {
+                    let n = n.source().to_string();
+                    map.shift_remove("name");
                     Some(n)
                 }
                 _ => None,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::decode::{self, Ctx, Fields, bad_choice, fields};
 use super::paths::{Need, resolve};
 use super::yaml::Node;
+use crate::template::TemplateText;
 
 /// `store.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,30 +43,33 @@ pub struct StoreConfig {
 pub struct SqliteConfig {
     /// Resolved database path (default `<migrate_dir>/apirun.db`).
     pub path: PathBuf,
-    /// `path` as written when it is a template (`{{.state_dir}}/apirun.db`):
-    /// rendered with the config's variables when the store is opened, then
-    /// resolved against `base` (docs/store.md, "Templates in store settings").
-    pub template: Option<String>,
+    /// `path` as written when it is a template (`{{.state_dir}}/apirun.db`),
+    /// parsed at load: rendered with the config's variables when the store is
+    /// opened, then resolved against `base` (docs/store.md, "Templates in store
+    /// settings").
+    pub template: Option<TemplateText>,
     /// The directory of the config file (what a relative `path` is relative to).
     pub base: PathBuf,
 }
 
 /// `store.postgres:`: either `dsn` or the parts. `Debug` hides the password
-/// and the DSN (which may hold one).
+/// and the DSN (which may hold one). The strings are templates over the
+/// config's variables, parsed at load; the store is handed them rendered
+/// ([`TemplateText::literal`]).
 #[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PostgresConfig {
-    pub dsn: Option<String>,
-    pub host: Option<String>,
+    pub dsn: Option<TemplateText>,
+    pub host: Option<TemplateText>,
     pub port: Option<u16>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub dbname: Option<String>,
-    pub sslmode: Option<String>,
+    pub user: Option<TemplateText>,
+    pub password: Option<TemplateText>,
+    pub dbname: Option<TemplateText>,
+    pub sslmode: Option<TemplateText>,
 }
 
 impl std::fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        let hidden = |v: &Option<TemplateText>| v.as_ref().map(|_| "<hidden>");
         f.debug_struct("PostgresConfig")
             .field("dsn", &hidden(&self.dsn))
             .field("host", &self.host)
@@ -196,7 +200,7 @@ pub(crate) fn decode_store(
         Some(n) => match decode::non_empty(ctx, n, "store.sqlite.path") {
             // Resolved when the store is opened, once the variables are known.
             Some(raw) if raw.contains("{{") => {
-                sqlite_template = Some(raw.clone());
+                sqlite_template = Some(TemplateText::new(raw.clone(), ctx.origin(n)));
                 PathBuf::from(raw)
             }
             Some(raw) => resolve(
@@ -216,15 +220,15 @@ pub(crate) fn decode_store(
     let pf = fields(ctx, f.raw("postgres"), "store.postgres", POSTGRES_KEYS)
         .unwrap_or(Fields::empty("store.postgres"));
     let postgres = PostgresConfig {
-        dsn: pf.opt_string(ctx, "dsn"),
-        host: pf.opt_string(ctx, "host"),
+        dsn: pf.opt_template(ctx, "dsn"),
+        host: pf.opt_template(ctx, "host"),
         port: pf
             .opt_uint(ctx, "port", 1, 65535)
             .and_then(|p| u16::try_from(p).ok()),
-        user: pf.opt_string(ctx, "user"),
-        password: pf.opt_string(ctx, "password"),
-        dbname: pf.opt_string(ctx, "dbname"),
-        sslmode: pf.opt_string(ctx, "sslmode"),
+        user: pf.opt_template(ctx, "user"),
+        password: pf.opt_template(ctx, "password"),
+        dbname: pf.opt_template(ctx, "dbname"),
+        sslmode: pf.opt_template(ctx, "sslmode"),
     };
     let pg_given = POSTGRES_KEYS.iter().any(|k| pf.get(k).is_some());
     match kind {

@@ -36,6 +36,7 @@ use crate::config::{Diagnostic, Diagnostics, Migration, StageConfig, StoreKind};
 use crate::output::Masker;
 use crate::plugin::{PluginRuntime, PluginSet, PluginSource};
 use crate::store::{Access, SqliteStore, Store, TableNames, TableOverrides};
+use crate::template::TemplateText;
 use crate::transport::{ClientSettings, HttpClient, RetryPolicy, TlsVersion};
 
 /// What a stage needs from the process around it.
@@ -215,7 +216,7 @@ impl Stage {
 /// skipped here; rendered auth configs are registered when rendered.
 pub fn register_config_secrets(config: &StageConfig, masker: &Masker) {
     for auth in &config.auth {
-        masker.add_secret_fields(&auth.config);
+        masker.add_secret_fields(&auth.config.source());
     }
     for plugin in &config.plugins {
         masker.add_secret_fields(&plugin.config);
@@ -342,15 +343,15 @@ fn render_store_settings(
     vars: Option<&Vars>,
 ) -> Result<StageConfig, EngineError> {
     let pg = &config.store.postgres;
-    let pg_fields: [(&str, &Option<String>); 6] = [
-        ("dsn", &pg.dsn),
-        ("host", &pg.host),
-        ("user", &pg.user),
-        ("password", &pg.password),
-        ("dbname", &pg.dbname),
-        ("sslmode", &pg.sslmode),
+    let pg_fields = [
+        &pg.dsn,
+        &pg.host,
+        &pg.user,
+        &pg.password,
+        &pg.dbname,
+        &pg.sslmode,
     ];
-    let is_template = |v: &Option<String>| v.as_deref().is_some_and(|v| v.contains("{{"));
+    let is_template = |v: &Option<TemplateText>| v.as_ref().is_some_and(|t| !t.is_static());
     let sqlite_template = config
         .store
         .sqlite
@@ -358,7 +359,7 @@ fn render_store_settings(
         .as_ref()
         .filter(|_| config.store.kind == StoreKind::Sqlite);
     let pg_templates =
-        config.store.kind == StoreKind::Postgres && pg_fields.iter().any(|(_, v)| is_template(v));
+        config.store.kind == StoreKind::Postgres && pg_fields.into_iter().any(is_template);
     if sqlite_template.is_none() && !pg_templates {
         return Ok(config.clone());
     }
@@ -377,8 +378,10 @@ fn render_store_settings(
         }
     };
     let ctx = vars::context(vars);
-    let render = |field: &str, source: &str| -> Result<String, EngineError> {
-        crate::template::render_str(source, &ctx).map_err(|e| {
+    // Parsed when config.yaml was loaded (`validate` reports syntax errors
+    // with their line); rendered here, once the variables are known.
+    let render = |field: &str, source: &TemplateText| -> Result<String, EngineError> {
+        source.render(&ctx).map_err(|e| {
             invalid(
                 field,
                 format!("{e} (store settings are rendered with the config's env)"),
@@ -407,8 +410,9 @@ fn render_store_settings(
             ("dbname", &mut p.dbname),
             ("sslmode", &mut p.sslmode),
         ] {
-            if let Some(text) = value.as_mut().filter(|t| t.contains("{{")) {
-                *text = render(&format!("store.postgres.{field}"), text)?;
+            if let Some(text) = value.as_mut().filter(|t| !t.is_static()) {
+                // Rendered: a `{{` in the value (a password) is no template.
+                *text = TemplateText::literal(render(&format!("store.postgres.{field}"), text)?);
             }
         }
     }

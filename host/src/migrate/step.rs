@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use super::error::{StepError, StepFailure};
 use super::vars::{Vars, apply_local_env, context};
-use crate::auth::{AuthManager, render_json};
+use crate::auth::AuthManager;
 use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::{Masker, escape_line};
 use crate::plugin::{
     HttpStepRequest, PluginKind, PluginResponse, PluginSet, StepSpec as PluginStep,
 };
-use crate::template::{Context, RefKind, TemplateError, TemplateText};
+use crate::template::{Context, RefKind, TemplateError, TemplateText, TemplateTree};
 use crate::transport::FollowRedirects;
 
 /// What a stage's steps share.
@@ -295,22 +295,20 @@ impl StepEnv {
                 .plugins
                 .get(PluginKind::Step, &step.kind)
                 .map_err(|e| StepFailure::error(Some(format!("{field}.type")), e))?;
-            let with = step
-                .with
-                .clone()
-                .unwrap_or(serde_json::Value::Object(Default::default()));
+            let empty = TemplateTree::empty_object();
+            let with = step.with.as_ref().unwrap_or(&empty);
             // `{{.auth.x}}` in `with:` renders the provider's token, as it does in a request.
-            let mut strings = Vec::new();
-            json_strings(&with, &mut strings);
-            let templates: Vec<TemplateText> = strings
-                .iter()
-                .filter(|s| s.contains("auth"))
-                .map(|s| TemplateText::from(*s))
-                .collect();
-            let templates: Vec<&TemplateText> = templates.iter().collect();
+            let texts = with.texts();
+            let templates: Vec<&TemplateText> = texts.iter().map(|(_, text)| *text).collect();
             let ctx = self.auth_context(&templates, vars, RenderMode::Run).await?;
-            let spec = render_json(&with, &ctx, "")
-                .map_err(|(path, e)| self.template_error(&format!("{field}.with.{path}"), e))?;
+            let spec = with.render(&ctx).map_err(|(path, e)| {
+                let at = if path.is_empty() {
+                    format!("{field}.with")
+                } else {
+                    format!("{field}.with.{path}")
+                };
+                self.template_error(&at, e)
+            })?;
             // Only the variables the plugin's `plugins:` entry grants: a
             // third-party plugin is not trusted with every secret in scope
             // (docs/plugins.md). Its `with:` is rendered with all of them.
@@ -589,15 +587,6 @@ pub(super) fn snippet(body: &[u8]) -> String {
 }
 
 /// Every string in a JSON value (the templates of a plugin step's `with:`).
-fn json_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-    match value {
-        serde_json::Value::String(text) => out.push(text),
-        serde_json::Value::Array(items) => items.iter().for_each(|item| json_strings(item, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|item| json_strings(item, out)),
-        _ => {}
-    }
-}
-
 /// How much of a body `-vv` logs (docs/cli.md).
 const TRACE_BODY_LIMIT: usize = 4096;
 

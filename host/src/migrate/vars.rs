@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::EnvEntry;
-use crate::template::{Context, TemplateError, TemplateText, render_str};
+use crate::template::{Context, TemplateError, TemplateText};
 
 pub type Vars = BTreeMap<String, String>;
 
@@ -53,7 +53,7 @@ pub fn resolve_base(
         .chain(inherited.cli.iter())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let rendered = |raw: &str, vars: &Vars| {
+    let rendered = |raw: &TemplateText, vars: &Vars| {
         // Over everything visible so far, overrides first, so a config value
         // may use the stage env or an imported variable (borrowed, not merged
         // into a copy per entry).
@@ -61,27 +61,34 @@ pub fn resolve_base(
             strings: vec![&overrides, vars],
             ..Context::default()
         };
-        render_str(raw, &ctx)
+        raw.render(&ctx)
     };
     for entry in entries {
         if overrides.contains_key(&entry.name) {
             continue;
         }
+        // `value` and `default` were parsed when config.yaml was loaded; an OS
+        // variable's value is read now, and is a template too (as in the Go
+        // tool), so it is parsed here.
+        let from_os;
         let raw = match (&entry.value, &entry.value_from_env) {
-            (Some(value), _) => Some(value.clone()),
+            (Some(value), _) => Some(value),
             (None, Some(os_var)) => match std::env::var(os_var) {
-                Ok(value) => Some(value),
+                Ok(value) => {
+                    from_os = TemplateText::from(value);
+                    Some(&from_os)
+                }
                 Err(_) => {
                     if entry.default.is_none() {
                         unset_os.insert(entry.name.clone(), os_var.clone());
                     }
-                    entry.default.clone()
+                    entry.default.as_ref()
                 }
             },
-            (None, None) => entry.default.clone(),
+            (None, None) => entry.default.as_ref(),
         };
         let Some(raw) = raw else { continue };
-        let value = rendered(&raw, &vars).map_err(|source| EnvError::Template {
+        let value = rendered(raw, &vars).map_err(|source| EnvError::Template {
             name: entry.name.clone(),
             source,
         })?;

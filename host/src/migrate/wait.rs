@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::EngineError;
 use super::vars::{Vars, context};
 use crate::config::{WaitConfig, WaitMethod};
-use crate::template::render_str;
+use crate::template::TemplateText;
 use crate::transport::{HttpClient, Request};
 
 pub async fn wait_for(
@@ -14,8 +14,11 @@ pub async fn wait_for(
     vars: &Vars,
 ) -> Result<(), EngineError> {
     let ctx = context(vars);
-    let render = |text: &str, field: &str| {
-        render_str(text, &ctx).map_err(|e| EngineError::Usage(format!("wait.{field}: {e}")))
+    // Parsed when config.yaml was loaded; a syntax error is reported there
+    // (and by `validate`) with its line, and here again if it is run anyway.
+    let render = |text: &TemplateText, field: &str| {
+        text.render(&ctx)
+            .map_err(|e| EngineError::Usage(format!("wait.{field}: {e}")))
     };
     let url = render(&wait.url, "url")?;
     let mut headers = Vec::new();

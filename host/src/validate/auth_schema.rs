@@ -55,10 +55,12 @@ pub fn check_auth_configs(config: &StageConfig) -> Vec<Diagnostic> {
             continue;
         }
         let field = format!("auth[{i}].config");
+        // The keys and literal values as written (templates stay unrendered).
+        let written = auth.config.source();
         let problems = match auth.kind.as_str() {
-            "oauth2" => oauth2(&auth.config),
-            "pocketbase" => pocketbase(&auth.config),
-            "basic" => basic(&auth.config),
+            "oauth2" => oauth2(&written),
+            "pocketbase" => pocketbase(&written),
+            "basic" => basic(&written),
             _ => continue,
         };
         for problem in problems {

@@ -18,7 +18,7 @@ use crate::config::{
     load_migrations_lenient, load_stage_config,
 };
 use crate::plugin::PluginRuntime;
-use crate::template::{RefKind, TemplateText};
+use crate::template::{RefKind, TemplateText, TemplateTree};
 
 /// Names a stage receives from outside its config (stages.yaml).
 #[derive(Debug, Clone, Default)]
@@ -389,7 +389,7 @@ impl Checker<'_> {
             self.check_request(file, &format!("{field}.request"), request, defined);
         }
         if let Some(with) = &step.with {
-            self.check_json(file, &format!("{field}.with"), with, defined);
+            self.check_tree(file, &format!("{field}.with"), with, defined);
         }
         if let Some(response) = &step.response {
             for (i, code) in response.result_code.iter().enumerate() {
@@ -440,26 +440,16 @@ impl Checker<'_> {
         }
     }
 
-    fn check_json(
-        &mut self,
-        file: &Path,
-        field: &str,
-        value: &serde_json::Value,
-        defined: &Defined<'_>,
-    ) {
-        match value {
-            serde_json::Value::String(s) => self.check(file, field, s, defined),
-            serde_json::Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    self.check_json(file, &format!("{field}[{i}]"), item, defined);
-                }
-            }
-            serde_json::Value::Object(map) => {
-                for (k, item) in map {
-                    self.check_json(file, &format!("{field}.{k}"), item, defined);
-                }
-            }
-            _ => {}
+    /// Every string of a template tree (`with:`, auth `config:`), each at the
+    /// position it was loaded from.
+    fn check_tree(&mut self, file: &Path, field: &str, tree: &TemplateTree, defined: &Defined<'_>) {
+        for (path, text) in tree.texts() {
+            let at = match path.as_str() {
+                "" => field.to_string(),
+                p if p.starts_with('[') => format!("{field}{p}"),
+                p => format!("{field}.{p}"),
+            };
+            self.check_text(file, &at, text, defined);
         }
     }
 }
@@ -549,13 +539,15 @@ fn check_variables(
         .cloned()
         .collect();
     for entry in &config.env {
+        let defined = Defined::new(&base, &none);
         if let Some(value) = &entry.value {
-            checker.check(
-                &config.path,
-                &format!("env.{}", entry.name),
-                value,
-                &Defined::new(&base, &none),
-            );
+            let field = format!("env.{}", entry.name);
+            checker.check_text(&config.path, &field, value, &defined);
+        }
+        // A default beside a value is never used (config loading warns).
+        if let Some(default) = entry.default.as_ref().filter(|_| entry.value.is_none()) {
+            let field = format!("env.{}.default", entry.name);
+            checker.check_text(&config.path, &field, default, &defined);
         }
         if !checker.unset_os.contains_key(&entry.name) {
             base.insert(entry.name.clone());
@@ -564,25 +556,22 @@ fn check_variables(
     // Store settings are templates over the same variables (docs/store.md).
     let pg = &config.store.postgres;
     let store_fields = [
-        ("store.postgres.dsn", pg.dsn.as_deref()),
-        ("store.postgres.host", pg.host.as_deref()),
-        ("store.postgres.user", pg.user.as_deref()),
-        ("store.postgres.password", pg.password.as_deref()),
-        ("store.postgres.dbname", pg.dbname.as_deref()),
-        ("store.postgres.sslmode", pg.sslmode.as_deref()),
+        ("store.postgres.dsn", pg.dsn.as_ref()),
+        ("store.postgres.host", pg.host.as_ref()),
+        ("store.postgres.user", pg.user.as_ref()),
+        ("store.postgres.password", pg.password.as_ref()),
+        ("store.postgres.dbname", pg.dbname.as_ref()),
+        ("store.postgres.sslmode", pg.sslmode.as_ref()),
+        ("store.sqlite.path", config.store.sqlite.template.as_ref()),
     ];
-    let sqlite_path = config.store.sqlite.path.to_string_lossy();
-    for (field, value) in store_fields
-        .into_iter()
-        .chain([("store.sqlite.path", Some(sqlite_path.as_ref()))])
-    {
+    for (field, value) in store_fields {
         if let Some(value) = value {
-            checker.check(&config.path, field, value, &Defined::new(&base, &none));
+            checker.check_text(&config.path, field, value, &Defined::new(&base, &none));
         }
     }
     // Auth config is rendered over the stage's variables.
     for auth in &config.auth {
-        checker.check_json(
+        checker.check_tree(
             &config.path,
             &format!("auth.{}.config", auth.name),
             &auth.config,
@@ -590,12 +579,13 @@ fn check_variables(
         );
     }
     if let Some(wait) = &config.wait {
-        checker.check(
-            &config.path,
-            "wait.url",
-            &wait.url,
-            &Defined::new(&base, &none),
-        );
+        let defined = Defined::new(&base, &none);
+        checker.check_text(&config.path, "wait.url", &wait.url, &defined);
+        for (i, h) in wait.headers.iter().enumerate() {
+            let field = format!("wait.headers[{i}]");
+            checker.check_text(&config.path, &format!("{field}.name"), &h.name, &defined);
+            checker.check_text(&config.path, &format!("{field}.value"), &h.value, &defined);
+        }
     }
     // Migrations in version order; each sees what earlier ones extract.
     let mut extracted: BTreeSet<String> = BTreeSet::new();

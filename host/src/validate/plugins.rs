@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::config::{Diagnostic, Migration, StageConfig};
 use crate::plugin::{Contract, PluginKind, PluginRuntime};
+use crate::template::TemplateTree;
 
 /// The variables configured step plugins declare that a step sets (WIT 0.2
 /// `step.declared-variables`), by migration file and step field (`up`,
@@ -48,9 +49,11 @@ pub fn declared_variables(
                 let Some(plugin) = plugin.as_ref() else {
                     continue;
                 };
+                // The block as written: declared-variables reads it unrendered.
                 let with = step
                     .with
-                    .clone()
+                    .as_ref()
+                    .map(TemplateTree::source)
                     .unwrap_or(serde_json::Value::Object(Default::default()));
                 // Same field names as the variable check (validate/mod.rs).
                 let field = if steps.len() == 1 {

@@ -162,8 +162,8 @@ delay_between_migrations: 500ms
     assert_eq!(c.env[1].value.as_deref(), Some("3"));
     assert_eq!(c.env[2].value_from_env.as_deref(), Some("ADMIN_PASSWORD"));
     assert_eq!(c.env[2].default.as_deref(), Some("demo"));
-    assert_eq!(c.auth[0].config["password"], "{{.pw}}");
-    assert_eq!(c.auth[1].config["scopes"][1], "write");
+    assert_eq!(c.auth[0].config.source()["password"], "{{.pw}}");
+    assert_eq!(c.auth[1].config.source()["scopes"][1], "write");
     assert_eq!(c.plugins[0].path, dir.path().join("plugins/kc.wasm"));
     assert_eq!(c.plugins[0].allowed_hosts, ["https://sso.example.com"]);
     assert_eq!(c.store.kind, StoreKind::Postgres);

@@ -188,7 +188,7 @@ fn steps_form() {
     assert_eq!(steps[0].kind, HTTP_STEP);
     assert_eq!(steps[1].kind, "kafka");
     assert_eq!(
-        steps[1].with.as_ref().map(|w| w["n"].clone()),
+        steps[1].with.as_ref().map(|w| w.source()["n"].clone()),
         Some(serde_json::json!(2))
     );
 

@@ -14,6 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 pub use crate::config::PostgresConfig;
 use crate::store::StoreError;
 use crate::store::lock::holder_description;
+use crate::template::TemplateText;
 
 pub const DEFAULT_HOST: &str = "localhost";
 pub const DEFAULT_PORT: u16 = 5432;
@@ -87,7 +88,7 @@ impl From<&PostgresConfig> for PgConnect {
     /// The DSN when one is given (it wins over the fields), else the fields.
     fn from(config: &PostgresConfig) -> PgConnect {
         match &config.dsn {
-            Some(dsn) => PgConnect::Dsn(dsn.clone()),
+            Some(dsn) => PgConnect::Dsn(dsn.to_string()),
             None => PgConnect::Fields(config.clone()),
         }
     }
@@ -129,7 +130,11 @@ impl PgConnect {
             }
             PgConnect::Fields(f) => {
                 let mut config = Config::new();
-                let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+                let nonempty = |s: &Option<TemplateText>| {
+                    s.as_deref()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(str::to_string)
+                };
                 config.host(nonempty(&f.host).as_deref().unwrap_or(DEFAULT_HOST));
                 config.port(f.port.unwrap_or(DEFAULT_PORT));
                 config.user(nonempty(&f.user).as_deref().unwrap_or(DEFAULT_USER));

@@ -235,14 +235,14 @@ impl TestDb {
         };
         let fields = PostgresConfig {
             dsn: None,
-            host: Some(host_text(&admin)),
+            host: Some(host_text(&admin).into()),
             port: admin.get_ports().first().copied(),
-            user: admin.get_user().map(str::to_owned),
+            user: admin.get_user().map(Into::into),
             password: admin
                 .get_password()
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
-            dbname: Some(name.clone()),
-            sslmode: Some(sslmode.to_owned()),
+                .map(|p| String::from_utf8_lossy(p).into_owned().into()),
+            dbname: Some(name.clone().into()),
+            sslmode: Some(sslmode.into()),
         };
         Some(TestDb {
             admin,
@@ -862,7 +862,7 @@ async fn sslmodes_and_dsn_forms() {
 
         let s = PostgresStore::connect(
             &PgConnect::Fields(PostgresConfig {
-                sslmode: Some(mode.to_owned()),
+                sslmode: Some(mode.into()),
                 ..db.fields.clone()
             }),
             TableNames::default(),
