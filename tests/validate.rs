@@ -492,3 +492,70 @@ fn template_problems_point_at_the_loaded_position() {
         );
     }
 }
+
+/// Config-level templates (`wait`, auth `config:`, store settings, `env`) and a
+/// custom step's `with:` are parsed when their file is loaded, like request
+/// fields: a syntax error is reported at its line and column, with its field.
+#[test]
+fn config_and_with_template_errors_point_at_the_loaded_position() {
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        concat!(
+            "migrate_dir: ./migration\n",
+            "env:\n",
+            "  - name: api_base\n",
+            "    value: \"{{.nope\"\n",
+            "auth:\n",
+            "  - type: basic\n",
+            "    name: admin\n",
+            "    config:\n",
+            "      username: admin\n",
+            "      password: \"{{.pw | nosuchfn}}\"\n",
+            "wait:\n",
+            "  url: http://127.0.0.1:9/{{.api_base\n",
+            "  headers:\n",
+            "    X-Probe: \"{{end}}\"\n",
+            "store:\n",
+            "  sqlite:\n",
+            "    path: \"{{.dir}/apirun.db\"\n",
+        ),
+    );
+    project.write(
+        "migration/001_first.yaml",
+        concat!(
+            "up:\n",
+            "  steps:\n",
+            "    - type: kafka\n",
+            "      with:\n",
+            "        topic: orders\n",
+            "        items:\n",
+            "          - ok\n",
+            "          - \"{{if .x}}\"\n",
+        ),
+    );
+    let out = project.apirun(&["validate"]);
+    out.code(2);
+    let config = "config.yaml";
+    let migration = "migration/001_first.yaml";
+    for expect in [
+        format!("{config}:4:"),
+        "env.api_base: template:".to_string(),
+        format!("{config}:10:"),
+        "auth.admin.config.password: template:".to_string(),
+        format!("{config}:12:"),
+        "wait.url: template:".to_string(),
+        format!("{config}:14:"),
+        "wait.headers[0].value: template:".to_string(),
+        format!("{config}:17:"),
+        "store.sqlite.path: template:".to_string(),
+        format!("{migration}:8:"),
+        "up.with.items[1]: template:".to_string(),
+    ] {
+        assert!(
+            out.stderr.contains(&expect),
+            "no `{expect}` in:\n{}",
+            out.stderr
+        );
+    }
+}
