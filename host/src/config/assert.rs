@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::decode::{self, Ctx, fields, index};
 use super::request::{RequestSpec, ResponseSpec, decode_request, decode_response};
 use super::yaml::{Node, Value};
+use crate::template::TemplateText;
 
 /// The operators of an assertion, as written (the YAML key).
 pub const ASSERT_OPERATORS: &[&str] = &[
@@ -35,8 +36,8 @@ pub struct AssertSpec {
     /// The extractor that reads the value: `gjson` (a `path:`), `header`, or the
     /// extractor named by `from:`.
     pub from: String,
-    /// Raw template: the gjson path, header name or extractor expression.
-    pub path: String,
+    /// The gjson path, header name or extractor expression: a template, parsed at load.
+    pub path: TemplateText,
     pub op: AssertOp,
 }
 
@@ -52,18 +53,18 @@ impl AssertSpec {
     }
 }
 
-/// An operator and its expected value(s) (raw templates).
+/// An operator and its expected value(s) (templates, parsed at load).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssertOp {
-    Equals(String),
-    NotEquals(String),
+    Equals(TemplateText),
+    NotEquals(TemplateText),
     Exists(bool),
-    Contains(String),
-    Matches(String),
-    GreaterThan(String),
-    LessThan(String),
-    OneOf(Vec<String>),
+    Contains(TemplateText),
+    Matches(TemplateText),
+    GreaterThan(TemplateText),
+    LessThan(TemplateText),
+    OneOf(Vec<TemplateText>),
 }
 
 impl AssertOp {
@@ -82,16 +83,16 @@ impl AssertOp {
     }
 
     /// Every template the operator holds (for validation and rendering).
-    pub fn templates(&self) -> Vec<&str> {
+    pub fn templates(&self) -> Vec<&TemplateText> {
         match self {
             AssertOp::Exists(_) => Vec::new(),
-            AssertOp::OneOf(items) => items.iter().map(String::as_str).collect(),
+            AssertOp::OneOf(items) => items.iter().collect(),
             AssertOp::Equals(v)
             | AssertOp::NotEquals(v)
             | AssertOp::Contains(v)
             | AssertOp::Matches(v)
             | AssertOp::GreaterThan(v)
-            | AssertOp::LessThan(v) => vec![v.as_str()],
+            | AssertOp::LessThan(v) => vec![v],
         }
     }
 }
@@ -178,8 +179,10 @@ pub(crate) fn decode_asserts(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<Asse
                 );
                 None
             }
-            (Some(n), None) => decode::non_empty(ctx, n, &f.path_of("path"))
-                .map(|p| (from.clone().unwrap_or_else(|| "gjson".to_string()), p)),
+            (Some(n), None) => decode::non_empty(ctx, n, &f.path_of("path")).map(|p| {
+                let p = TemplateText::new(p.trim(), ctx.origin(n));
+                (from.clone().unwrap_or_else(|| "gjson".to_string()), p)
+            }),
             (None, Some(n)) => {
                 if from.is_some() {
                     ctx.error(
@@ -189,7 +192,12 @@ pub(crate) fn decode_asserts(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<Asse
                         Some("write `header: Name` alone, or `from: X` with `path:`".to_string()),
                     );
                 }
-                decode::non_empty(ctx, n, &f.path_of("header")).map(|h| ("header".to_string(), h))
+                decode::non_empty(ctx, n, &f.path_of("header")).map(|h| {
+                    (
+                        "header".to_string(),
+                        TemplateText::new(h.trim(), ctx.origin(n)),
+                    )
+                })
             }
             (None, None) => {
                 f.missing(
@@ -235,11 +243,7 @@ pub(crate) fn decode_asserts(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<Asse
             }
         };
         if let (Some((from, path)), Some(op)) = (source, op) {
-            out.push(AssertSpec {
-                from,
-                path: path.trim().to_string(),
-                op,
-            });
+            out.push(AssertSpec { from, path, op });
         }
     }
     out
@@ -256,7 +260,7 @@ fn decode_op(ctx: &mut Ctx, f: &decode::Fields<'_>, op: &str) -> Option<AssertOp
         return decode::boolean(ctx, node, &path).map(AssertOp::Exists);
     }
     if op == "one_of" {
-        let items = decode::string_list(ctx, node, &path);
+        let items = decode::template_list(ctx, node, &path);
         if items.is_empty() {
             ctx.error(
                 Some(node.pos),
@@ -270,9 +274,9 @@ fn decode_op(ctx: &mut Ctx, f: &decode::Fields<'_>, op: &str) -> Option<AssertOp
     }
     // A null value compares with the empty string (what gjson gives for JSON null).
     let value = if node.is_null() {
-        String::new()
+        TemplateText::default()
     } else {
-        decode::string(ctx, node, &path)?
+        decode::template(ctx, node, &path)?
     };
     Some(match op {
         "equals" => AssertOp::Equals(value),

@@ -630,6 +630,27 @@ pub(crate) fn string_list(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<String>
     }
 }
 
+/// Like [`string_list`], each item a template parsed once with its position.
+pub(crate) fn template_list(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<TemplateText> {
+    let texts = string_list(ctx, node, path);
+    let origins: Vec<Origin> = match &node.value {
+        Value::Seq(items) => items
+            .iter()
+            .filter(|item| !item.is_null())
+            .map(|item| ctx.origin(item))
+            .collect(),
+        _ => vec![ctx.origin(node)],
+    };
+    // `string_list` keeps every non-null item in order (a list or mapping item is
+    // reported and dropped, so its origin may shift later ones: the list is then
+    // refused anyway).
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| TemplateText::new(text, origins.get(i).copied().unwrap_or_default()))
+        .collect()
+}
+
 /// A mapping of names to scalar values, in file order; scalars of any type become strings,
 /// a null value becomes "".
 pub(crate) fn string_map(ctx: &mut Ctx, node: &Node, path: &str) -> IndexMap<String, String> {

@@ -65,8 +65,8 @@ pub enum EnvMissing {
 pub struct ExtractSpec {
     /// `gjson` (default, the plain-string form), `header`, or a plugin's name.
     pub from: String,
-    /// The path / header name / plugin expression.
-    pub path: String,
+    /// The path / header name / plugin expression: a template, parsed at load.
+    pub path: TemplateText,
 }
 
 /// What a response must look like and what to take from it.
@@ -462,9 +462,10 @@ fn decode_env_from(ctx: &mut Ctx, node: &Node, path: &str) -> IndexMap<String, E
                     ctx.error(f.value_pos("path"), &f.path_of("path"), "empty path", None);
                     continue;
                 }
+                let origin = f.get("path").map(|n| ctx.origin(n)).unwrap_or_default();
                 ExtractSpec {
                     from,
-                    path: path_text.trim().to_string(),
+                    path: TemplateText::new(path_text.trim(), origin),
                 }
             }
             _ => {
@@ -483,7 +484,7 @@ fn decode_env_from(ctx: &mut Ctx, node: &Node, path: &str) -> IndexMap<String, E
                 }
                 ExtractSpec {
                     from: "gjson".to_string(),
-                    path: text.trim().to_string(),
+                    path: TemplateText::new(text.trim(), ctx.origin(value)),
                 }
             }
         };

@@ -11,27 +11,25 @@ use super::vars::{Vars, context};
 use crate::config::{AssertOp, AssertSpec, ResponseSpec, assert::compile_regex};
 use crate::output::escape_line;
 use crate::plugin::{PluginKind, PluginResponse};
-use crate::template::{Origin, TemplateText};
+use crate::template::TemplateText;
 
 /// Longest actual value quoted in a failure message (a body may hold megabytes).
 const MAX_SHOWN: usize = 200;
 
 impl StepEnv {
-    /// Render a template over `vars` (paths and expected values).
+    /// Render a template over `vars` (paths and expected values, parsed
+    /// when the migration file was loaded).
     pub(super) fn render_run(
         &self,
-        source: &str,
+        template: &TemplateText,
         vars: &Vars,
         field: &str,
     ) -> Result<String, StepFailure> {
-        if !source.contains("{{") {
-            return Ok(source.to_string());
+        if template.is_static() {
+            return Ok(template.source().to_string());
         }
-        // Assertion and extraction paths are kept as text in the config
-        // model; a path with `{{` is parsed here, when it is used.
-        let template = TemplateText::new(source, Origin::default());
         let mut ctx = context(vars);
-        self.render(&template, &mut ctx, RenderMode::Run, field)
+        self.render(template, &mut ctx, RenderMode::Run, field)
     }
 
     /// Check every assertion of `spec` on `response`; the first that fails
@@ -86,7 +84,7 @@ impl StepEnv {
             .flatten();
         let source = assert.describe_source(&path);
         let op = assert.op.name();
-        let render = |v: &str| self.render_run(v, vars, &format!("{at}.{op}"));
+        let render = |v: &TemplateText| self.render_run(v, vars, &format!("{at}.{op}"));
         let shown = |v: &str| quote(&self.masker.mask(v));
         let Some(actual) = actual else {
             return Ok(match &assert.op {

@@ -215,15 +215,6 @@ fn locate(file_text: &str, source: &str, name: &str) -> Option<(usize, usize)> {
 }
 
 impl Checker<'_> {
-    /// A template kept as a string (config-level fields read once per run): parsed here,
-    /// and located by searching the file's text.
-    fn check(&mut self, file: &Path, field: &str, source: &str, defined: &Defined<'_>) {
-        if !source.contains("{{") {
-            return;
-        }
-        self.check_text(file, field, &TemplateText::from(source), defined);
-    }
-
     /// A template parsed when its file was loaded: its references are located from the
     /// position it keeps (the file is not read again).
     fn check_text(&mut self, file: &Path, field: &str, text: &TemplateText, defined: &Defined<'_>) {
@@ -425,13 +416,14 @@ impl Checker<'_> {
     ) {
         for (i, assert) in response.assert.iter().enumerate() {
             let at = format!("{field}.response.assert[{i}]");
-            self.check(file, &format!("{at}.path"), &assert.path, defined);
+            self.check_text(file, &format!("{at}.path"), &assert.path, defined);
             for value in assert.op.templates() {
-                self.check(file, &format!("{at}.{}", assert.op.name()), value, defined);
+                let field = format!("{at}.{}", assert.op.name());
+                self.check_text(file, &field, value, defined);
             }
         }
         for (name, spec) in &response.env_from {
-            self.check(
+            self.check_text(
                 file,
                 &format!("{field}.response.env_from.{name}"),
                 &spec.path,
