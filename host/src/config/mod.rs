@@ -2,8 +2,10 @@
 //! directory, and `stages.yaml` (docs/configuration.md, docs/migrations.md, docs/store.md,
 //! docs/plugins.md, docs/multi-stage.md).
 //!
-//! Everything here only reads and checks files. Strings that are templates are kept raw:
-//! rendering, extraction, HTTP and the store belong to other modules.
+//! Everything here only reads and checks files. Strings that are templates are parsed
+//! once, as they are loaded, into [`crate::template::TemplateText`] (or, for `with:` and
+//! auth `config:` blocks, [`crate::template::TemplateTree`]) values that keep their YAML
+//! position; rendering, extraction, HTTP and the store belong to other modules.
 //!
 //! # Loading and diagnostics
 //!
@@ -69,6 +71,7 @@
 //!   positions.
 
 pub mod assert;
+pub mod condition;
 mod decode;
 pub mod duration;
 pub mod error;
@@ -92,6 +95,7 @@ mod tests;
 use std::path::Path;
 
 pub use assert::{AssertOp, AssertSpec, PollSpec, VerifySpec};
+pub use condition::{Condition, ConditionForm};
 pub use duration::{format_duration, parse_duration};
 pub use error::{Diagnostic, Diagnostics, Loaded, Severity};
 pub use migration::{

@@ -51,8 +51,8 @@ pub struct StageDef {
     /// None: no limit (also for `0`).
     pub timeout: Option<Duration>,
     pub on_failure: OnFailure,
-    /// Raw template, checked elsewhere.
-    pub condition: Option<String>,
+    /// Parsed at load, with its position; checked and evaluated by the orchestrator.
+    pub condition: Option<super::Condition>,
 }
 
 /// `env_from_stages` entry: import `vars` exported by `stage`.
@@ -321,9 +321,11 @@ fn decode_stage(ctx: &mut Ctx, node: &Node, path: &str, base: &Path) -> Option<R
         Some("skip_dependents") => OnFailure::SkipDependents,
         _ => OnFailure::Stop,
     };
-    let condition = f
-        .opt_string(ctx, "condition")
-        .filter(|c| !c.trim().is_empty());
+    let condition = f.get("condition").and_then(|n| {
+        let text = decode::string(ctx, n, &f.path_of("condition"))?;
+        let origin = ctx.origin(n);
+        (!text.trim().is_empty()).then(|| super::Condition::new(text, origin))
+    });
 
     let (name, config_path) = (name?, config_path?);
     Some(Read {

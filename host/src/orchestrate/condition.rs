@@ -1,67 +1,11 @@
-//! A stage's `condition`: a template rendered with the stage's variables to
-//! `true` or `false`, or the documented comparison form
-//! `{{.environment}} == 'production'` (and `!=`). Anything else is an error
-//! (the Go tool silently treats it as false).
+//! A stage's `condition` (parsed when stages.yaml is loaded, config/condition.rs):
+//! a template rendered with the stage's variables to `true` or `false`, or the
+//! documented comparison form `{{.environment}} == 'production'` (and `!=`).
+//! Anything else is an error (the Go tool silently treats it as false).
 
+use crate::config::{Condition, ConditionForm};
 use crate::migrate::Vars;
-use crate::template::{Context, RefKind, Template};
-
-fn context(vars: &Vars) -> Context<'_> {
-    Context::over(vars)
-}
-
-/// The parsed shape of a condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Shape<'a> {
-    /// A template that must render to `true` or `false`.
-    Bool(&'a str),
-    /// `left == right` / `left != right`; each side a template or a literal.
-    Compare {
-        left: &'a str,
-        equal: bool,
-        right: &'a str,
-    },
-}
-
-/// Splits on a `==` / `!=` outside `{{ }}` actions; more than one is an error.
-fn shape(source: &str) -> Result<Shape<'_>, String> {
-    let bytes = source.as_bytes();
-    let mut depth = 0usize;
-    let mut found: Option<(usize, bool)> = None;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        match (bytes[i], bytes[i + 1]) {
-            (b'{', b'{') => {
-                depth += 1;
-                i += 2;
-                continue;
-            }
-            (b'}', b'}') if depth > 0 => {
-                depth -= 1;
-                i += 2;
-                continue;
-            }
-            (b'=', b'=') | (b'!', b'=') if depth == 0 => {
-                if found.is_some() {
-                    return Err("more than one comparison; use one `==` or `!=`".into());
-                }
-                found = Some((i, bytes[i] == b'='));
-                i += 2;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(match found {
-        Some((at, equal)) => Shape::Compare {
-            left: source[..at].trim(),
-            equal,
-            right: source[at + 2..].trim(),
-        },
-        None => Shape::Bool(source.trim()),
-    })
-}
+use crate::template::{Context, RefKind, TemplateText};
 
 /// A side of a comparison without its quotes.
 fn unquote(s: &str) -> &str {
@@ -76,28 +20,67 @@ fn unquote(s: &str) -> &str {
 
 const FORM_HINT: &str = "write a template that renders to true or false, e.g. \"true\" or {{eq .environment \"production\"}}, or the form {{.environment}} == 'production' (or !=)";
 
+/// Why a condition is invalid, and where in stages.yaml when a template
+/// part does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub message: String,
+    /// File line and column.
+    pub at: Option<(usize, usize)>,
+}
+
+impl Invalid {
+    fn new(message: impl Into<String>) -> Invalid {
+        Invalid {
+            message: message.into(),
+            at: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A part's syntax error, at its position in the file.
+fn parse_error(part: &TemplateText) -> Option<Invalid> {
+    let e = part.parsed().err()?;
+    let (line, column) = e.position();
+    Some(Invalid {
+        message: format!("template: {e}"),
+        at: part.locate(line, column),
+    })
+}
+
 /// Static check, for `stages validate`: returns the variables it uses, or
 /// why it is invalid.
-pub fn check(source: &str) -> Result<Vec<(String, bool)>, String> {
-    let parts: Vec<&str> = match shape(source)? {
-        Shape::Bool(s) => {
-            let t = Template::parse(s).map_err(|e| format!("template: {e}"))?;
-            if t.is_static() && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false") {
-                return Err(format!("\"{s}\" is neither true nor false"));
+pub fn check(condition: &Condition) -> Result<Vec<(String, bool)>, Invalid> {
+    let parts: Vec<&TemplateText> = match condition.form().map_err(Invalid::new)? {
+        ConditionForm::Bool(part) => {
+            if let Some(e) = parse_error(part) {
+                return Err(e);
             }
-            vec![s]
+            let s = part.source();
+            if part.is_static() && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false") {
+                return Err(Invalid::new(format!("\"{s}\" is neither true nor false")));
+            }
+            vec![part]
         }
-        Shape::Compare { left, right, .. } => {
+        ConditionForm::Compare { left, right, .. } => {
             if left.is_empty() || right.is_empty() {
-                return Err("a comparison needs a value on both sides".into());
+                return Err(Invalid::new("a comparison needs a value on both sides"));
             }
             vec![left, right]
         }
     };
     let mut refs = Vec::new();
     for part in parts {
-        let t = Template::parse(part).map_err(|e| format!("template: {e}"))?;
-        for r in t.references() {
+        if let Some(e) = parse_error(part) {
+            return Err(e);
+        }
+        for r in part.references() {
             if r.kind == RefKind::Var {
                 refs.push((r.name, r.optional));
             }
@@ -107,13 +90,12 @@ pub fn check(source: &str) -> Result<Vec<(String, bool)>, String> {
 }
 
 /// Evaluates the condition over `vars`.
-pub fn evaluate(source: &str, vars: &Vars) -> Result<bool, String> {
-    let ctx = context(vars);
-    let render =
-        |s: &str| crate::template::render_str(s, &ctx).map_err(|e| format!("template: {e}"));
-    match shape(source)? {
-        Shape::Bool(s) => {
-            let out = render(s)?;
+pub fn evaluate(condition: &Condition, vars: &Vars) -> Result<bool, String> {
+    let ctx = Context::over(vars);
+    let render = |part: &TemplateText| part.render(&ctx).map_err(|e| format!("template: {e}"));
+    match condition.form()? {
+        ConditionForm::Bool(part) => {
+            let out = render(part)?;
             match out.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
@@ -122,7 +104,7 @@ pub fn evaluate(source: &str, vars: &Vars) -> Result<bool, String> {
                 )),
             }
         }
-        Shape::Compare { left, equal, right } => {
+        ConditionForm::Compare { left, equal, right } => {
             if left.is_empty() || right.is_empty() {
                 return Err(format!(
                     "a comparison needs a value on both sides; {FORM_HINT}"
@@ -130,7 +112,7 @@ pub fn evaluate(source: &str, vars: &Vars) -> Result<bool, String> {
             }
             let l = render(left)?;
             let r = render(right)?;
-            Ok((unquote(&l) == unquote(&r)) == equal)
+            Ok((unquote(&l) == unquote(&r)) == *equal)
         }
     }
 }
@@ -138,9 +120,22 @@ pub fn evaluate(source: &str, vars: &Vars) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::Origin;
 
     fn vars() -> Vars {
         [("environment".to_string(), "development".to_string())].into()
+    }
+
+    fn condition(source: &str) -> Condition {
+        Condition::new(source, Origin::default())
+    }
+
+    fn evaluate(source: &str, vars: &Vars) -> Result<bool, String> {
+        super::evaluate(&condition(source), vars)
+    }
+
+    fn check(source: &str) -> Result<Vec<(String, bool)>, Invalid> {
+        super::check(&condition(source))
     }
 
     #[test]
@@ -176,5 +171,20 @@ mod tests {
             check("{{.environment}} == 'production'").map(|r| r.len()),
             Ok(1)
         );
+    }
+
+    #[test]
+    fn a_syntax_error_is_located_in_the_file() {
+        let c = Condition::new(
+            "{{.environment}} == {{.x",
+            Origin {
+                line: 7,
+                column: 16,
+                layout: crate::template::Layout::Plain,
+            },
+        );
+        let e = super::check(&c).err();
+        assert_eq!(e.as_ref().and_then(|e| e.at).map(|(l, _)| l), Some(7));
+        assert!(e.is_some_and(|e| e.message.starts_with("template: ")));
     }
 }

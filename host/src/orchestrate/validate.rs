@@ -158,16 +158,25 @@ pub fn validate_stages(
         if let Some(source) = &def.condition {
             let field = format!("stages[{i}].condition");
             match condition::check(source) {
-                Err(e) => diags.push(
-                    Diagnostic::error(&file.path, format!("condition of stage `{}`: {e}", def.name))
+                Err(e) => {
+                    let mut d = Diagnostic::error(&file.path, format!("condition of stage `{}`: {e}", def.name))
                         .field(field)
-                        .hint("write a template that renders to true or false, or `{{.environment}} == 'production'` (or !=)"),
-                ),
+                        .hint("write a template that renders to true or false, or `{{.environment}} == 'production'` (or !=)");
+                    // A part that does not parse: where it is (kept from loading).
+                    if let Some((line, column)) = e.at {
+                        d = d.at(line, column);
+                    }
+                    diags.push(d);
+                }
                 Ok(refs) => {
                     out.used.extend(refs.iter().map(|(name, _)| name.clone()));
                     let mut defined: BTreeSet<String> = global.clone();
                     defined.extend(def.env.keys().cloned());
-                    defined.extend(def.env_from_stages.iter().flat_map(|i| i.vars.iter().cloned()));
+                    defined.extend(
+                        def.env_from_stages
+                            .iter()
+                            .flat_map(|i| i.vars.iter().cloned()),
+                    );
                     if let Some(config) = &result.config {
                         defined.extend(config.env.iter().map(|e| e.name.clone()));
                     }
