@@ -80,8 +80,9 @@ pub enum PgConnect {
     Dsn(String),
     /// `store.postgres.host/port/user/password/dbname/sslmode` (its `dsn` is not
     /// read); unset fields take the defaults (localhost, 5432, postgres, no
-    /// password, postgres, disable).
-    Fields(PostgresConfig),
+    /// password, postgres, disable). Boxed: its strings are templates as
+    /// loaded (rendered by then), much larger than a DSN.
+    Fields(Box<PostgresConfig>),
 }
 
 impl From<&PostgresConfig> for PgConnect {
@@ -89,7 +90,7 @@ impl From<&PostgresConfig> for PgConnect {
     fn from(config: &PostgresConfig) -> PgConnect {
         match &config.dsn {
             Some(dsn) => PgConnect::Dsn(dsn.to_string()),
-            None => PgConnect::Fields(config.clone()),
+            None => PgConnect::Fields(Box::new(config.clone())),
         }
     }
 }

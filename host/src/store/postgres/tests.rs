@@ -64,7 +64,7 @@ fn describe_hides_the_password_and_applies_defaults() {
         password: Some("hunter2".into()),
         ..PostgresConfig::default()
     };
-    let c = PgConnect::Fields(fields.clone());
+    let c = PgConnect::Fields(Box::new(fields.clone()));
     assert_eq!(
         c.describe().unwrap(),
         "postgres://postgres@localhost:5432/postgres"
@@ -74,21 +74,21 @@ fn describe_hides_the_password_and_applies_defaults() {
     assert_eq!(config.get_password(), Some(&b"hunter2"[..]));
     assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
 
-    let c = PgConnect::Fields(PostgresConfig {
+    let c = PgConnect::Fields(Box::new(PostgresConfig {
         host: Some("10.0.0.5".into()),
         port: Some(6000),
         user: Some("svc".into()),
         dbname: Some("state".into()),
         sslmode: Some("require".into()),
         ..fields
-    });
+    }));
     assert_eq!(c.describe().unwrap(), "postgres://svc@10.0.0.5:6000/state");
     assert_eq!(c.to_config().unwrap().get_ssl_mode(), SslMode::Require);
 
-    let c = PgConnect::Fields(PostgresConfig {
+    let c = PgConnect::Fields(Box::new(PostgresConfig {
         host: Some("/run/postgresql".into()),
         ..PostgresConfig::default()
-    });
+    }));
     assert_eq!(
         c.describe().unwrap(),
         "postgres://postgres@/postgres?host=/run/postgresql&port=5432"
@@ -100,20 +100,20 @@ fn describe_hides_the_password_and_applies_defaults() {
 #[test]
 fn bad_settings_are_rejected_without_echoing_secrets() {
     for mode in ["verify-full", "verify-ca", "allow"] {
-        let c = PgConnect::Fields(PostgresConfig {
+        let c = PgConnect::Fields(Box::new(PostgresConfig {
             sslmode: Some(mode.into()),
             ..PostgresConfig::default()
-        });
+        }));
         let err = c.to_config().unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, StoreError::PostgresConfig { .. }), "{err:?}");
         assert!(msg.contains("store.postgres.sslmode"), "{msg}");
         assert!(msg.contains("not supported"), "{msg}");
     }
-    let err = PgConnect::Fields(PostgresConfig {
+    let err = PgConnect::Fields(Box::new(PostgresConfig {
         sslmode: Some("sometimes".into()),
         ..PostgresConfig::default()
-    })
+    }))
     .to_config()
     .unwrap_err();
     assert!(
@@ -252,7 +252,7 @@ impl TestDb {
     }
 
     fn connect_settings(&self) -> PgConnect {
-        PgConnect::Fields(self.fields.clone())
+        PgConnect::Fields(Box::new(self.fields.clone()))
     }
 
     /// The key=value DSN of this database.
@@ -502,12 +502,12 @@ async fn operations_before_init_fail_naming_the_store_and_operation() {
 #[tokio::test]
 async fn connection_failures_name_the_store_without_the_password() {
     // Nothing listens on port 1.
-    let c = PgConnect::Fields(PostgresConfig {
+    let c = PgConnect::Fields(Box::new(PostgresConfig {
         host: Some("127.0.0.1".into()),
         port: Some(1),
         password: Some("sekrit".into()),
         ..PostgresConfig::default()
-    });
+    }));
     let err = PostgresStore::connect(&c, TableNames::default())
         .await
         .unwrap_err();
@@ -861,10 +861,10 @@ async fn sslmodes_and_dsn_forms() {
             .unwrap();
 
         let s = PostgresStore::connect(
-            &PgConnect::Fields(PostgresConfig {
+            &PgConnect::Fields(Box::new(PostgresConfig {
                 sslmode: Some(mode.into()),
                 ..db.fields.clone()
-            }),
+            })),
             TableNames::default(),
         )
         .await
