@@ -390,3 +390,44 @@ fn yaml_alias_bomb_of_one_large_string_is_refused() {
     check(&project.apirun(&["up"]));
     assert!(api.requests_to("GET", "/api/things").is_empty());
 }
+
+/// A templated `body_file` is rendered at run time and then taken relative to
+/// the migration's directory: only the path as written is a template, so a
+/// `{{` in the directory's own name is not read as one. `validate` reports a
+/// broken one at its line.
+#[test]
+fn a_templated_body_file_is_relative_to_a_directory_with_braces_in_its_name() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "config.yaml",
+        &format!(
+            "migrate_dir: \"./mig{{{{dir\"\nenv:\n  - name: api_base\n    value: {}\n  - name: kind\n    value: user\n",
+            api.url()
+        ),
+    );
+    project.write(
+        "mig{{dir/payloads/user.json",
+        r#"{"from": "the user file"}"#,
+    );
+    project.write(
+        "mig{{dir/001_thing.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/things\"\n    body_file: \"payloads/{{.kind}}.json\"\n",
+    );
+    project.apirun(&["up"]).success();
+    let posts = api.requests_to("POST", "/api/things");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0]["body"], r#"{"from": "the user file"}"#);
+
+    project.write(
+        "mig{{dir/002_broken.yaml",
+        "up:\n  request:\n    method: POST\n    url: \"{{.api_base}}/api/things\"\n    body_file: \"payloads/{{.kind.json\"\n",
+    );
+    let validate = project.apirun(&["validate"]);
+    validate.code(2);
+    let out = validate.all_output();
+    assert!(
+        out.contains("002_broken.yaml:5") && out.contains("up.request.body_file"),
+        "{out}"
+    );
+}

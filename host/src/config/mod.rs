@@ -104,7 +104,9 @@ pub use migration::{
 };
 pub use migration_dir::{load_migrations, load_migrations_lenient, parse_migration_file_name};
 pub use references::{BUILTIN_EXTRACTORS, check_references};
-pub use request::{EnvMissing, ExtractSpec, METHODS, NameValue, RequestSpec, ResponseSpec};
+pub use request::{
+    BodyFile, EnvMissing, ExtractSpec, METHODS, NameValue, RequestSpec, ResponseSpec,
+};
 pub use settings::{
     ClientConfig, LogFormat, LogLevel, LoggingConfig, MaskingConfig, TlsVersion, WaitConfig,
     WaitMethod,

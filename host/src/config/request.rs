@@ -23,6 +23,31 @@ pub struct NameValue {
     pub value: TemplateText,
 }
 
+/// A request's `body_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum BodyFile {
+    /// A plain path, resolved and checked at load.
+    Path(PathBuf),
+    /// A path that is a template (`payloads/{{.kind}}.json`): parsed at load
+    /// with its position, rendered at run time, then taken relative to
+    /// `base` (the migration file's directory). Only the rendered text is
+    /// joined, so a `{{` in the directory's own name is never read as one.
+    Template { path: TemplateText, base: PathBuf },
+}
+
+impl BodyFile {
+    /// The file for this run: `render` turns a templated path into text.
+    pub fn resolve<E>(
+        &self,
+        render: impl FnOnce(&TemplateText) -> Result<String, E>,
+    ) -> Result<PathBuf, E> {
+        match self {
+            BodyFile::Path(path) => Ok(path.clone()),
+            BodyFile::Template { path, base } => Ok(tidy(&base.join(render(path)?))),
+        }
+    }
+}
+
 /// An HTTP request. Every template-bearing string is a [`TemplateText`]: parsed once at
 /// load, with its position in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,9 +61,8 @@ pub struct RequestSpec {
     pub queries: Vec<NameValue>,
     /// Inline body. A YAML mapping or list given as body is turned into compact JSON text.
     pub body: Option<TemplateText>,
-    /// Body file, resolved relative to the migration file (left unresolved and unchecked if
-    /// the path itself contains a template).
-    pub body_file: Option<PathBuf>,
+    /// Body file, relative to the migration file.
+    pub body_file: Option<BodyFile>,
     /// None: use the config's `render_body`.
     pub render_body: Option<bool>,
     /// Some(true): retry even if the method is not idempotent.
@@ -280,16 +304,19 @@ pub(crate) fn request_from_fields(
             );
         }
         if raw.contains("{{") {
-            Some(tidy(&base.join(raw)))
+            Some(BodyFile::Template {
+                path: TemplateText::new(raw, ctx.origin(n)),
+                base: base.to_path_buf(),
+            })
         } else {
-            Some(resolve(
+            Some(BodyFile::Path(resolve(
                 ctx,
                 base,
                 &raw,
                 Some(n.pos),
                 &path,
                 Need::ExistingFile,
-            ))
+            )))
         }
     });
 

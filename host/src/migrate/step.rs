@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::error::{StepError, StepFailure};
 use super::vars::{Vars, apply_local_env, context};
 use crate::auth::AuthManager;
-use crate::config::{EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
+use crate::config::{BodyFile, EnvMissing, HTTP_STEP, RequestSpec, ResponseSpec, StepSpec};
 use crate::output::{Masker, escape_line};
 use crate::plugin::{
     HttpStepRequest, PluginKind, PluginResponse, PluginSet, StepSpec as PluginStep,
@@ -220,23 +220,19 @@ impl StepEnv {
 
     fn read_body_file(
         &self,
-        path: &Path,
+        file: &BodyFile,
         vars: &Vars,
         field: &str,
         mode: RenderMode<'_>,
     ) -> Result<String, StepFailure> {
-        let raw = path.to_string_lossy();
-        let resolved = if raw.contains("{{") {
-            let mut ctx = context(vars);
-            std::path::PathBuf::from(self.render(
-                &TemplateText::from(raw.as_ref()),
-                &mut ctx,
+        let resolved = file.resolve(|path| {
+            self.render(
+                path,
+                &mut context(vars),
                 mode,
                 &format!("{field}.body_file"),
-            )?)
-        } else {
-            path.to_path_buf()
-        };
+            )
+        })?;
         crate::config::files::read_to_string(&resolved, crate::config::files::FileKind::Body)
             .map_err(|e| StepFailure::error(Some(format!("{field}.body_file")), e))
     }

@@ -14,8 +14,8 @@ pub use auth_schema::check_auth_configs;
 pub use plugins::{DeclaredVariables, declared_variables, plugin_problems};
 
 use crate::config::{
-    Diagnostic, Diagnostics, HTTP_STEP, Migration, RequestSpec, Severity, StageConfig, StepSpec,
-    load_migrations_lenient, load_stage_config,
+    BodyFile, Diagnostic, Diagnostics, HTTP_STEP, Migration, RequestSpec, Severity, StageConfig,
+    StepSpec, load_migrations_lenient, load_stage_config,
 };
 use crate::plugin::PluginRuntime;
 use crate::template::{RefKind, TemplateText, TemplateTree};
@@ -367,6 +367,9 @@ impl Checker<'_> {
             && let Some(body) = &request.body
         {
             self.check_text(file, &format!("{field}.body"), body, defined);
+        }
+        if let Some(BodyFile::Template { path, .. }) = &request.body_file {
+            self.check_text(file, &format!("{field}.body_file"), path, defined);
         }
     }
 

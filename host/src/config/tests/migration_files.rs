@@ -116,7 +116,7 @@ fn body_and_body_file() {
     let m = load_migration_file(&path, 1, "a").expect("loads");
     assert_eq!(
         m.up.request.and_then(|r| r.body_file),
-        Some(dir.path().join("payloads/user.json"))
+        Some(BodyFile::Path(dir.path().join("payloads/user.json")))
     );
     let path = write(
         dir.path(),
@@ -264,10 +264,15 @@ fn timestamp_versions_and_templated_body_file() {
     assert_eq!(m.version, 20_261_127_093_000);
     assert_eq!(m.path, path);
     let req = m.up.request.as_ref().expect("request");
-    assert_eq!(
-        req.body_file,
-        Some(dir.path().join("payloads/{{.kind}}.json"))
-    );
+    let Some(BodyFile::Template {
+        path: body_path,
+        base,
+    }) = &req.body_file
+    else {
+        panic!("a templated body_file: {:?}", req.body_file);
+    };
+    assert_eq!(body_path.source(), "payloads/{{.kind}}.json");
+    assert_eq!(base, dir.path());
     assert_eq!(req.render_body, Some(false));
     assert_eq!(req.retry, Some(true));
 }
