@@ -2,7 +2,6 @@
 //! step plugin, check the status, extract variables.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{StepError, StepFailure};
