@@ -64,6 +64,10 @@ grep -qx "apirun-$version/prebuilt-plugins/apirun_plugin_http.wasm" <<<"$listing
   || die "the package lacks the prebuilt plugins"
 grep -qx "apirun-$version/wit/0.2.0/plugin.wit" <<<"$listing" \
   || die "the package lacks the WIT contract"
+# (a directory holding a Cargo.toml is left out of a package: the scaffold's
+# Rust template is Cargo.toml.in for that reason)
+grep -qx "apirun-$version/src/scaffold/templates/rust/Cargo.toml.in" <<<"$listing" \
+  || die "the package lacks the plugin scaffold's templates"
 
 [ "$check" = 1 ] || exit 0
 

@@ -255,7 +255,9 @@ mod templates {
     pub const MIGRATION_AUTH: &str = include_str!("templates/common/migration-auth.yaml");
     pub const MIGRATION_EXTRACTOR: &str = include_str!("templates/common/migration-extractor.yaml");
 
-    pub const RUST_CARGO: &str = include_str!("templates/rust/Cargo.toml");
+    // `.in`: `cargo package` leaves out any directory holding a `Cargo.toml`
+    // (it takes it for another package), and the template must ship.
+    pub const RUST_CARGO: &str = include_str!("templates/rust/Cargo.toml.in");
     pub const RUST_STEP: &str = include_str!("templates/rust/step.rs");
     pub const RUST_AUTH: &str = include_str!("templates/rust/auth.rs");
     pub const RUST_EXTRACTOR: &str = include_str!("templates/rust/extractor.rs");
