@@ -1103,3 +1103,106 @@ fn a_0_1_0_component_and_a_0_2_0_component_run_in_one_runtime() {
         }
     }
 }
+
+// ------------------------------------------------------------- instances
+
+/// One echo step that reports, as `n`, how many calls its instance has run.
+fn calls_of_instance(rt: &tokio::runtime::Runtime, plugin: &Plugin) -> Result<u32, PluginError> {
+    let outcome =
+        rt.block_on(plugin.run_step(&StepSpec::Custom(json!({"count_into": "n"})), &[]))?;
+    let (_, value) = outcome
+        .variables
+        .iter()
+        .find(|(name, _)| name == "n")
+        .expect("echo sets n");
+    Ok(value.parse().expect("a count"))
+}
+
+#[test]
+fn a_plugin_gets_a_fresh_instance_per_call_unless_it_reuses_one_until_a_trap() {
+    let rt = tokio();
+    let runtime = runtime();
+    let echo = |reuse: bool| {
+        test_plugin(
+            &runtime,
+            "echo",
+            "apirun_test_plugin_echo.wasm",
+            PluginKind::Step,
+        )
+        .expect("echo loads")
+        .reuse_instance(reuse)
+    };
+    let fresh = echo(false);
+    let counts: Vec<u32> = (0..3)
+        .map(|_| calls_of_instance(&rt, &fresh).expect("runs"))
+        .collect();
+    assert_eq!(counts, [1, 1, 1], "a fresh instance for every call");
+
+    let kept = echo(true);
+    let counts: Vec<u32> = (0..3)
+        .map(|_| calls_of_instance(&rt, &kept).expect("runs"))
+        .collect();
+    assert_eq!(counts, [1, 2, 3], "one instance serves every call");
+    // A clone (what the registry hands out) shares the kept instance.
+    assert_eq!(calls_of_instance(&rt, &kept.clone()).expect("runs"), 4);
+
+    let trap = rt.block_on(kept.run_step(&StepSpec::Custom(json!({"trap": true})), &[]));
+    assert!(matches!(trap, Err(PluginError::Trap { .. })), "{trap:?}");
+    assert_eq!(
+        calls_of_instance(&rt, &kept).expect("runs after the trap"),
+        1,
+        "a trapped instance is dropped, not reused"
+    );
+    // A plugin's own error (not a trap) keeps the instance: the echo
+    // refuses an http spec before counting, so the next call is its second.
+    let failed = rt.block_on(kept.run_step(&StepSpec::Http(HttpStepRequest::default()), &[]));
+    assert!(
+        matches!(failed, Err(PluginError::Returned { .. })),
+        "{failed:?}"
+    );
+    assert_eq!(calls_of_instance(&rt, &kept).expect("runs"), 2);
+}
+
+#[test]
+fn at_most_max_warm_instances_are_kept_and_the_rest_run_fresh() {
+    let rt = tokio();
+    let runtime = runtime();
+    let plugins: Vec<Plugin> = (0..apirun::plugin::MAX_WARM + 2)
+        .map(|_| {
+            test_plugin(
+                &runtime,
+                "echo",
+                "apirun_test_plugin_echo.wasm",
+                PluginKind::Step,
+            )
+            .expect("echo loads")
+            .reuse_instance(true)
+        })
+        .collect();
+    for plugin in &plugins {
+        assert_eq!(calls_of_instance(&rt, plugin).expect("runs"), 1);
+    }
+    let second: Vec<u32> = plugins
+        .iter()
+        .map(|p| calls_of_instance(&rt, p).expect("runs"))
+        .collect();
+    let kept = second.iter().filter(|&&n| n == 2).count();
+    assert_eq!(kept, apirun::plugin::MAX_WARM, "{second:?}");
+    assert_eq!(second.iter().filter(|&&n| n == 1).count(), 2, "{second:?}");
+}
+
+#[test]
+fn a_builtin_from_a_plugin_set_instantiates_once_for_many_calls() {
+    let rt = tokio();
+    let runtime = runtime();
+    let set = apirun::plugin::PluginSet::new(runtime.clone(), client(), Vec::new());
+    let before = runtime.instantiations();
+    for i in 0..5 {
+        let gjson = set.get(PluginKind::Extractor, "gjson").expect("gjson");
+        let values = rt
+            .block_on(gjson.extract(&json_response(&format!(r#"{{"a":{i}}}"#)), &paths(&["a"])))
+            .expect("extracts");
+        assert_eq!(values, [Some(i.to_string())]);
+    }
+    assert_eq!(runtime.instantiations() - before, 1);
+}

@@ -964,3 +964,46 @@ fn a_rotated_refresh_token_is_carried_to_the_next_acquisition() {
     // Refresh tokens are secrets: never printed.
     assert!(!run.all_output().contains("rt-1"), "{}", run.all_output());
 }
+
+/// Three migrations, each an echo step setting `nI` to how many calls its
+/// instance has run, then a request that sends the three counts.
+fn counting_project(api: &Api, reuse: bool) -> Project {
+    let mut config = stage(&api.url()).plugin("echo", &test_plugin("apirun_test_plugin_echo.wasm"));
+    if reuse {
+        config = config.reuse_instance();
+    }
+    let project = Project::with_stage(config);
+    for i in 1..=3 {
+        project.write(
+            &format!("migration/00{i}_count.yaml"),
+            &format!("up:\n  steps:\n    - type: echo\n      with: {{count_into: n{i}}}\n"),
+        );
+    }
+    project.write(
+        "migration/004_report.yaml",
+        r#"up:
+  request:
+    method: POST
+    url: "{{.api_base}}/api/notes"
+    body: '{"counts": "{{.n1}},{{.n2}},{{.n3}}"}'
+"#,
+    );
+    project
+}
+
+#[test]
+fn a_plugin_runs_in_a_fresh_instance_per_call_unless_its_entry_says_reuse_instance() {
+    let api = Api::start();
+    counting_project(&api, false).apirun(&["up"]).success();
+    counting_project(&api, true).apirun(&["up"]).success();
+    let notes = api.requests_to("POST", "/api/notes");
+    assert_eq!(notes.len(), 2);
+    assert_eq!(
+        notes[0]["body"], r#"{"counts": "1,1,1"}"#,
+        "fresh by default"
+    );
+    assert_eq!(
+        notes[1]["body"], r#"{"counts": "1,2,3"}"#,
+        "reuse_instance: true keeps one instance for the run"
+    );
+}

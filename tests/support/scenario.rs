@@ -247,6 +247,11 @@ impl StageConfig {
         self.plugin_line(format!("sha256: {pin}"))
     }
 
+    /// `reuse_instance: true`: one instance serves the plugin's calls.
+    pub fn reuse_instance(self) -> Self {
+        self.plugin_line("reuse_instance: true".to_string())
+    }
+
     fn plugin_line(mut self, line: String) -> Self {
         self.plugins
             .last_mut()

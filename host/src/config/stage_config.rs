@@ -83,6 +83,9 @@ pub struct PluginEntry {
     /// The pinned SHA-256 of the component file (lower-case hex): a file
     /// with another digest is refused (docs/plugins.md, "Pinning").
     pub sha256: Option<String>,
+    /// Keep one instance between the plugin's calls in a stage run instead
+    /// of a fresh one per call (docs/plugins.md, "Instances"; default false).
+    pub reuse_instance: bool,
 }
 
 impl StageConfig {
@@ -298,6 +301,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
                 "config",
                 "variables",
                 "sha256",
+                "reuse_instance",
             ],
         ) else {
             continue;
@@ -365,6 +369,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
                 None
             }
         });
+        let reuse_instance = f.opt_bool(ctx, "reuse_instance").unwrap_or(false);
         let (Some(name), Some(file)) = (name, file) else {
             continue;
         };
@@ -384,6 +389,7 @@ fn decode_plugins(ctx: &mut Ctx, base: &Path, node: Option<&Node>) -> Vec<Plugin
             config,
             variables,
             sha256,
+            reuse_instance,
         });
     }
     out

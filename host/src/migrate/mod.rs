@@ -127,6 +127,7 @@ impl Stage {
                     config: p.config.clone(),
                     variables: p.variables.clone(),
                     sha256: p.sha256.clone(),
+                    reuse_instance: p.reuse_instance,
                 })
                 .collect(),
         ));

@@ -5,10 +5,18 @@
 //!
 //! - One [`wasmtime::Engine`] per [`PluginRuntime`] (one per process in the CLI).
 //! - Components are compiled once and cached on disk ([`cache`]); each is
-//!   pre-linked once (an `InstancePre`), and every call gets a fresh `Store`,
-//!   so calls share no state and a crashed call leaves nothing behind.
+//!   pre-linked once (an `InstancePre`).
+//! - Instances: a third-party plugin gets a fresh `Store` and instance for
+//!   every call, so its calls share no state and a crashed call leaves
+//!   nothing behind. A built-in plugin (our own code, which keeps nothing
+//!   between calls), or a `plugins:` entry that opts in with
+//!   `reuse_instance: true`, keeps its instance for the next call of the
+//!   same plugin in the same stage: instantiating is then paid once per run
+//!   instead of per call (docs/performance.md). A kept instance is dropped
+//!   after a trap, a timeout, a memory overrun, or a call that grew its
+//!   memory past [`WARM_MAX_MEMORY`]; at most [`MAX_WARM`] are kept at once.
 //!   Instances come from wasmtime's pooling allocator (reused memory, table
-//!   and stack slots), which keeps that per-call instantiation cheap.
+//!   and stack slots), which keeps instantiation cheap.
 //! - No WASI preopens, environment or sockets: a plugin reaches the network
 //!   only through the host's `send`, which enforces its `allowed_hosts`.
 //! - Per-call limits: guest execution time (epoch interruption; time the host
@@ -28,11 +36,12 @@ mod version;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Instance, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -65,6 +74,15 @@ const CHECK_EVERY_TICKS: u64 = 5;
 /// Plugin instances that may be alive at once in one runtime; further calls
 /// wait for a free slot (see [`PluginRuntime::slot`]).
 const POOL_INSTANCES: u32 = 32;
+
+/// Instances kept between calls (see "Instances" above) at most, in one
+/// runtime: each holds a pool slot, so the rest stay free for calls.
+pub const MAX_WARM: usize = 8;
+
+/// An instance whose memory grew past this is not kept for another call: a
+/// call with a huge answer should not leave every later call a big,
+/// fragmented heap.
+pub const WARM_MAX_MEMORY: usize = 8 << 20;
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -117,7 +135,11 @@ pub struct PluginRuntime {
     limits: Limits,
     /// One permit per instance slot of the pooling allocator, so that many
     /// concurrent calls queue instead of failing with "pool exhausted".
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Instances kept between calls now (at most [`MAX_WARM`]).
+    warm: Arc<AtomicUsize>,
+    /// Instances created so far (for `-vv` and the tests of reuse).
+    instantiations: AtomicU64,
 }
 
 /// A compiled, pre-linked component (shared by every plugin that uses the same bytes).
@@ -203,14 +225,32 @@ impl PluginRuntime {
             cache,
             loaded: Mutex::new(HashMap::new()),
             limits: options.limits,
-            slots: tokio::sync::Semaphore::new(POOL_INSTANCES as usize),
+            slots: Arc::new(tokio::sync::Semaphore::new(POOL_INSTANCES as usize)),
+            warm: Arc::new(AtomicUsize::new(0)),
+            instantiations: AtomicU64::new(0),
         }))
     }
 
-    /// Wait for a free instance slot; hold the permit until the call's store
-    /// is dropped. (The semaphore is never closed, so this always succeeds.)
-    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.slots.acquire().await.ok()
+    /// Wait for a free instance slot; hold the permit until the instance's
+    /// store is dropped. (The semaphore is never closed, so this always
+    /// succeeds.)
+    async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
+    /// How many plugin instances this runtime has created.
+    pub fn instantiations(&self) -> u64 {
+        self.instantiations.load(Ordering::Relaxed)
+    }
+
+    /// A place among the [`MAX_WARM`] kept instances, if one is free.
+    fn warm_ticket(&self) -> Option<WarmTicket> {
+        self.warm
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WARM).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WarmTicket(self.warm.clone()))
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
@@ -434,10 +474,8 @@ impl PluginRuntime {
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(CHECK_EVERY_TICKS);
         let budget = self.limits.time;
-        let started = Instant::now();
         store.epoch_deadline_callback(move |ctx| {
-            let guest_time = started.elapsed().saturating_sub(ctx.data().host_time);
-            if guest_time > budget {
+            if ctx.data().guest_time() > budget {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Yield so other stages' tasks keep running while this one computes.
@@ -544,6 +582,32 @@ fn start_epoch_ticker(engine: &Engine) {
         .unwrap_or_else(|e| tracing::warn!("no epoch thread ({e}); plugin time limits are off"));
 }
 
+/// One of the [`MAX_WARM`] places for a kept instance; given back on drop.
+struct WarmTicket(Arc<AtomicUsize>);
+
+impl Drop for WarmTicket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An instance kept for the plugin's next call, with its store and pool slot.
+struct Warm {
+    store: Store<PluginState>,
+    instance: Instance,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    _ticket: WarmTicket,
+}
+
+/// The instance a call runs in: kept from an earlier call, or new.
+struct CallInstance {
+    store: Store<PluginState>,
+    instance: Instance,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Set when the instance was kept from an earlier call.
+    ticket: Option<WarmTicket>,
+}
+
 /// A loaded component bound to a name, a world, its host services
 /// (HTTP client, allowed hosts) and its static config.
 #[derive(Clone)]
@@ -555,6 +619,9 @@ pub struct Plugin {
     services: Arc<HostServices>,
     /// The `plugins:` entry's static `config:` as JSON ("null" when absent).
     config_json: Arc<str>,
+    /// The instance kept for the next call, shared by the clones of this
+    /// plugin; None when every call gets a fresh instance (see "Instances").
+    warm: Option<Arc<Mutex<Option<Warm>>>>,
 }
 
 impl Plugin {
@@ -598,7 +665,21 @@ impl Plugin {
             component,
             services: Arc::new(services),
             config_json: config.to_string().into(),
+            warm: None,
         })
+    }
+
+    /// Keep the instance between this plugin's calls (see "Instances" in
+    /// the module docs): for the built-ins, and for `plugins:` entries with
+    /// `reuse_instance: true`.
+    pub fn reuse_instance(mut self, reuse: bool) -> Self {
+        self.warm = reuse.then(|| Arc::new(Mutex::new(None)));
+        self
+    }
+
+    /// Whether calls of this plugin may share an instance.
+    pub fn reuses_instance(&self) -> bool {
+        self.warm.is_some()
     }
 
     pub fn name(&self) -> &str {
@@ -611,17 +692,18 @@ impl Plugin {
         &self.component
     }
 
-    /// Every plugin call: wait for an instance slot, a fresh store (limits,
-    /// epoch budget), the call itself through the versioned [`Exports`],
-    /// then one classification of what went wrong. `call` gets the store by
-    /// value and hands it back, so the future may borrow the call's input.
+    /// Every plugin call: an instance (kept from the previous call, or a
+    /// fresh store with its limits and epoch budget, after waiting for a
+    /// pool slot), the call itself through the versioned [`Exports`], then
+    /// one classification of what went wrong. `call` gets the store by value
+    /// and hands it back, so the future may borrow the call's input.
     async fn call<'s, T, F, Fut>(
         &'s self,
         follow: Option<FollowRedirects>,
         call: F,
     ) -> Result<T, PluginError>
     where
-        F: FnOnce(&'s Exports, Store<PluginState>) -> Fut,
+        F: FnOnce(&'s Exports, Store<PluginState>, Instance) -> Fut,
         Fut: std::future::Future<
                 Output = (
                     Store<PluginState>,
@@ -629,24 +711,101 @@ impl Plugin {
                 ),
             >,
     {
-        // Declared before the store so the store (and its instance) is dropped first.
-        let _slot = self.runtime.slot().await;
-        let store = self.runtime.new_store(self.services.clone(), follow);
-        let (mut store, result) = call(&self.component.exports, store).await;
+        let CallInstance {
+            store,
+            instance,
+            slot,
+            ticket,
+        } = self.instance(follow).await?;
+        let (mut store, result) = call(&self.component.exports, store, instance).await;
         // A send the server may have applied makes the call's failure an
         // unknown outcome, whatever the plugin made of it.
-        if !matches!(result, Ok(Ok(_)))
-            && let Some(message) = store.data_mut().outcome_unknown.take()
-        {
-            return Err(PluginError::OutcomeUnknown {
+        let unknown = match result {
+            Ok(Ok(_)) => None,
+            _ => store.data_mut().outcome_unknown.take(),
+        };
+        let result = match result {
+            // A trap (a crash, the time or memory limit) leaves the instance
+            // in an unknown state: it is dropped with its store.
+            Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
+            Ok(returned) => {
+                self.keep(store, instance, slot, ticket);
+                returned.map_err(|failure| self.returned(failure))
+            }
+        };
+        match unknown {
+            Some(message) => Err(PluginError::OutcomeUnknown {
                 plugin: self.name.clone(),
                 message,
+            }),
+            None => result,
+        }
+    }
+
+    /// The instance for the next call: the kept one, or a new one.
+    async fn instance(&self, follow: Option<FollowRedirects>) -> Result<CallInstance, PluginError> {
+        let kept = self
+            .warm
+            .as_ref()
+            .and_then(|cell| cell.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(Warm {
+            mut store,
+            instance,
+            _slot: slot,
+            _ticket: ticket,
+        }) = kept
+        {
+            store.data_mut().begin_call(follow);
+            store.set_epoch_deadline(CHECK_EVERY_TICKS);
+            return Ok(CallInstance {
+                store,
+                instance,
+                slot,
+                ticket: Some(ticket),
             });
         }
-        match result {
-            Err(trap) => Err(self.runtime.classify(&self.name, &store, trap)),
-            Ok(Err(failure)) => Err(self.returned(failure)),
-            Ok(Ok(value)) => Ok(value),
+        let slot = self.runtime.slot().await;
+        let mut store = self.runtime.new_store(self.services.clone(), follow);
+        self.runtime.instantiations.fetch_add(1, Ordering::Relaxed);
+        match self.component.exports.instantiate(&mut store).await {
+            Ok(instance) => Ok(CallInstance {
+                store,
+                instance,
+                slot,
+                ticket: None,
+            }),
+            Err(e) => Err(self.runtime.classify(&self.name, &store, e)),
+        }
+    }
+
+    /// After a call that returned (with a value or the plugin's own error):
+    /// keep its instance for the next call when this plugin reuses
+    /// instances, its memory stayed small, and a place is free; otherwise
+    /// it is dropped here.
+    fn keep(
+        &self,
+        store: Store<PluginState>,
+        instance: Instance,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+        ticket: Option<WarmTicket>,
+    ) {
+        let Some(cell) = &self.warm else { return };
+        let limiter = &store.data().limiter;
+        if limiter.exceeded || limiter.peak_bytes > WARM_MAX_MEMORY {
+            return;
+        }
+        let Some(ticket) = ticket.or_else(|| self.runtime.warm_ticket()) else {
+            return;
+        };
+        let mut cell = cell.lock().unwrap_or_else(|p| p.into_inner());
+        // Another call of this plugin may have put its instance back first.
+        if cell.is_none() {
+            *cell = Some(Warm {
+                store,
+                instance,
+                _slot: slot,
+                _ticket: ticket,
+            });
         }
     }
 
@@ -681,8 +840,10 @@ impl Plugin {
             StepSpec::Custom(_) => None,
         };
         let config = self.config_json.clone();
-        self.call(follow, |exports, mut store| async move {
-            let result = exports.run(&mut store, spec, variables, &config).await;
+        self.call(follow, |exports, mut store, instance| async move {
+            let result = exports
+                .run(&mut store, &instance, spec, variables, &config)
+                .await;
             (store, result)
         })
         .await
@@ -696,8 +857,10 @@ impl Plugin {
     ) -> Result<Option<Vec<VariableDeclaration>>, PluginError> {
         self.expect(PluginKind::Step)?;
         let config = self.config_json.clone();
-        self.call(None, |exports, mut store| async move {
-            let result = exports.declared_variables(&mut store, with, &config).await;
+        self.call(None, |exports, mut store, instance| async move {
+            let result = exports
+                .declared_variables(&mut store, &instance, with, &config)
+                .await;
             (store, result)
         })
         .await
@@ -718,9 +881,9 @@ impl Plugin {
         self.expect(PluginKind::Auth)?;
         let provider_config = provider_config.to_string();
         let config = self.config_json.clone();
-        self.call(None, |exports, mut store| async move {
+        self.call(None, |exports, mut store, instance| async move {
             let result = exports
-                .acquire(&mut store, &provider_config, &config, state)
+                .acquire(&mut store, &instance, &provider_config, &config, state)
                 .await;
             (store, result)
         })
@@ -736,8 +899,10 @@ impl Plugin {
         self.expect(PluginKind::Extractor)?;
         let config = self.config_json.clone();
         let values = self
-            .call(None, |exports, mut store| async move {
-                let result = exports.extract(&mut store, response, paths, &config).await;
+            .call(None, |exports, mut store, instance| async move {
+                let result = exports
+                    .extract(&mut store, &instance, response, paths, &config)
+                    .await;
                 (store, result)
             })
             .await?;
@@ -756,8 +921,8 @@ impl Plugin {
 
     /// What the plugin says about itself (None for a 0.1 component).
     pub async fn metadata(&self) -> Result<Option<Metadata>, PluginError> {
-        self.call(None, |exports, mut store| async move {
-            let result = exports.metadata(&mut store).await;
+        self.call(None, |exports, mut store, instance| async move {
+            let result = exports.metadata(&mut store, &instance).await;
             (store, result)
         })
         .await

@@ -22,6 +22,9 @@ pub struct PluginSource {
     pub variables: Vec<String>,
     /// The pinned SHA-256 (lower-case hex): another file is refused.
     pub sha256: Option<String>,
+    /// Keep one instance between the plugin's calls in a stage run
+    /// (`reuse_instance: true`; default: a fresh instance per call).
+    pub reuse_instance: bool,
 }
 
 pub struct PluginSet {
@@ -121,13 +124,14 @@ impl PluginSet {
                 http: self.http.clone(),
                 allowed_hosts,
             };
-            return Plugin::new(
+            return Ok(Plugin::new(
                 self.runtime.clone(),
                 component,
                 kind,
                 services,
                 &source.config,
-            );
+            )?
+            .reuse_instance(source.reuse_instance));
         }
         let builtin = BUILTINS
             .iter()
@@ -143,13 +147,16 @@ impl PluginSet {
             http: self.http.clone(),
             allowed_hosts: builtin_allowed_hosts(name, kind),
         };
-        Plugin::new(
+        // A built-in keeps nothing between calls (it is our code), so its
+        // instance serves every call of the stage run (plugin/mod.rs, "Instances").
+        Ok(Plugin::new(
             self.runtime.clone(),
             component,
             kind,
             services,
             &serde_json::Value::Null,
-        )
+        )?
+        .reuse_instance(true))
     }
 
     fn known_names(&self, kind: PluginKind) -> Vec<String> {

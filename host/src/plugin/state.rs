@@ -1,7 +1,7 @@
 //! The per-call store data of a plugin, and the host functions it may call.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -25,6 +25,9 @@ pub struct HostServices {
 pub(crate) struct MemoryLimiter {
     pub max_bytes: usize,
     pub exceeded: bool,
+    /// The largest linear memory granted so far: an instance that grew past
+    /// `plugin::WARM_MAX_MEMORY` is not kept for another call.
+    pub peak_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -38,6 +41,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.exceeded = true;
             return Ok(false);
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 
@@ -55,8 +59,10 @@ pub(crate) struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
-    /// Time spent inside host calls (`send`): not counted against the
-    /// plugin's execution-time budget.
+    /// When the current call started, and the time it spent inside host
+    /// calls (`send`), which is not counted against the plugin's
+    /// execution-time budget.
+    pub call_started: Instant,
     pub host_time: Duration,
     services: Arc<HostServices>,
     /// Which redirects this call's sends follow (see [`PluginState::new`]).
@@ -91,16 +97,41 @@ impl PluginState {
             limiter: MemoryLimiter {
                 max_bytes: max_memory_bytes,
                 exceeded: false,
+                peak_bytes: 0,
             },
+            call_started: Instant::now(),
             host_time: Duration::ZERO,
-            follow_redirects: follow_redirects.unwrap_or(match services.allowed_hosts {
-                AllowedHosts::Any => FollowRedirects::SameOrigin,
-                AllowedHosts::Only(_) => FollowRedirects::Any,
-            }),
+            follow_redirects: default_follow(follow_redirects, &services),
             outcome_unknown: None,
             services,
         }
     }
+
+    /// Ready for another call in the same instance: every per-call field as
+    /// [`PluginState::new`] sets it (the instance's memory is what is kept).
+    pub fn begin_call(&mut self, follow_redirects: Option<FollowRedirects>) {
+        self.follow_redirects = default_follow(follow_redirects, &self.services);
+        self.call_started = Instant::now();
+        self.host_time = Duration::ZERO;
+        self.outcome_unknown = None;
+        self.limiter.exceeded = false;
+    }
+
+    /// Guest execution time of the current call so far (host I/O excluded).
+    pub fn guest_time(&self) -> Duration {
+        self.call_started.elapsed().saturating_sub(self.host_time)
+    }
+}
+
+/// Which redirects a call's sends follow when its request does not say.
+fn default_follow(
+    follow_redirects: Option<FollowRedirects>,
+    services: &HostServices,
+) -> FollowRedirects {
+    follow_redirects.unwrap_or(match services.allowed_hosts {
+        AllowedHosts::Any => FollowRedirects::SameOrigin,
+        AllowedHosts::Only(_) => FollowRedirects::Any,
+    })
 }
 
 impl WasiView for PluginState {

@@ -127,6 +127,7 @@ plugins:
   - name: keycloak
     path: plugins/kc.wasm
     allowed_hosts: ["https://sso.example.com"]
+    reuse_instance: true
 store:
   type: postgresql
   table_prefix: p
@@ -166,6 +167,7 @@ delay_between_migrations: 500ms
     assert_eq!(c.auth[1].config.source()["scopes"][1], "write");
     assert_eq!(c.plugins[0].path, dir.path().join("plugins/kc.wasm"));
     assert_eq!(c.plugins[0].allowed_hosts, ["https://sso.example.com"]);
+    assert!(c.plugins[0].reuse_instance);
     assert_eq!(c.store.kind, StoreKind::Postgres);
     assert_eq!(c.store.table_schema_migrations, "p_schema_migrations");
     assert_eq!(c.store.table_migration_runs, "p_migration_runs");

@@ -12,7 +12,7 @@ pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 
 use wasmtime::Store;
-use wasmtime::component::{InstancePre, Linker};
+use wasmtime::component::{Instance, InstancePre, Linker};
 
 use super::error::PluginFailure;
 use super::state::PluginState;
@@ -27,8 +27,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     v0_2::add_to_linker(linker)
 }
 
-/// A component's pre-linked exports, for the contract version it was built against.
-pub(crate) enum Exports {
+/// A component pre-linked (its `InstancePre`) with where its exports are,
+/// for the contract version it was built against. Instantiating and calling
+/// are separate steps, so one instance can serve several calls where the
+/// runtime allows it (`plugin::Plugin`, "Instances").
+pub(crate) struct Exports {
+    pre: InstancePre<PluginState>,
+    api: Api,
+}
+
+enum Api {
     V0_1(v0_1::Exports),
     V0_2(v0_2::Exports),
 }
@@ -41,22 +49,32 @@ impl Exports {
         pre: &InstancePre<PluginState>,
         kinds: &[PluginKind],
     ) -> wasmtime::Result<Self> {
-        Ok(match contract {
-            Contract::V0_1 => Exports::V0_1(v0_1::Exports::new(pre, kinds)?),
-            Contract::V0_2 => Exports::V0_2(v0_2::Exports::new(pre, kinds)?),
+        let api = match contract {
+            Contract::V0_1 => Api::V0_1(v0_1::Exports::new(pre, kinds)?),
+            Contract::V0_2 => Api::V0_2(v0_2::Exports::new(pre, kinds)?),
+        };
+        Ok(Exports {
+            pre: pre.clone(),
+            api,
         })
+    }
+
+    /// A new instance of the component in `store`.
+    pub async fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
+        self.pre.instantiate_async(store).await
     }
 
     pub async fn run(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         spec: &StepSpec,
         variables: &[(String, String)],
         config: &str,
     ) -> CallResult<StepOutcome> {
-        match self {
-            Exports::V0_1(e) => e.run(store, spec, variables, config).await,
-            Exports::V0_2(e) => e.run(store, spec, variables, config).await,
+        match &self.api {
+            Api::V0_1(e) => e.run(store, instance, spec, variables, config).await,
+            Api::V0_2(e) => e.run(store, instance, spec, variables, config).await,
         }
     }
 
@@ -64,46 +82,59 @@ impl Exports {
     pub async fn declared_variables(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         spec: &serde_json::Value,
         config: &str,
     ) -> CallResult<Option<Vec<VariableDeclaration>>> {
-        match self {
-            Exports::V0_1(_) => Ok(Ok(None)),
-            Exports::V0_2(e) => Ok(e.declared_variables(store, spec, config).await?.map(Some)),
+        match &self.api {
+            Api::V0_1(_) => Ok(Ok(None)),
+            Api::V0_2(e) => Ok(e
+                .declared_variables(store, instance, spec, config)
+                .await?
+                .map(Some)),
         }
     }
 
     pub async fn acquire(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         provider_config: &str,
         config: &str,
         state: Option<&str>,
     ) -> CallResult<Credential> {
-        match self {
-            Exports::V0_1(e) => e.acquire(store, provider_config).await,
-            Exports::V0_2(e) => e.acquire(store, provider_config, config, state).await,
+        match &self.api {
+            Api::V0_1(e) => e.acquire(store, instance, provider_config).await,
+            Api::V0_2(e) => {
+                e.acquire(store, instance, provider_config, config, state)
+                    .await
+            }
         }
     }
 
     pub async fn extract(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         response: &PluginResponse,
         paths: &[String],
         config: &str,
     ) -> CallResult<Vec<Option<String>>> {
-        match self {
-            Exports::V0_1(e) => e.extract(store, response, paths).await,
-            Exports::V0_2(e) => e.extract(store, response, paths, config).await,
+        match &self.api {
+            Api::V0_1(e) => e.extract(store, instance, response, paths).await,
+            Api::V0_2(e) => e.extract(store, instance, response, paths, config).await,
         }
     }
 
     /// What the plugin says about itself; a 0.1 component says nothing (None).
-    pub async fn metadata(&self, store: &mut Store<PluginState>) -> CallResult<Option<Metadata>> {
-        match self {
-            Exports::V0_1(_) => Ok(Ok(None)),
-            Exports::V0_2(e) => Ok(Ok(Some(e.metadata(store).await?))),
+    pub async fn metadata(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &Instance,
+    ) -> CallResult<Option<Metadata>> {
+        match &self.api {
+            Api::V0_1(_) => Ok(Ok(None)),
+            Api::V0_2(e) => Ok(Ok(Some(e.metadata(store, instance).await?))),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
 use super::super::error::PluginFailure;
 use super::super::state::PluginState;
@@ -186,11 +186,12 @@ fn http_spec_json(request: &HttpStepRequest) -> serde_json::Value {
 
 // ---- the calls ----
 
-/// The pre-linked exports of a 0.1 component.
+/// Where a 0.1 component's exports are, looked up once when it is linked;
+/// each call loads them from the instance it runs in.
 pub(crate) struct Exports {
-    step: Option<step::StepPluginPre<PluginState>>,
-    auth: Option<auth::AuthPluginPre<PluginState>>,
-    extractor: Option<extractor::ExtractorPluginPre<PluginState>>,
+    step: Option<step::StepPluginIndices>,
+    auth: Option<auth::AuthPluginIndices>,
+    extractor: Option<extractor::ExtractorPluginIndices>,
 }
 
 type CallResult<T> = wasmtime::Result<Result<T, PluginFailure>>;
@@ -200,13 +201,13 @@ impl Exports {
         let has = |kind| kinds.contains(&kind);
         Ok(Exports {
             step: has(PluginKind::Step)
-                .then(|| step::StepPluginPre::new(pre.clone()))
+                .then(|| step::StepPluginIndices::new(pre))
                 .transpose()?,
             auth: has(PluginKind::Auth)
-                .then(|| auth::AuthPluginPre::new(pre.clone()))
+                .then(|| auth::AuthPluginIndices::new(pre))
                 .transpose()?,
             extractor: has(PluginKind::Extractor)
-                .then(|| extractor::ExtractorPluginPre::new(pre.clone()))
+                .then(|| extractor::ExtractorPluginIndices::new(pre))
                 .transpose()?,
         })
     }
@@ -214,11 +215,12 @@ impl Exports {
     pub async fn run(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         spec: &StepSpec,
         variables: &[(String, String)],
         config: &str,
     ) -> CallResult<StepOutcome> {
-        let pre = self.step.as_ref().ok_or_else(|| missing("step"))?;
+        let indices = self.step.as_ref().ok_or_else(|| missing("step"))?;
         let spec = match spec {
             StepSpec::Http(request) => http_spec_json(request),
             StepSpec::Custom(with) => with.clone(),
@@ -234,8 +236,8 @@ impl Exports {
                 .collect(),
             config: config.to_string(),
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let output = instance
+        let world = indices.load(&mut *store, instance)?;
+        let output = world
             .apirun_plugin_step()
             .call_run(&mut *store, &input)
             .await?;
@@ -250,11 +252,12 @@ impl Exports {
     pub async fn acquire(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         provider_config: &str,
     ) -> CallResult<Credential> {
-        let pre = self.auth.as_ref().ok_or_else(|| missing("auth"))?;
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let credential = instance
+        let indices = self.auth.as_ref().ok_or_else(|| missing("auth"))?;
+        let world = indices.load(&mut *store, instance)?;
+        let credential = world
             .apirun_plugin_auth()
             .call_acquire(&mut *store, provider_config)
             .await?;
@@ -272,10 +275,11 @@ impl Exports {
     pub async fn extract(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         response: &PluginResponse,
         paths: &[String],
     ) -> CallResult<Vec<Option<String>>> {
-        let pre = self
+        let indices = self
             .extractor
             .as_ref()
             .ok_or_else(|| missing("extractor"))?;
@@ -285,8 +289,8 @@ impl Exports {
             body: response.body.clone(),
             content_type: response.header("content-type").map(str::to_string),
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let values = instance
+        let world = indices.load(&mut *store, instance)?;
+        let values = world
             .apirun_plugin_extractor()
             .call_extract(&mut *store, &input, paths)
             .await?;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
 use super::super::error::PluginFailure;
 use super::super::state::PluginState;
@@ -200,11 +200,12 @@ fn headers(pairs: &[(String, String)]) -> Vec<wit::Header> {
 
 // ---- the calls ----
 
-/// The pre-linked exports of a 0.2 component.
+/// Where a 0.2 component's exports are, looked up once when it is linked;
+/// each call loads them from the instance it runs in.
 pub(crate) struct Exports {
-    step: Option<step::StepPluginPre<PluginState>>,
-    auth: Option<auth::AuthPluginPre<PluginState>>,
-    extractor: Option<extractor::ExtractorPluginPre<PluginState>>,
+    step: Option<step::StepPluginIndices>,
+    auth: Option<auth::AuthPluginIndices>,
+    extractor: Option<extractor::ExtractorPluginIndices>,
 }
 
 type CallResult<T> = wasmtime::Result<Result<T, PluginFailure>>;
@@ -214,13 +215,13 @@ impl Exports {
         let has = |kind| kinds.contains(&kind);
         Ok(Exports {
             step: has(PluginKind::Step)
-                .then(|| step::StepPluginPre::new(pre.clone()))
+                .then(|| step::StepPluginIndices::new(pre))
                 .transpose()?,
             auth: has(PluginKind::Auth)
-                .then(|| auth::AuthPluginPre::new(pre.clone()))
+                .then(|| auth::AuthPluginIndices::new(pre))
                 .transpose()?,
             extractor: has(PluginKind::Extractor)
-                .then(|| extractor::ExtractorPluginPre::new(pre.clone()))
+                .then(|| extractor::ExtractorPluginIndices::new(pre))
                 .transpose()?,
         })
     }
@@ -228,11 +229,12 @@ impl Exports {
     pub async fn run(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         spec: &StepSpec,
         variables: &[(String, String)],
         config: &str,
     ) -> CallResult<StepOutcome> {
-        let pre = self.step.as_ref().ok_or_else(|| missing("step"))?;
+        let indices = self.step.as_ref().ok_or_else(|| missing("step"))?;
         let input = step_iface::StepInput {
             spec: match spec {
                 StepSpec::Http(request) => step_iface::StepSpec::Http(request.into()),
@@ -247,8 +249,8 @@ impl Exports {
                 .collect(),
             config: config.to_string(),
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let output = instance
+        let world = indices.load(&mut *store, instance)?;
+        let output = world
             .apirun_plugin_step()
             .call_run(&mut *store, &input)
             .await?;
@@ -263,12 +265,13 @@ impl Exports {
     pub async fn declared_variables(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         spec: &serde_json::Value,
         config: &str,
     ) -> CallResult<Vec<VariableDeclaration>> {
-        let pre = self.step.as_ref().ok_or_else(|| missing("step"))?;
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let declared = instance
+        let indices = self.step.as_ref().ok_or_else(|| missing("step"))?;
+        let world = indices.load(&mut *store, instance)?;
+        let declared = world
             .apirun_plugin_step()
             .call_declared_variables(&mut *store, &spec.to_string(), config)
             .await?;
@@ -287,18 +290,19 @@ impl Exports {
     pub async fn acquire(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         provider_config: &str,
         config: &str,
         state: Option<&str>,
     ) -> CallResult<Credential> {
-        let pre = self.auth.as_ref().ok_or_else(|| missing("auth"))?;
+        let indices = self.auth.as_ref().ok_or_else(|| missing("auth"))?;
         let input = auth::exports::apirun::plugin::auth::AcquireInput {
             provider_config: provider_config.to_string(),
             config: config.to_string(),
             state: state.map(str::to_string),
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let credential = instance
+        let world = indices.load(&mut *store, instance)?;
+        let credential = world
             .apirun_plugin_auth()
             .call_acquire(&mut *store, &input)
             .await?;
@@ -316,11 +320,12 @@ impl Exports {
     pub async fn extract(
         &self,
         store: &mut Store<PluginState>,
+        instance: &Instance,
         response: &PluginResponse,
         paths: &[String],
         config: &str,
     ) -> CallResult<Vec<Option<String>>> {
-        let pre = self
+        let indices = self
             .extractor
             .as_ref()
             .ok_or_else(|| missing("extractor"))?;
@@ -331,8 +336,8 @@ impl Exports {
             content_type: response.header("content-type").map(str::to_string),
             config: config.to_string(),
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let values = instance
+        let world = indices.load(&mut *store, instance)?;
+        let values = world
             .apirun_plugin_extractor()
             .call_extract(&mut *store, &input, paths)
             .await?;
@@ -340,16 +345,20 @@ impl Exports {
     }
 
     /// Every 0.2 world exports `metadata`; any of the component's worlds will do.
-    pub async fn metadata(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Metadata> {
-        let found = if let Some(pre) = &self.step {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            instance
+    pub async fn metadata(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Metadata> {
+        let found = if let Some(indices) = &self.step {
+            let world = indices.load(&mut *store, instance)?;
+            world
                 .apirun_plugin_metadata()
                 .call_metadata(&mut *store)
                 .await?
-        } else if let Some(pre) = &self.auth {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            let m = instance
+        } else if let Some(indices) = &self.auth {
+            let world = indices.load(&mut *store, instance)?;
+            let m = world
                 .apirun_plugin_metadata()
                 .call_metadata(&mut *store)
                 .await?;
@@ -358,9 +367,9 @@ impl Exports {
                 version: m.version,
                 description: m.description,
             }
-        } else if let Some(pre) = &self.extractor {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            let m = instance
+        } else if let Some(indices) = &self.extractor {
+            let world = indices.load(&mut *store, instance)?;
+            let m = world
                 .apirun_plugin_metadata()
                 .call_metadata(&mut *store)
                 .await?;

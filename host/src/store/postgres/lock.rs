@@ -11,6 +11,7 @@ use tokio_postgres::{Client, Row};
 
 use super::connect::{error_text, open_client, process_identity};
 use super::schema::ts_text;
+use super::tx::Statements;
 use super::{Inner, pg_err};
 use crate::store::lock::holder_description;
 use crate::store::{StoreError, StoreLock};
@@ -31,6 +32,9 @@ pub fn advisory_key(purpose: &str, schema: &str, table: &str) -> i64 {
 /// Dropping the guard closes that connection, which releases the lock.
 pub struct PgLockGuard {
     pub(super) client: Option<Client>,
+    /// The lock check of [`StoreLock::verify`] (run before every migration),
+    /// prepared once on the lock's connection.
+    verify_statements: Statements,
     key: i64,
     holder: String,
     store: String,
@@ -76,6 +80,7 @@ impl PgLockGuard {
             if got {
                 return Ok(PgLockGuard {
                     client: Some(client),
+                    verify_statements: Statements::default(),
                     key,
                     holder: holder_description(),
                     store: inner.ctx.describe.clone(),
@@ -218,16 +223,17 @@ impl StoreLock for PgLockGuard {
         };
         let high = (self.key >> 32) & 0xffff_ffff;
         let low = self.key & 0xffff_ffff;
-        let held: Result<bool, _> = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks
+        let sql = "SELECT EXISTS (SELECT 1 FROM pg_locks
                    WHERE locktype = 'advisory' AND granted AND objsubid = 1
                      AND pid = pg_backend_pid()
-                     AND classid::bigint = $1 AND objid::bigint = $2)",
-                &[&high, &low],
-            )
-            .await
-            .and_then(|r| r.try_get(0));
+                     AND classid::bigint = $1 AND objid::bigint = $2)";
+        let held: Result<bool, _> = match self.verify_statements.prepare(client, sql).await {
+            Ok(statement) => client
+                .query_one(&statement, &[&high, &low])
+                .await
+                .and_then(|r| r.try_get(0)),
+            Err(e) => Err(e),
+        };
         match held {
             Ok(true) => Ok(()),
             Ok(false) => Err(lost(

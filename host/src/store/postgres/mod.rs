@@ -73,7 +73,7 @@ use self::connect::{describe_config, open_client};
 pub use self::lock::{PgLockGuard, advisory_key};
 use self::schema::{read_only_layout, ts_text};
 use self::tls::tls_connector;
-use self::tx::{PgTx, state_of};
+use self::tx::{PgTx, Statements, state_of};
 use super::protocol;
 use super::rows::{
     RawApplied, RawDirty, RawRun, RawVar, StoreCtx, applied_sql, dirty_sql, run_columns,
@@ -105,6 +105,8 @@ struct Inner {
     lock_key: i64,
     /// Read-only and the store's tables do not exist: every read is empty.
     absent: bool,
+    /// Statements prepared on `client`'s current connection.
+    statements: Statements,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -179,6 +181,7 @@ impl PostgresStore {
                 schema,
                 lock_key,
                 absent: false,
+                statements: Statements::default(),
             }),
         })
     }
@@ -203,6 +206,8 @@ impl PostgresStore {
     async fn client(&self) -> Result<MutexGuard<'_, Client>, StoreError> {
         let mut client = self.inner.client.lock().await;
         if client.is_closed() {
+            // The old session's prepared statements went with it.
+            self.inner.statements.clear();
             *client = open_client(&self.inner.config, &self.inner.tls)
                 .await
                 .map_err(self.inner.err("reconnect"))?;
@@ -220,7 +225,7 @@ impl PostgresStore {
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
         let op = protocol::finish_op(id, state);
-        let tx = PgTx::begin(&mut client, &inner.ctx, &op).await?;
+        let tx = PgTx::begin(&mut client, inner, &op).await?;
         protocol::finish_without_applying(tx, &inner.ctx, id, outcome, state).await
     }
 }
@@ -266,7 +271,7 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let mut client = self.client().await?;
-        let tx = PgTx::begin(&mut client, &inner.ctx, "create the tables").await?;
+        let tx = PgTx::begin(&mut client, inner, "create the tables").await?;
         tx.serialise_init(&inner.schema).await?;
         protocol::init(tx, &inner.ctx).await
     }
@@ -315,16 +320,23 @@ impl Store for PostgresStore {
             &run.direction.as_str(),
             &run.started_at,
         ];
-        let id: i64 = self
-            .client()
-            .await?
-            .query_one(&sql, &params)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(inner.err(format!(
+        let client = self.client().await?;
+        let op = || {
+            format!(
                 "record the start of the {} run of version {}",
                 run.direction, run.version
-            )))?;
+            )
+        };
+        let statement = inner
+            .statements
+            .prepare(&*client, &sql)
+            .await
+            .map_err(inner.err(op()))?;
+        let id: i64 = client
+            .query_one(&statement, &params)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(inner.err(op()))?;
         Ok(RunId(id))
     }
 
@@ -339,7 +351,7 @@ impl Store for PostgresStore {
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
         let op = protocol::up_success_op(applied.version);
-        let tx = PgTx::begin(&mut client, &inner.ctx, &op).await?;
+        let tx = PgTx::begin(&mut client, inner, &op).await?;
         protocol::finish_up_success(tx, &inner.ctx, id, outcome, applied, vars).await
     }
 
@@ -353,7 +365,7 @@ impl Store for PostgresStore {
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
         let op = protocol::down_success_op(version);
-        let tx = PgTx::begin(&mut client, &inner.ctx, &op).await?;
+        let tx = PgTx::begin(&mut client, inner, &op).await?;
         protocol::finish_down_success(tx, &inner.ctx, id, outcome, version).await
     }
 
@@ -405,7 +417,7 @@ impl Store for PostgresStore {
         inner.ctx.writable("resolve a version")?;
         let mut client = self.client().await?;
         let op = protocol::resolve_op(version, &resolution);
-        let tx = PgTx::begin(&mut client, &inner.ctx, &op).await?;
+        let tx = PgTx::begin(&mut client, inner, &op).await?;
         protocol::resolve(tx, &inner.ctx, version, &resolution).await
     }
 

@@ -1,10 +1,13 @@
 //! PostgreSQL's primitives of the recording protocol ([`RunTx`]): one
 //! statement each, inside a transaction. The rules are in `store::protocol`.
 
-use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row, Transaction};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
-use super::pg_err;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, Row, Statement, Transaction};
+
+use super::{Inner, pg_err};
 use crate::store::protocol::RunTx;
 use crate::store::rows::{OutcomeRow, RawRunHead, RowRead, StoreCtx, state_expr};
 use crate::store::{RunId, StoreError};
@@ -14,24 +17,69 @@ pub(super) fn state_of(alias: &str) -> String {
     state_expr(alias, &format!("{alias}failed"))
 }
 
+/// The statements prepared on the store's connection, by SQL text: the
+/// statements of a migration's record run once per migration, and preparing
+/// one costs a round trip to the server (docs/performance.md). Cleared when
+/// the connection is replaced (statements belong to one session). The SQL
+/// texts are the store's own, a few dozen at most.
+#[derive(Default)]
+pub(super) struct Statements(Mutex<HashMap<String, Statement>>);
+
+impl Statements {
+    /// `sql` prepared on `client`'s session, once.
+    pub async fn prepare<C: GenericClient>(
+        &self,
+        client: &C,
+        sql: &str,
+    ) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(found) = self.lock().get(sql) {
+            return Ok(found.clone());
+        }
+        let statement = client.prepare(sql).await?;
+        self.lock().insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Forget every statement (the connection they were prepared on is gone).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
+        // Only inserts and lookups happen under the lock: a poisoned map is whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// One transaction on the store's connection; dropped uncommitted, it rolls back.
 pub(super) struct PgTx<'a> {
     pub tx: Transaction<'a>,
     pub ctx: &'a StoreCtx,
+    statements: &'a Statements,
 }
 
 impl<'a> PgTx<'a> {
     /// `op` names the whole operation for the error message.
     pub async fn begin(
         client: &'a mut Client,
-        ctx: &'a StoreCtx,
+        inner: &'a Inner,
         op: &str,
     ) -> Result<PgTx<'a>, StoreError> {
+        let ctx = &inner.ctx;
         let tx = client.transaction().await.map_err(pg_err(
             &ctx.describe,
             format!("begin a transaction to {op}"),
         ))?;
-        Ok(PgTx { tx, ctx })
+        Ok(PgTx {
+            tx,
+            ctx,
+            statements: &inner.statements,
+        })
+    }
+
+    /// `sql` prepared once per connection (see [`Statements`]).
+    async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        self.statements.prepare(&self.tx, sql).await
     }
 
     pub fn err<S: Into<String>>(
@@ -52,7 +100,11 @@ impl<'a> PgTx<'a> {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<(), StoreError> {
-        self.tx.execute(sql, params).await.map_err(self.err(op))?;
+        let statement = self.prepared(sql).await.map_err(self.err(op.clone()))?;
+        self.tx
+            .execute(&statement, params)
+            .await
+            .map_err(self.err(op))?;
         Ok(())
     }
 
@@ -77,8 +129,12 @@ impl RunTx for PgTx<'_> {
                 state: r.try_get(2)?,
             })
         };
+        let statement = self
+            .prepared(&sql)
+            .await
+            .map_err(self.err(format!("read run {id}")))?;
         self.tx
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&statement, &[&id.0])
             .await
             .and_then(|row| row.map(get).transpose())
             .map_err(self.err(format!("read run {id}")))

@@ -150,6 +150,9 @@ struct Inner {
     path: PathBuf,
     lock_path: PathBuf,
     calls: Calls,
+    /// The configured `PRAGMA synchronous` (`FULL` or `NORMAL`), which
+    /// `begin_run` relaxes and restores.
+    synchronous: &'static str,
     /// Description, tables; `read_only` when opened with
     /// [`SqliteStore::open_read_only`]: `conn` is then a private in-memory
     /// copy, and every writing call is refused.
@@ -213,6 +216,7 @@ impl SqliteStore {
                 path,
                 lock_path,
                 calls: Calls::new(options.calls),
+                synchronous: sync,
                 ctx,
             }),
         })
@@ -255,6 +259,8 @@ impl SqliteStore {
                 path,
                 lock_path,
                 calls: Calls::new(CallThread::Auto),
+                // Read-only: nothing is committed, so nothing is synced.
+                synchronous: "NORMAL",
                 ctx,
             }),
         };
@@ -386,9 +392,7 @@ impl Store for SqliteStore {
             // does; the result commit that follows runs with the configured
             // setting, and its fsync also makes this mark durable. This halves
             // the fsyncs per migration (see docs/store.md for the figures).
-            let configured: i64 = conn
-                .pragma_query_value(None, "synchronous", |row| row.get(0))
-                .map_err(inner.err("read the synchronous setting"))?;
+            let configured = inner.synchronous;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(inner.err("relax synchronous for the start mark"))?;
             let inserted = conn

@@ -6,6 +6,9 @@
 //! - `trap: true`: panics (a wasm `unreachable` trap), to test how a crash is reported;
 //! - `set: {name: value}`: sets these variables (and declares their names,
 //!   so `apirun validate` knows them);
+//! - `count_into: NAME`: also sets NAME to how many calls this instance has
+//!   run, this one included (1 in a fresh instance; more when the host
+//!   keeps the instance between calls, `reuse_instance: true`);
 //! - `url`: POSTs `{"variables": {name: value}, "config": <config>}` there
 //!   through `host.send` and returns the answer;
 //! - otherwise returns `status` (default 200) with a plain-text body listing
@@ -23,6 +26,16 @@ use exports::apirun::plugin::metadata::{self, PluginMetadata};
 use exports::apirun::plugin::step::{Guest, StepInput, StepOutput, StepSpec, VariableDeclaration};
 
 struct Echo;
+
+/// Calls run by this instance (see `count_into`).
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The names a step's `with:` sets: its `set:` keys and its `count_into`.
+fn set_names(spec: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = set_block(spec).into_iter().map(|(name, _)| name).collect();
+    names.extend(spec["count_into"].as_str().map(str::to_string));
+    names
+}
 
 /// The `set:` block of a step's `with:`, as name/value pairs.
 fn set_block(spec: &serde_json::Value) -> Vec<(String, String)> {
@@ -49,10 +62,17 @@ impl Guest for Echo {
         if spec["trap"] == serde_json::Value::Bool(true) {
             panic!("echo: asked to trap");
         }
-        let set: Vec<Variable> = set_block(&spec)
+        let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let mut set: Vec<Variable> = set_block(&spec)
             .into_iter()
             .map(|(name, value)| Variable { name, value })
             .collect();
+        if let Some(name) = spec["count_into"].as_str() {
+            set.push(Variable {
+                name: name.to_string(),
+                value: calls.to_string(),
+            });
+        }
         let config: serde_json::Value =
             serde_json::from_str(&input.config).unwrap_or(serde_json::Value::Null);
         let variables: serde_json::Map<String, serde_json::Value> = input
@@ -109,11 +129,11 @@ impl Guest for Echo {
     ) -> Result<Vec<VariableDeclaration>, PluginError> {
         let spec: serde_json::Value = serde_json::from_str(&spec)
             .map_err(|e| PluginError::InvalidConfig(format!("echo: spec is not JSON: {e}")))?;
-        Ok(set_block(&spec)
+        Ok(set_names(&spec)
             .into_iter()
-            .map(|(name, _)| VariableDeclaration {
+            .map(|name| VariableDeclaration {
                 name,
-                description: "set by the echo step's `set:`".into(),
+                description: "set by the echo step's `set:` or `count_into`".into(),
             })
             .collect())
     }
