@@ -74,8 +74,41 @@ pub(crate) trait RunTx: Send {
         at: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The writes of a successful `up` whose run passed the check: its
+    /// outcome, the applied version, its variables ([`RunTx::write_outcome`],
+    /// [`RunTx::upsert_applied`], [`RunTx::replace_vars`], in this order).
+    /// The default sends them one after another; a backend may send them
+    /// together (PostgreSQL pipelines them: one round trip instead of four).
+    fn write_up_success(
+        &mut self,
+        id: RunId,
+        row: &OutcomeRow<'_>,
+        applied: &AppliedRow<'_>,
+        vars: &[&(String, String)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            self.write_outcome(id, row).await?;
+            self.upsert_applied(
+                applied.version,
+                applied.name,
+                applied.checksum,
+                applied.applied_at,
+            )
+            .await?;
+            self.replace_vars(applied.version, vars).await
+        }
+    }
+
     /// Commit; `op` names the whole operation for the error message.
     fn commit(self, op: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An applied version as [`RunTx::write_up_success`] records it.
+pub(crate) struct AppliedRow<'a> {
+    pub version: i64,
+    pub name: &'a str,
+    pub checksum: &'a str,
+    pub applied_at: &'a str,
 }
 
 /// Check that run `id` is running (and, if given, of this direction and
@@ -88,6 +121,20 @@ pub(crate) async fn finish_run<T: RunTx>(
     state: RunState,
     expect: Option<(Direction, u64)>,
 ) -> Result<RunHead, StoreError> {
+    let run = load_finishable(tx, ctx, id, expect).await?;
+    tx.write_outcome(id, &OutcomeRow::new(state, outcome))
+        .await?;
+    Ok(run)
+}
+
+/// Run `id`, locked, after checking that it may be finished (see
+/// [`check_finishable`]).
+async fn load_finishable<T: RunTx>(
+    tx: &mut T,
+    ctx: &StoreCtx,
+    id: RunId,
+    expect: Option<(Direction, u64)>,
+) -> Result<RunHead, StoreError> {
     let Some(raw) = tx.load_run(id).await? else {
         return Err(StoreError::RunNotFound {
             store: ctx.describe.clone(),
@@ -96,8 +143,6 @@ pub(crate) async fn finish_run<T: RunTx>(
     };
     let run = ctx.run_head(raw)?;
     check_finishable(ctx, id, &run, expect)?;
-    tx.write_outcome(id, &OutcomeRow::new(state, outcome))
-        .await?;
     Ok(run)
 }
 
@@ -139,15 +184,20 @@ pub(crate) async fn finish_up_success<T: RunTx>(
 ) -> Result<(), StoreError> {
     let version = version_to_db(applied.version)?;
     let expect = Some((Direction::Up, applied.version));
-    finish_run(&mut tx, ctx, id, outcome, RunState::Succeeded, expect).await?;
-    tx.upsert_applied(
+    load_finishable(&mut tx, ctx, id, expect).await?;
+    let row = AppliedRow {
         version,
-        &applied.name,
-        &applied.checksum,
-        &applied.applied_at,
+        name: &applied.name,
+        checksum: &applied.checksum,
+        applied_at: &applied.applied_at,
+    };
+    tx.write_up_success(
+        id,
+        &OutcomeRow::new(RunState::Succeeded, outcome),
+        &row,
+        &dedup_last_wins(vars),
     )
     .await?;
-    tx.replace_vars(version, &dedup_last_wins(vars)).await?;
     tx.commit(&up_success_op(applied.version)).await
 }
 

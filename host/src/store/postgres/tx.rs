@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Row, Statement, Transaction};
 
 use super::{Inner, pg_err};
-use crate::store::protocol::RunTx;
+use crate::store::protocol::{AppliedRow, RunTx};
 use crate::store::rows::{OutcomeRow, RawRunHead, RowRead, StoreCtx, state_expr};
 use crate::store::{RunId, StoreError};
 
@@ -114,6 +114,93 @@ impl<'a> PgTx<'a> {
     }
 }
 
+/// The writes of a finished run, as `&self` futures so that
+/// [`RunTx::write_up_success`] can pipeline them.
+impl PgTx<'_> {
+    fn outcome_sql(&self) -> String {
+        format!(
+            "UPDATE {} SET state = $1, failed = $2, status_code = $3, body = $4, env_json = $5,
+                           error = $6, duration_ms = $7
+             WHERE id = $8",
+            self.ctx.names.mr
+        )
+    }
+
+    fn applied_sql(&self) -> String {
+        format!(
+            "INSERT INTO {} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (version) DO UPDATE SET
+                name = excluded.name, checksum = excluded.checksum, applied_at = excluded.applied_at",
+            self.ctx.names.sm
+        )
+    }
+
+    fn delete_vars_sql(&self) -> String {
+        format!("DELETE FROM {} WHERE version = $1", self.ctx.names.se)
+    }
+
+    fn insert_vars_sql(&self) -> String {
+        // One statement; WITH ORDINALITY keeps the recorded order in `id`.
+        format!(
+            "INSERT INTO {} (version, name, value)
+             SELECT $1, v.name, v.value
+             FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS v(name, value, i)
+             ORDER BY v.i",
+            self.ctx.names.se
+        )
+    }
+
+    async fn outcome(&self, id: RunId, row: &OutcomeRow<'_>) -> Result<(), StoreError> {
+        let sql = self.outcome_sql();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &row.state,
+            &row.failed,
+            &row.status_code,
+            &row.body,
+            &row.env_json,
+            &row.error,
+            &row.duration_ms,
+            &id.0,
+        ];
+        self.execute(format!("record the outcome of run {id}"), &sql, &params)
+            .await
+    }
+
+    async fn applied(
+        &self,
+        version: i64,
+        name: &str,
+        checksum: &str,
+        applied_at: &str,
+    ) -> Result<(), StoreError> {
+        let sql = self.applied_sql();
+        let op = format!("record version {version} as applied");
+        self.execute(op, &sql, &[&version, &name, &checksum, &applied_at])
+            .await
+    }
+
+    async fn delete_vars(&self, version: i64) -> Result<(), StoreError> {
+        let sql = self.delete_vars_sql();
+        let op = format!("replace the variables of version {version}");
+        self.execute(op, &sql, &[&version]).await
+    }
+
+    async fn insert_vars(
+        &self,
+        version: i64,
+        vars: &[&(String, String)],
+    ) -> Result<(), StoreError> {
+        if vars.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+        let values: Vec<&str> = vars.iter().map(|(_, v)| v.as_str()).collect();
+        let sql = self.insert_vars_sql();
+        let op = format!("store the variables of version {version}");
+        self.execute(op, &sql, &[&version, &names, &values]).await
+    }
+}
+
 impl RunTx for PgTx<'_> {
     async fn load_run(&mut self, id: RunId) -> Result<Option<RawRunHead>, StoreError> {
         // FOR UPDATE: two finishers of one run serialise, and the second sees it finished.
@@ -141,24 +228,7 @@ impl RunTx for PgTx<'_> {
     }
 
     async fn write_outcome(&mut self, id: RunId, row: &OutcomeRow<'_>) -> Result<(), StoreError> {
-        let sql = format!(
-            "UPDATE {} SET state = $1, failed = $2, status_code = $3, body = $4, env_json = $5,
-                           error = $6, duration_ms = $7
-             WHERE id = $8",
-            self.ctx.names.mr
-        );
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-            &row.state,
-            &row.failed,
-            &row.status_code,
-            &row.body,
-            &row.env_json,
-            &row.error,
-            &row.duration_ms,
-            &id.0,
-        ];
-        self.execute(format!("record the outcome of run {id}"), &sql, &params)
-            .await
+        self.outcome(id, row).await
     }
 
     async fn upsert_applied(
@@ -168,15 +238,7 @@ impl RunTx for PgTx<'_> {
         checksum: &str,
         applied_at: &str,
     ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO {} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (version) DO UPDATE SET
-                name = excluded.name, checksum = excluded.checksum, applied_at = excluded.applied_at",
-            self.ctx.names.sm
-        );
-        let op = format!("record version {version} as applied");
-        self.execute(op, &sql, &[&version, &name, &checksum, &applied_at])
-            .await
+        self.applied(version, name, checksum, applied_at).await
     }
 
     async fn remove_applied(&mut self, version: i64) -> Result<(), StoreError> {
@@ -194,26 +256,44 @@ impl RunTx for PgTx<'_> {
         version: i64,
         vars: &[&(String, String)],
     ) -> Result<(), StoreError> {
-        let se = &self.ctx.names.se;
-        let sql = format!("DELETE FROM {se} WHERE version = $1");
-        let op = format!("replace the variables of version {version}");
-        self.execute(op, &sql, &[&version]).await?;
-        if vars.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
-        let values: Vec<&str> = vars.iter().map(|(_, v)| v.as_str()).collect();
-        // One statement; WITH ORDINALITY keeps the recorded order in `id`.
-        let sql = format!(
-            "INSERT INTO {se} (version, name, value)
-             SELECT $1, v.name, v.value
-             FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS v(name, value, i)
-             ORDER BY v.i"
-        );
-        let op = format!("store the variables of version {version}");
-        self.execute(op, &sql, &[&version, &names, &values]).await
+        self.delete_vars(version).await?;
+        self.insert_vars(version, vars).await
     }
 
+    /// The four writes pipelined: sent together, answered in order, so the
+    /// success of a migration costs one round trip for them instead of four
+    /// (docs/performance.md). PostgreSQL runs them in the order sent; after
+    /// a failure the rest fail too (the transaction is aborted) and the first
+    /// error is returned.
+    async fn write_up_success(
+        &mut self,
+        id: RunId,
+        row: &OutcomeRow<'_>,
+        applied: &AppliedRow<'_>,
+        vars: &[&(String, String)],
+    ) -> Result<(), StoreError> {
+        let version = applied.version;
+        // Prepared first (once per connection): each write below is then
+        // sent on its first poll, in this order, so the DELETE of the old
+        // variables reaches the server before the INSERT of the new ones.
+        for sql in [
+            self.outcome_sql(),
+            self.applied_sql(),
+            self.delete_vars_sql(),
+            self.insert_vars_sql(),
+        ] {
+            self.prepared(&sql)
+                .await
+                .map_err(self.err(format!("record version {version} as applied")))?;
+        }
+        tokio::try_join!(
+            self.outcome(id, row),
+            self.applied(version, applied.name, applied.checksum, applied.applied_at),
+            self.delete_vars(version),
+            self.insert_vars(version, vars),
+        )?;
+        Ok(())
+    }
     async fn newest_run(&mut self, version: i64) -> Result<Option<(i64, String)>, StoreError> {
         let sql = format!(
             "SELECT id, {} FROM {} WHERE version = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
