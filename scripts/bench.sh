@@ -13,7 +13,7 @@
 #   apirun pg        the PostgreSQL store, when APIRUN_TEST_PG_DSN is set
 #   hurl             the same N requests with one capture each (no state)
 #   loop             host/examples/http_loop.rs: reqwest, one connection
-# Also: CPU time (user+sys) per migration, peak RSS, a no-op `up` on 200
+# Also: CPU time (user+sys) per migration (durable, no store, and Hurl per request), peak RSS, a no-op `up` on 200
 # applied files, and `validate` / `status` on 10,000 files.
 #
 # Every figure is the median of BENCH_RUNS runs (default 3; BENCH_RUNS_LARGE,
@@ -226,7 +226,7 @@ project "$WORK/warm" 1 "http://127.0.0.1:$NGINX_PORT" sqlite
 echo "apirun: $APIRUN ($("$APIRUN" --version))"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); medians of $RUNS runs ($RUNS_LARGE at 10,000)"
 echo
-printf '%-7s %6s | %-28s %-28s %-28s %-12s %-12s | %s\n' server N "apirun durable (ms, x hurl)" "apirun no-store" "apirun pg" hurl loop "cpu/migration (durable) rss"
+printf '%-7s %6s | %-28s %-28s %-28s %-12s %-12s | %s\n' server N "apirun durable (ms, x hurl)" "apirun no-store" "apirun pg" hurl loop "cpu/migration: durable, no-store, hurl | rss"
 SEQ=0
 for server in nginx python; do
     case "$server" in
@@ -241,7 +241,7 @@ for server in nginx python; do
         project "$d" "$n" "$base" sqlite
         read -r dur_ms dur_cpu dur_rss < <(measure "$runs" "rm -f $d/migration/apirun.db*" -- "$APIRUN" --config "$d/config.yaml" up)
         project "$d-nostore" "$n" "$base" none
-        read -r nos_ms _ _ < <(measure "$runs" "" -- "$APIRUN" --config "$d-nostore/config.yaml" up)
+        read -r nos_ms nos_cpu _ < <(measure "$runs" "" -- "$APIRUN" --config "$d-nostore/config.yaml" up)
         pg_ms="-"
         if [[ -n "${APIRUN_TEST_PG_DSN:-}" ]]; then
             SEQ=$((SEQ + 1))
@@ -252,17 +252,19 @@ for server in nginx python; do
             bash -c "$drop"
         fi
         hurl_ms="-"
+        hurl_cpu="-"
         if [[ -n "$HURL" ]]; then
             hurl_file "$WORK/h-$server-$n.hurl" "$n" "$base"
-            read -r hurl_ms _ _ < <(measure "$runs" "" -- "$HURL" --no-output "$WORK/h-$server-$n.hurl")
+            read -r hurl_ms hurl_cpu _ < <(measure "$runs" "" -- "$HURL" --no-output "$WORK/h-$server-$n.hurl")
         fi
         loop_ms="-"
         [[ -z "$LOOP" ]] || read -r loop_ms _ _ < <(measure "$runs" "" -- "$LOOP" "$base/items" "$n")
         ratio() { [[ "$2" == "-" || "$1" == "-" ]] && echo "" || python3 -c "print(f'x{$1/$2:.2f}')"; }
-        printf '%-7s %6s | %-28s %-28s %-28s %-12s %-12s | %.3f ms, %d MiB\n' "$server" "$n" \
+        per() { [[ "$1" == "-" ]] && echo "-" || python3 -c "print(f'{$1/$2:.3f}')"; }
+        printf '%-7s %6s | %-28s %-28s %-28s %-12s %-12s | %s, %s, %s ms | %d MiB\n' "$server" "$n" \
             "$dur_ms $(ratio "$dur_ms" "$hurl_ms")" "$nos_ms $(ratio "$nos_ms" "$hurl_ms")" \
             "$pg_ms $(ratio "$pg_ms" "$hurl_ms")" "$hurl_ms" "$loop_ms" \
-            "$(python3 -c "print($dur_cpu/$n)")" "$((dur_rss / 1024))"
+            "$(per "$dur_cpu" "$n")" "$(per "$nos_cpu" "$n")" "$(per "$hurl_cpu" "$n")" "$((dur_rss / 1024))"
         rm -rf "$d-nostore" "$d-pg"
     done
 done
