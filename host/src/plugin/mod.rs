@@ -28,6 +28,7 @@ pub mod builtin;
 mod cache;
 mod error;
 pub mod inspect;
+mod instances;
 pub mod policy;
 pub mod registry;
 mod state;
@@ -64,6 +65,8 @@ pub use version::{
 
 use crate::transport::FollowRedirects;
 use bindings::Exports;
+use instances::{CallInstance, Warm};
+pub use instances::{MAX_WARM, WARM_MAX_MEMORY};
 use state::PluginState;
 
 /// How often the epoch advances; the time limit is checked at this granularity.
@@ -74,15 +77,6 @@ const CHECK_EVERY_TICKS: u64 = 5;
 /// Plugin instances that may be alive at once in one runtime; further calls
 /// wait for a free slot (see [`PluginRuntime::slot`]).
 const POOL_INSTANCES: u32 = 32;
-
-/// Instances kept between calls (see "Instances" above) at most, in one
-/// runtime: each holds a pool slot, so the rest stay free for calls.
-pub const MAX_WARM: usize = 8;
-
-/// An instance whose memory grew past this is not kept for another call: a
-/// call with a huge answer should not leave every later call a big,
-/// fragmented heap.
-pub const WARM_MAX_MEMORY: usize = 8 << 20;
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -241,16 +235,6 @@ impl PluginRuntime {
     /// How many plugin instances this runtime has created.
     pub fn instantiations(&self) -> u64 {
         self.instantiations.load(Ordering::Relaxed)
-    }
-
-    /// A place among the [`MAX_WARM`] kept instances, if one is free.
-    fn warm_ticket(&self) -> Option<WarmTicket> {
-        self.warm
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_WARM).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| WarmTicket(self.warm.clone()))
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
@@ -582,32 +566,6 @@ fn start_epoch_ticker(engine: &Engine) {
         .unwrap_or_else(|e| tracing::warn!("no epoch thread ({e}); plugin time limits are off"));
 }
 
-/// One of the [`MAX_WARM`] places for a kept instance; given back on drop.
-struct WarmTicket(Arc<AtomicUsize>);
-
-impl Drop for WarmTicket {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// An instance kept for the plugin's next call, with its store and pool slot.
-struct Warm {
-    store: Store<PluginState>,
-    instance: Instance,
-    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    _ticket: WarmTicket,
-}
-
-/// The instance a call runs in: kept from an earlier call, or new.
-struct CallInstance {
-    store: Store<PluginState>,
-    instance: Instance,
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Set when the instance was kept from an earlier call.
-    ticket: Option<WarmTicket>,
-}
-
 /// A loaded component bound to a name, a world, its host services
 /// (HTTP client, allowed hosts) and its static config.
 #[derive(Clone)]
@@ -739,73 +697,6 @@ impl Plugin {
                 message,
             }),
             None => result,
-        }
-    }
-
-    /// The instance for the next call: the kept one, or a new one.
-    async fn instance(&self, follow: Option<FollowRedirects>) -> Result<CallInstance, PluginError> {
-        let kept = self
-            .warm
-            .as_ref()
-            .and_then(|cell| cell.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(Warm {
-            mut store,
-            instance,
-            _slot: slot,
-            _ticket: ticket,
-        }) = kept
-        {
-            store.data_mut().begin_call(follow);
-            store.set_epoch_deadline(CHECK_EVERY_TICKS);
-            return Ok(CallInstance {
-                store,
-                instance,
-                slot,
-                ticket: Some(ticket),
-            });
-        }
-        let slot = self.runtime.slot().await;
-        let mut store = self.runtime.new_store(self.services.clone(), follow);
-        self.runtime.instantiations.fetch_add(1, Ordering::Relaxed);
-        match self.component.exports.instantiate(&mut store).await {
-            Ok(instance) => Ok(CallInstance {
-                store,
-                instance,
-                slot,
-                ticket: None,
-            }),
-            Err(e) => Err(self.runtime.classify(&self.name, &store, e)),
-        }
-    }
-
-    /// After a call that returned (with a value or the plugin's own error):
-    /// keep its instance for the next call when this plugin reuses
-    /// instances, its memory stayed small, and a place is free; otherwise
-    /// it is dropped here.
-    fn keep(
-        &self,
-        store: Store<PluginState>,
-        instance: Instance,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-        ticket: Option<WarmTicket>,
-    ) {
-        let Some(cell) = &self.warm else { return };
-        let limiter = &store.data().limiter;
-        if limiter.exceeded || limiter.peak_bytes > WARM_MAX_MEMORY {
-            return;
-        }
-        let Some(ticket) = ticket.or_else(|| self.runtime.warm_ticket()) else {
-            return;
-        };
-        let mut cell = cell.lock().unwrap_or_else(|p| p.into_inner());
-        // Another call of this plugin may have put its instance back first.
-        if cell.is_none() {
-            *cell = Some(Warm {
-                store,
-                instance,
-                _slot: slot,
-                _ticket: ticket,
-            });
         }
     }
 
