@@ -135,13 +135,12 @@ def _parse_json(text: str, what: str) -> Any:
 # ---------------------------------------------------------------- host
 
 
-@dataclass
-class Response:
-    """What the server answered. Any status is a response, not an error."""
+class _Body:
+    """`header` and `text` for what has `headers` and a `body` (a
+    :class:`Response`, an :class:`ExtractInput`)."""
 
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    headers: list[tuple[str, str]]
+    body: bytes
 
     def header(self, name: str) -> Optional[str]:
         """The first header of that name (case-insensitive)."""
@@ -149,7 +148,17 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == lower), None)
 
     def text(self) -> str:
+        """The body as text, invalid UTF-8 replaced."""
         return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Response(_Body):
+    """What the server answered. Any status is a response, not an error."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
 
     def json(self) -> Any:
         try:
@@ -296,19 +305,12 @@ class Credential:
 
 
 @dataclass
-class ExtractInput:
+class ExtractInput(_Body):
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     content_type: Optional[str] = None
     config: Any = None
-
-    def header(self, name: str) -> Optional[str]:
-        lower = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lower), None)
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         try:

@@ -15,15 +15,12 @@ pub trait Extractor {
 impl ExtractInput {
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+        crate::header_value(&self.headers, name)
     }
 
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+        crate::body_text(&self.body)
     }
 
     /// The body parsed as JSON; a body that does not parse is `Failed`.

@@ -140,6 +140,20 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| invalid_config(format!("{what}: {e}")))
 }
 
+/// The first header of that name (case-insensitive): what
+/// `HttpResponse::header` and `ExtractInput::header` return.
+pub(crate) fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// A body as text, invalid UTF-8 replaced.
+pub(crate) fn body_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
 /// The plugin's metadata from its own Cargo.toml (`name`, `version`,
 /// `description`); the export macros call this with `env!` values.
 #[doc(hidden)]
