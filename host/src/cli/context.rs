@@ -133,7 +133,7 @@ impl Context {
             masker.add_secret(value);
         }
         output::set_process_masker(&masker);
-        self.init_logging(&masker, log);
+        self.configure_logging(&masker, log);
         self.masker.get_or_init(|| masker).clone()
     }
 
@@ -145,7 +145,9 @@ impl Context {
         }
     }
 
-    fn init_logging(&self, masker: &Arc<Masker>, log: LogFrom<'_>) {
+    /// The log level and format for this run (stage config, then -v/-q,
+    /// then APIRUN_LOG), handed to the one installer, `output::init_logging`.
+    fn configure_logging(&self, masker: &Arc<Masker>, log: LogFrom<'_>) {
         use crate::config::{LogFormat, LogLevel};
         let (level, format) = match log {
             LogFrom::Stage(config) => (
