@@ -480,6 +480,9 @@ pub(crate) async fn finishing_checks_the_run(h: &impl Harness) {
         .unwrap_err();
     assert!(matches!(err, StoreError::RunMismatch { .. }), "{err:?}");
     assert!(err.to_string().contains("version 2"), "{err}");
+    // Read on the same connection right away: a backend that sends the
+    // writes before checking (PostgreSQL) must not leave them visible.
+    assert_eq!(versions(&s.applied().await.unwrap()), [1]);
     let err = s
         .finish_down_success(id, &ok(200, &[]), 2)
         .await

@@ -74,19 +74,28 @@ pub(crate) trait RunTx: Send {
         at: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The writes of a successful `up` whose run passed the check: its
-    /// outcome, the applied version, its variables ([`RunTx::write_outcome`],
-    /// [`RunTx::upsert_applied`], [`RunTx::replace_vars`], in this order).
-    /// The default sends them one after another; a backend may send them
-    /// together (PostgreSQL pipelines them: one round trip instead of four).
-    fn write_up_success(
+    /// A successful `up`: load run `id`, let `check` accept it, then write
+    /// its outcome, the applied version and its variables
+    /// ([`RunTx::write_outcome`], [`RunTx::upsert_applied`],
+    /// [`RunTx::replace_vars`], in this order). The caller commits only if
+    /// this succeeds. The default does each in turn and writes nothing unless
+    /// `check` passes; a backend may send the writes before `check` has seen
+    /// the run, as long as a refused run's writes are never committed
+    /// (PostgreSQL pipelines the read and the writes: one round trip instead
+    /// of five, and the caller does not commit a refused run).
+    fn record_up_success<C>(
         &mut self,
         id: RunId,
+        check: C,
         row: &OutcomeRow<'_>,
         applied: &AppliedRow<'_>,
         vars: &[&(String, String)],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        C: FnOnce(Option<RawRunHead>) -> Result<(), StoreError> + Send,
+    {
         async move {
+            check(self.load_run(id).await?)?;
             self.write_outcome(id, row).await?;
             self.upsert_applied(
                 applied.version,
@@ -103,7 +112,7 @@ pub(crate) trait RunTx: Send {
     fn commit(self, op: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// An applied version as [`RunTx::write_up_success`] records it.
+/// An applied version as [`RunTx::record_up_success`] records it.
 pub(crate) struct AppliedRow<'a> {
     pub version: i64,
     pub name: &'a str,
@@ -135,7 +144,18 @@ async fn load_finishable<T: RunTx>(
     id: RunId,
     expect: Option<(Direction, u64)>,
 ) -> Result<RunHead, StoreError> {
-    let Some(raw) = tx.load_run(id).await? else {
+    let raw = tx.load_run(id).await?;
+    finishable(ctx, id, raw, expect)
+}
+
+/// Run `id` as loaded (`None`: there is no such run), if it may be finished.
+fn finishable(
+    ctx: &StoreCtx,
+    id: RunId,
+    raw: Option<RawRunHead>,
+    expect: Option<(Direction, u64)>,
+) -> Result<RunHead, StoreError> {
+    let Some(raw) = raw else {
         return Err(StoreError::RunNotFound {
             store: ctx.describe.clone(),
             id,
@@ -184,15 +204,15 @@ pub(crate) async fn finish_up_success<T: RunTx>(
 ) -> Result<(), StoreError> {
     let version = version_to_db(applied.version)?;
     let expect = Some((Direction::Up, applied.version));
-    load_finishable(&mut tx, ctx, id, expect).await?;
     let row = AppliedRow {
         version,
         name: &applied.name,
         checksum: &applied.checksum,
         applied_at: &applied.applied_at,
     };
-    tx.write_up_success(
+    tx.record_up_success(
         id,
+        |raw| finishable(ctx, id, raw, expect).map(drop),
         &OutcomeRow::new(RunState::Succeeded, outcome),
         &row,
         &dedup_last_wins(vars),

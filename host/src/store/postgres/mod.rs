@@ -73,7 +73,7 @@ use self::connect::{describe_config, open_client};
 pub use self::lock::{PgLockGuard, advisory_key};
 use self::schema::{read_only_layout, ts_text};
 use self::tls::tls_connector;
-use self::tx::{PgTx, Statements, state_of};
+use self::tx::{OpenTx, PgTx, Statements, state_of};
 use super::protocol;
 use super::rows::{
     RawApplied, RawDirty, RawRun, RawVar, StoreCtx, applied_sql, dirty_sql, run_columns,
@@ -107,6 +107,8 @@ struct Inner {
     absent: bool,
     /// Statements prepared on `client`'s current connection.
     statements: Statements,
+    /// A transaction left open on `client` by a dropped [`PgTx`].
+    open_tx: OpenTx,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -182,6 +184,7 @@ impl PostgresStore {
                 lock_key,
                 absent: false,
                 statements: Statements::default(),
+                open_tx: OpenTx::default(),
             }),
         })
     }
@@ -202,9 +205,18 @@ impl PostgresStore {
         self.inner.lock_key
     }
 
-    /// The store's connection, reconnecting first if the server closed it.
+    /// The store's connection, reconnecting first if the server closed it,
+    /// and outside any transaction: one a dropped [`PgTx`] left open is
+    /// rolled back first (see [`OpenTx`]).
     async fn client(&self) -> Result<MutexGuard<'_, Client>, StoreError> {
         let mut client = self.inner.client.lock().await;
+        let left_open = self.inner.open_tx.take();
+        if left_open && !client.is_closed() {
+            client
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(self.inner.err("roll back an unfinished transaction"))?;
+        }
         if client.is_closed() {
             // The old session's prepared statements went with it.
             self.inner.statements.clear();
@@ -224,8 +236,7 @@ impl PostgresStore {
         let inner = &self.inner;
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
-        let op = protocol::finish_op(id, state);
-        let tx = PgTx::begin(&mut client, inner, &op).await?;
+        let tx = PgTx::begin_with_first_statement(&mut client, inner);
         protocol::finish_without_applying(tx, &inner.ctx, id, outcome, state).await
     }
 }
@@ -350,8 +361,7 @@ impl Store for PostgresStore {
         let inner = &self.inner;
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
-        let op = protocol::up_success_op(applied.version);
-        let tx = PgTx::begin(&mut client, inner, &op).await?;
+        let tx = PgTx::begin_with_first_statement(&mut client, inner);
         protocol::finish_up_success(tx, &inner.ctx, id, outcome, applied, vars).await
     }
 
@@ -364,8 +374,7 @@ impl Store for PostgresStore {
         let inner = &self.inner;
         inner.ctx.writable("record a run")?;
         let mut client = self.client().await?;
-        let op = protocol::down_success_op(version);
-        let tx = PgTx::begin(&mut client, inner, &op).await?;
+        let tx = PgTx::begin_with_first_statement(&mut client, inner);
         protocol::finish_down_success(tx, &inner.ctx, id, outcome, version).await
     }
 
@@ -416,8 +425,7 @@ impl Store for PostgresStore {
         let inner = &self.inner;
         inner.ctx.writable("resolve a version")?;
         let mut client = self.client().await?;
-        let op = protocol::resolve_op(version, &resolution);
-        let tx = PgTx::begin(&mut client, inner, &op).await?;
+        let tx = PgTx::begin_with_first_statement(&mut client, inner);
         protocol::resolve(tx, &inner.ctx, version, &resolution).await
     }
 

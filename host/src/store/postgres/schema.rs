@@ -135,7 +135,7 @@ impl PgTx<'_> {
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
-            self.tx
+            self.client
                 .execute("SELECT pg_advisory_xact_lock($1::bigint)", &[&key])
                 .await
                 .map_err(self.err("wait for another apirun creating the same tables"))?;
@@ -162,7 +162,7 @@ impl PgTx<'_> {
         );
         self.exec(&op, &sql).await?;
         let seq: Option<String> = self
-            .tx
+            .client
             .query_one(
                 "SELECT pg_get_serial_sequence(quote_ident($1), $2)",
                 &[&table, &column],
@@ -181,12 +181,12 @@ impl PgTx<'_> {
 
 impl SchemaTx for PgTx<'_> {
     async fn columns(&mut self, table: &str) -> Result<Vec<Column>, StoreError> {
-        columns(&self.tx, self.ctx, table).await
+        columns(self.client, self.ctx, table).await
     }
 
     async fn create_meta(&mut self) -> Result<(), StoreError> {
         let meta = self.ctx.tables.meta();
-        if !columns(&self.tx, self.ctx, &meta).await?.is_empty() {
+        if !columns(self.client, self.ctx, &meta).await?.is_empty() {
             return Ok(());
         }
         let sql = format!(
@@ -197,7 +197,7 @@ impl SchemaTx for PgTx<'_> {
     }
 
     async fn layout_version(&mut self) -> Result<Option<String>, StoreError> {
-        layout_version(&self.tx, self.ctx).await
+        layout_version(self.client, self.ctx).await
     }
 
     async fn apply_schema_migrations(
@@ -289,7 +289,7 @@ impl SchemaTx for PgTx<'_> {
     }
 
     async fn has_unique_version_name(&mut self, table: &str) -> Result<bool, StoreError> {
-        self.tx
+        self.client
             .query_one(
                 "SELECT EXISTS (
                     SELECT 1 FROM pg_index i
@@ -355,7 +355,7 @@ impl SchemaTx for PgTx<'_> {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             self.ctx.names.meta
         );
-        self.tx
+        self.client
             .execute(&sql, &[&STORE_SCHEMA_VERSION.to_string()])
             .await
             .map_err(self.err("record the store's layout version"))?;

@@ -17,8 +17,8 @@ use tokio_postgres::config::{Host, SslMode};
 use super::connect::application_name;
 use super::*;
 use crate::store::conformance::{
-    Harness, conformance_tests, env_of, failed, go_rows_survive_the_upgrade,
-    go_rows_written_after_the_upgrade_read, start, up, versions,
+    Harness, applied, conformance_tests, env_of, failed, go_rows_survive_the_upgrade,
+    go_rows_written_after_the_upgrade_read, ok, start, up, versions,
 };
 use crate::store::{Direction, STORE_SCHEMA_VERSION, TableOverrides};
 
@@ -774,6 +774,38 @@ async fn concurrent_init_on_a_fresh_database_succeeds() {
         up(&stores[0], 1, &[]).await;
         assert_eq!(versions(&stores[3].applied().await.unwrap()), [1]);
     }
+}
+
+/// The record of a successful `up` sends its writes with the read of the run
+/// (one round trip) and commits only if the run passes the check. A refused
+/// one must not leave its transaction open on the connection until the
+/// store's next use: that transaction holds the run's row lock, and another
+/// process finishing the run (`--retry-interrupted` after this one gave up)
+/// would wait for it. The timeout only turns such a hang into a failure.
+#[tokio::test]
+async fn a_refused_finish_leaves_no_transaction_open_behind_it() {
+    let Some(db) = test_db!() else { return };
+    let s = db.open_init().await;
+    let id = s.begin_run(&start(2, Direction::Up)).await.unwrap();
+    let err = s
+        .finish_up_success(id, &ok(201, &[("k", "v")]), &applied(3), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RunMismatch { .. }), "{err:?}");
+
+    let other = db.open().await;
+    let finished = tokio::time::timeout(
+        Duration::from_secs(60),
+        other.finish_failed(id, &failed("given up")),
+    )
+    .await;
+    assert!(matches!(finished, Ok(Ok(()))), "{finished:?}");
+    assert!(versions(&other.applied().await.unwrap()).is_empty());
+    assert_eq!(other.runs(None).await.unwrap()[0].state, RunState::Failed);
+    // The refused store's connection is usable and out of any transaction.
+    assert!(versions(&s.applied().await.unwrap()).is_empty());
+    up(&s, 2, &[]).await;
+    assert_eq!(versions(&other.applied().await.unwrap()), [2]);
 }
 
 #[tokio::test]

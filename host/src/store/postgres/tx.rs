@@ -2,10 +2,12 @@
 //! statement each, inside a transaction. The rules are in `store::protocol`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, GenericClient, Row, Statement, Transaction};
+use tokio_postgres::{Client, GenericClient, Row, Statement};
 
 use super::{Inner, pg_err};
 use crate::store::protocol::{AppliedRow, RunTx};
@@ -51,35 +53,125 @@ impl Statements {
     }
 }
 
-/// One transaction on the store's connection; dropped uncommitted, it rolls back.
+/// Whether a transaction is open on the store's connection: set when one
+/// begins, cleared when it ends. A [`PgTx`] dropped before its commit (an
+/// error, a check that refused the run, a cancelled run) leaves it set; its
+/// `Drop` then has a task roll it back as soon as the connection is free, and
+/// whichever comes first, that task or the next use of the connection
+/// (`PostgresStore::client`), sends the `ROLLBACK`. tokio-postgres's own
+/// `Transaction` rolls back from its `Drop`, but it must send `BEGIN` alone
+/// and wait for the answer; managing the transaction here lets `BEGIN`
+/// travel with the first statement, one round trip fewer per record
+/// (docs/performance.md).
+#[derive(Default)]
+pub(super) struct OpenTx(AtomicBool);
+
+impl OpenTx {
+    /// True if a transaction was left open (and forget it: the caller ends it).
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Roll back the transaction a dropped [`PgTx`] left open on `inner`'s
+/// connection, once the connection is free: a transaction left open would
+/// keep its row locks (the `FOR UPDATE` of a run) until the connection's next
+/// use, and a long-lived embedding program might not use it again soon.
+/// Outside a tokio runtime, the next use rolls back (or the server does,
+/// when the connection closes).
+fn roll_back_soon(inner: &Arc<Inner>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let inner = Arc::clone(inner);
+    runtime.spawn(async move {
+        let client = inner.client.lock().await;
+        if inner.open_tx.take()
+            && !client.is_closed()
+            && let Err(e) = client.batch_execute("ROLLBACK").await
+        {
+            // The connection is going away: the server ends the transaction.
+            tracing::debug!("{}: roll back: {}", inner.ctx.describe, e);
+        }
+    });
+}
+
+/// One transaction on the store's connection; dropped uncommitted, it rolls
+/// back (see [`OpenTx`]).
 pub(super) struct PgTx<'a> {
-    pub tx: Transaction<'a>,
+    /// The store's connection, inside the transaction once `BEGIN` is sent.
+    pub client: &'a Client,
     pub ctx: &'a StoreCtx,
-    statements: &'a Statements,
+    inner: &'a Arc<Inner>,
+    /// `BEGIN` not sent yet: the first statement takes it along.
+    begin_pending: AtomicBool,
+    /// Committed, or never begun: nothing to roll back.
+    ended: bool,
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        if self.begin_pending.load(Ordering::Acquire) {
+            // Nothing was sent: no transaction is open.
+            self.inner.open_tx.take();
+            return;
+        }
+        roll_back_soon(self.inner);
+    }
 }
 
 impl<'a> PgTx<'a> {
+    /// Begin now: for transactions whose statements are sent from other
+    /// modules (the schema's), which do not go through [`PgTx::begun`].
     /// `op` names the whole operation for the error message.
     pub async fn begin(
         client: &'a mut Client,
-        inner: &'a Inner,
+        inner: &'a Arc<Inner>,
         op: &str,
     ) -> Result<PgTx<'a>, StoreError> {
-        let ctx = &inner.ctx;
-        let tx = client.transaction().await.map_err(pg_err(
-            &ctx.describe,
+        let tx = Self::begin_with_first_statement(client, inner);
+        tx.begin_pending.store(false, Ordering::Release);
+        tx.client.batch_execute("BEGIN").await.map_err(pg_err(
+            &inner.ctx.describe,
             format!("begin a transaction to {op}"),
         ))?;
-        Ok(PgTx {
-            tx,
-            ctx,
-            statements: &inner.statements,
-        })
+        Ok(tx)
+    }
+
+    /// Begin with the first statement: `BEGIN` is sent in the same round trip
+    /// as it. Every statement of the recording protocol ([`RunTx`]) goes through
+    /// [`PgTx::begun`], so none can run outside the transaction.
+    pub fn begin_with_first_statement(client: &'a mut Client, inner: &'a Arc<Inner>) -> PgTx<'a> {
+        inner.open_tx.0.store(true, Ordering::Release);
+        PgTx {
+            client,
+            ctx: &inner.ctx,
+            inner,
+            begin_pending: AtomicBool::new(true),
+            ended: false,
+        }
+    }
+
+    /// `statement`, preceded by `BEGIN` if that is not sent yet. Both are sent
+    /// on the first poll, in this order (tokio-postgres sends a request when
+    /// its future is first polled, and `try_join!` polls in order).
+    async fn begun<T>(
+        &self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        if self.begin_pending.swap(false, Ordering::AcqRel) {
+            let ((), out) = tokio::try_join!(self.client.batch_execute("BEGIN"), statement)?;
+            return Ok(out);
+        }
+        statement.await
     }
 
     /// `sql` prepared once per connection (see [`Statements`]).
     async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
-        self.statements.prepare(&self.tx, sql).await
+        self.inner.statements.prepare(self.client, sql).await
     }
 
     pub fn err<S: Into<String>>(
@@ -91,7 +183,9 @@ impl<'a> PgTx<'a> {
 
     /// Run a batch of statements; `op` names them for the error.
     pub async fn exec(&self, op: &str, sql: &str) -> Result<(), StoreError> {
-        self.tx.batch_execute(sql).await.map_err(self.err(op))
+        self.begun(self.client.batch_execute(sql))
+            .await
+            .map_err(self.err(op))
     }
 
     async fn execute(
@@ -101,21 +195,27 @@ impl<'a> PgTx<'a> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<(), StoreError> {
         let statement = self.prepared(sql).await.map_err(self.err(op.clone()))?;
-        self.tx
-            .execute(&statement, params)
+        self.begun(self.client.execute(&statement, params))
             .await
             .map_err(self.err(op))?;
         Ok(())
     }
 
-    pub async fn finish(self, op: &str) -> Result<(), StoreError> {
+    pub async fn finish(mut self, op: &str) -> Result<(), StoreError> {
+        if self.begin_pending.load(Ordering::Acquire) {
+            // Nothing was sent: there is nothing to commit (`Drop` clears the mark).
+            return Ok(());
+        }
         let err = self.err(format!("commit: {op}"));
-        self.tx.commit().await.map_err(err)
+        self.client.batch_execute("COMMIT").await.map_err(err)?;
+        self.ended = true;
+        self.inner.open_tx.take();
+        Ok(())
     }
 }
 
 /// The writes of a finished run, as `&self` futures so that
-/// [`RunTx::write_up_success`] can pipeline them.
+/// [`RunTx::record_up_success`] can pipeline them.
 impl PgTx<'_> {
     fn outcome_sql(&self) -> String {
         format!(
@@ -201,14 +301,18 @@ impl PgTx<'_> {
     }
 }
 
-impl RunTx for PgTx<'_> {
-    async fn load_run(&mut self, id: RunId) -> Result<Option<RawRunHead>, StoreError> {
+impl PgTx<'_> {
+    fn load_run_sql(&self) -> String {
         // FOR UPDATE: two finishers of one run serialise, and the second sees it finished.
-        let sql = format!(
+        format!(
             "SELECT version, direction, {} FROM {} WHERE id = $1 FOR UPDATE",
             state_of(""),
             self.ctx.names.mr
-        );
+        )
+    }
+
+    /// `&self`, so that [`RunTx::record_up_success`] can pipeline it with the writes.
+    async fn read_run(&self, id: RunId) -> Result<Option<RawRunHead>, StoreError> {
         let get = |r: Row| -> Result<_, tokio_postgres::Error> {
             Ok(RawRunHead {
                 version: r.try_get(0)?,
@@ -217,14 +321,19 @@ impl RunTx for PgTx<'_> {
             })
         };
         let statement = self
-            .prepared(&sql)
+            .prepared(&self.load_run_sql())
             .await
             .map_err(self.err(format!("read run {id}")))?;
-        self.tx
-            .query_opt(&statement, &[&id.0])
+        self.begun(self.client.query_opt(&statement, &[&id.0]))
             .await
             .and_then(|row| row.map(get).transpose())
             .map_err(self.err(format!("read run {id}")))
+    }
+}
+
+impl RunTx for PgTx<'_> {
+    async fn load_run(&mut self, id: RunId) -> Result<Option<RawRunHead>, StoreError> {
+        self.read_run(id).await
     }
 
     async fn write_outcome(&mut self, id: RunId, row: &OutcomeRow<'_>) -> Result<(), StoreError> {
@@ -260,23 +369,32 @@ impl RunTx for PgTx<'_> {
         self.insert_vars(version, vars).await
     }
 
-    /// The four writes pipelined: sent together, answered in order, so the
-    /// success of a migration costs one round trip for them instead of four
-    /// (docs/performance.md). PostgreSQL runs them in the order sent; after
-    /// a failure the rest fail too (the transaction is aborted) and the first
-    /// error is returned.
-    async fn write_up_success(
+    /// The read and the four writes pipelined (with `BEGIN`): sent together,
+    /// answered in order, one round trip instead of six (docs/performance.md).
+    /// The writes go out before `check` has seen the run: if it refuses the
+    /// run, the caller returns without committing and the transaction is
+    /// rolled back, so they never take effect. PostgreSQL runs the statements
+    /// in the order sent, the writes after the `FOR UPDATE` read has locked
+    /// the run; after a failure the rest fail too (the transaction is
+    /// aborted) and the first error is returned.
+    async fn record_up_success<C>(
         &mut self,
         id: RunId,
+        check: C,
         row: &OutcomeRow<'_>,
         applied: &AppliedRow<'_>,
         vars: &[&(String, String)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StoreError>
+    where
+        C: FnOnce(Option<RawRunHead>) -> Result<(), StoreError> + Send,
+    {
         let version = applied.version;
-        // Prepared first (once per connection): each write below is then
-        // sent on its first poll, in this order, so the DELETE of the old
-        // variables reaches the server before the INSERT of the new ones.
+        // Prepared first (once per connection): each statement below is then
+        // sent on its first poll, in this order, so the run is read (and
+        // locked) first and the DELETE of the old variables reaches the server
+        // before the INSERT of the new ones.
         for sql in [
+            self.load_run_sql(),
             self.outcome_sql(),
             self.applied_sql(),
             self.delete_vars_sql(),
@@ -286,22 +404,26 @@ impl RunTx for PgTx<'_> {
                 .await
                 .map_err(self.err(format!("record version {version} as applied")))?;
         }
-        tokio::try_join!(
-            self.outcome(id, row),
-            self.applied(version, applied.name, applied.checksum, applied.applied_at),
-            self.delete_vars(version),
-            self.insert_vars(version, vars),
-        )?;
+        let (loaded, written) = tokio::join!(self.read_run(id), async {
+            tokio::try_join!(
+                self.outcome(id, row),
+                self.applied(version, applied.name, applied.checksum, applied.applied_at),
+                self.delete_vars(version),
+                self.insert_vars(version, vars),
+            )
+        });
+        check(loaded?)?;
+        written?;
         Ok(())
     }
+
     async fn newest_run(&mut self, version: i64) -> Result<Option<(i64, String)>, StoreError> {
         let sql = format!(
             "SELECT id, {} FROM {} WHERE version = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
             state_of(""),
             self.ctx.names.mr
         );
-        self.tx
-            .query_opt(&sql, &[&version])
+        self.begun(self.client.query_opt(&sql, &[&version]))
             .await
             .and_then(|row| row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
             .map_err(self.err(format!("read the runs of version {version}")))
