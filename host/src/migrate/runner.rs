@@ -532,7 +532,7 @@ impl Stage {
                 };
                 let mut lock_kept = Ok(());
                 if let (Some(store), Some(id)) = (&self.store, run_id) {
-                    let record = async {
+                    let recording = async {
                         match direction {
                             Direction::Up => {
                                 let applied = AppliedMigration {
@@ -552,7 +552,8 @@ impl Stage {
                             }
                         }
                     };
-                    let (recorded, checked) = tokio::join!(record, self.verify_lock(lock_for_next));
+                    let (recorded, checked) =
+                        tokio::join!(recording, self.verify_lock(lock_for_next));
                     recorded.map_err(|e| store_err(store, e))?;
                     lock_kept = checked;
                 }

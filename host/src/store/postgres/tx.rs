@@ -105,7 +105,7 @@ pub(super) struct PgTx<'a> {
     inner: &'a Arc<Inner>,
     /// `BEGIN` not sent yet: the first statement takes it along.
     begin_pending: AtomicBool,
-    /// Committed, or never begun: nothing to roll back.
+    /// Committed: nothing to roll back.
     ended: bool,
 }
 
