@@ -66,7 +66,12 @@ fi
 HURL="$(command -v hurl || true)"
 if [[ -z "$HURL" && "${BENCH_NO_HURL:-0}" != 1 ]]; then
     echo "bench: installing hurl (cargo install --locked hurl, under nice; a long build)" >&2
-    apt_install libcurl4-openssl-dev libxml2-dev pkg-config clang libclang-dev
+    # One package at a time: one that cannot be installed (seen: a machine
+    # whose libcurl4 is newer than the mirror's libcurl4-openssl-dev) must not
+    # keep the others (clang's headers, which bindgen needs) out.
+    for pkg in libcurl4-openssl-dev libxml2-dev pkg-config clang libclang-dev; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || apt_install "$pkg" || echo "bench: could not install $pkg with apt-get; if its dependencies are newer on this machine than in the mirror, install the version the mirror has (apt-get install $pkg <dependency>=<that version>)" >&2
+    done
     # The newest Hurl may need a newer rustc than this toolchain: fall back to
     # 8.0.1 (the version issue 11 measured).
     nice -n 19 cargo install --locked hurl || nice -n 19 cargo install --locked hurl --version 8.0.1
